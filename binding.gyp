@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "fsx",
+      "sources": ["native/fsx.c"],
+      "cflags": ["-O2", "-Wall"]
+    }
+  ]
+}

@@ -1,0 +1,124 @@
+// The few Linux file calls Node lacks: mknod (overlay whiteouts are char 0:0 devices)
+// and extended attributes (overlay opaque dirs, security.capability in layers).
+#include <node_api.h>
+#include <errno.h>
+#include <string.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+
+#define PATH_BUF 4096
+
+static napi_value throw_errno(napi_env env, const char *syscall, const char *path) {
+  int err = errno;
+  char msg[PATH_BUF + 128];
+  snprintf(msg, sizeof msg, "%s: %s '%s'", syscall, strerror(err), path);
+  napi_value code, message, error;
+  napi_create_string_utf8(env, err == ENOENT ? "ENOENT" : err == ENODATA ? "ENODATA" : err == EEXIST ? "EEXIST" : err == EPERM ? "EPERM" : err == ENOTSUP ? "ENOTSUP" : "EIO", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, code, message, &error);
+  napi_value errnoValue;
+  napi_create_int32(env, err, &errnoValue);
+  napi_set_named_property(env, error, "errno", errnoValue);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static int get_string(napi_env env, napi_value value, char *buf, size_t size) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, value, buf, size, &len) != napi_ok || len >= size - 1) {
+    napi_throw_type_error(env, NULL, "expected a string argument");
+    return -1;
+  }
+  return 0;
+}
+
+// mknod(path, mode, major, minor)
+static napi_value Mknod(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  if (argc < 4 || get_string(env, argv[0], path, sizeof path)) return NULL;
+  uint32_t mode, major, minor;
+  napi_get_value_uint32(env, argv[1], &mode);
+  napi_get_value_uint32(env, argv[2], &major);
+  napi_get_value_uint32(env, argv[3], &minor);
+  if (mknod(path, (mode_t)mode, makedev(major, minor)) != 0) return throw_errno(env, "mknod", path);
+  return NULL;
+}
+
+// lsetxattr(path, name, value: Buffer)
+static napi_value Lsetxattr(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF], name[256];
+  if (argc < 3 || get_string(env, argv[0], path, sizeof path) || get_string(env, argv[1], name, sizeof name)) return NULL;
+  void *data;
+  size_t len;
+  if (napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "value must be a Buffer");
+    return NULL;
+  }
+  if (lsetxattr(path, name, data, len, 0) != 0) return throw_errno(env, "lsetxattr", path);
+  return NULL;
+}
+
+// lgetxattr(path, name) -> Buffer | null when the attribute is absent
+static napi_value Lgetxattr(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF], name[256];
+  if (argc < 2 || get_string(env, argv[0], path, sizeof path) || get_string(env, argv[1], name, sizeof name)) return NULL;
+  char value[65536];
+  ssize_t len = lgetxattr(path, name, value, sizeof value);
+  if (len < 0) {
+    if (errno == ENODATA || errno == ENOTSUP) {
+      napi_get_null(env, &result);
+      return result;
+    }
+    return throw_errno(env, "lgetxattr", path);
+  }
+  napi_create_buffer_copy(env, (size_t)len, value, NULL, &result);
+  return result;
+}
+
+// llistxattr(path) -> string[]
+static napi_value Llistxattr(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  if (argc < 1 || get_string(env, argv[0], path, sizeof path)) return NULL;
+  char names[65536];
+  ssize_t len = llistxattr(path, names, sizeof names);
+  napi_create_array(env, &result);
+  if (len < 0) {
+    if (errno == ENOTSUP) return result;
+    return throw_errno(env, "llistxattr", path);
+  }
+  uint32_t index = 0;
+  for (ssize_t offset = 0; offset < len; offset += (ssize_t)strlen(names + offset) + 1) {
+    napi_value name;
+    napi_create_string_utf8(env, names + offset, NAPI_AUTO_LENGTH, &name);
+    napi_set_element(env, result, index++, name);
+  }
+  return result;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"mknod", NULL, Mknod, NULL, NULL, NULL, napi_default, NULL},
+    {"lsetxattr", NULL, Lsetxattr, NULL, NULL, NULL, napi_default, NULL},
+    {"lgetxattr", NULL, Lgetxattr, NULL, NULL, NULL, napi_default, NULL},
+    {"llistxattr", NULL, Llistxattr, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
