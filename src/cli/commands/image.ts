@@ -1,0 +1,216 @@
+import fs from 'node:fs';
+import { importRootfs } from '../../images/import.js';
+import { diskUsage, imageHistory, inspectImage, listImages } from '../../images/query.js';
+import { familiarString, parseReference } from '../../images/reference.js';
+import { loadImages } from '../../archive/load.js';
+import { parseSaveFormat, saveImages } from '../../archive/save.js';
+import { invalidArgument, notFound, StrataError } from '../../errors.js';
+import type { Engine } from '../../engine.js';
+import { shortId } from '../../util/digest.js';
+import { ellipsis, formatRows, goTime, humanSize, renderTemplate, timeAgo } from '../format.js';
+import { print, reportError } from '../run.js';
+import { renderStack, type TreeLayer } from '../tree.js';
+
+const display = (tag: string) => familiarString(parseReference(tag));
+
+function openInput(file: string | undefined) {
+  if (file === undefined || file === '-') {
+    if (process.stdin.isTTY) throw invalidArgument('requested load from stdin, but stdin is empty');
+    return process.stdin;
+  }
+  if (!fs.existsSync(file)) throw notFound(`open ${file}: no such file or directory`);
+  return fs.statSync(file).isDirectory() ? file : fs.createReadStream(file, { highWaterMark: 1 << 20 });
+}
+
+export async function importCommand(engine: Engine, file: string, reference: string | undefined, opts: { change?: string[]; message?: string }) {
+  const input = openInput(file);
+  if (typeof input === 'string') throw invalidArgument(`${file} is a directory: import takes a tarball`);
+  const { id } = await importRootfs(engine.images, input, {
+    ...(reference !== undefined && { reference }),
+    ...(opts.message !== undefined && { message: opts.message }),
+    changes: opts.change ?? [],
+  });
+  print(id);
+}
+
+export async function loadCommand(engine: Engine, opts: { input?: string; quiet?: boolean }) {
+  const loaded = await loadImages(engine.images, openInput(opts.input));
+  for (const image of loaded) {
+    if (image.tags.length === 0) print(`Loaded image ID: ${image.id}`);
+    for (const tag of image.tags) print(`Loaded image: ${display(tag)}`);
+  }
+}
+
+export async function saveCommand(engine: Engine, names: string[], opts: { output?: string; format: string }) {
+  const format = parseSaveFormat(opts.format);
+  if (opts.output === undefined && process.stdout.isTTY) {
+    throw invalidArgument('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+  }
+  await saveImages(engine.images, names, format, opts.output ?? process.stdout);
+}
+
+export function imagesCommand(engine: Engine, reference: string | undefined, opts: { all?: boolean; quiet?: boolean; digests?: boolean; filter?: string[]; format?: string; noTrunc?: boolean; trunc?: boolean }) {
+  const rows = listImages(engine.images, { all: opts.all ?? false, filters: opts.filter ?? [], ...(reference !== undefined && { reference }) });
+  const noTrunc = opts.trunc === false;
+  const id = (digest: string) => (noTrunc ? digest : shortId(digest));
+  if (opts.quiet) {
+    print([...new Set(rows.map((row) => id(row.id)))].join('\n'));
+    return;
+  }
+  const data = rows.map((row) => ({
+    Containers: 'N/A',
+    CreatedAt: goTime(row.created),
+    CreatedSince: timeAgo(row.created),
+    Digest: row.digest,
+    ID: id(row.id),
+    Repository: row.repository,
+    SharedSize: 'N/A',
+    Size: humanSize(row.size),
+    Tag: row.tag,
+    UniqueSize: 'N/A',
+    VirtualSize: humanSize(row.size),
+  }));
+  const columns = [
+    { header: 'REPOSITORY', field: 'Repository' },
+    { header: 'TAG', field: 'Tag' },
+    ...(opts.digests ? [{ header: 'DIGEST', field: 'Digest' }] : []),
+    { header: 'IMAGE ID', field: 'ID' },
+    { header: 'CREATED', field: 'CreatedSince' },
+    { header: 'SIZE', field: 'Size' },
+  ];
+  print(formatRows(data, columns, (row) => columns.map((c) => String(row[c.field])), opts.format));
+}
+
+export function historyCommand(engine: Engine, name: string, opts: { human: boolean; trunc?: boolean; quiet?: boolean; format?: string; tree?: boolean }) {
+  if (opts.tree) return treeCommand(engine, name);
+  const rows = imageHistory(engine.images, name);
+  const noTrunc = opts.trunc === false;
+  if (opts.quiet) {
+    print(rows.map((row) => (noTrunc || row.id === '<missing>' ? row.id : shortId(row.id))).join('\n'));
+    return;
+  }
+  const data = rows.map((row) => ({
+    Comment: row.comment,
+    CreatedAt: opts.human ? goTime(row.created) : (row.created ?? ''),
+    CreatedBy: noTrunc ? row.createdBy : ellipsis(row.createdBy.replace(/\s+/g, ' '), 45),
+    CreatedSince: opts.human ? timeAgo(row.created) : (row.created ? new Date(row.created).toISOString().replace(/\.\d{3}Z$/, 'Z') : ''),
+    ID: noTrunc || row.id === '<missing>' ? row.id : shortId(row.id),
+    Size: opts.human ? humanSize(row.size) : String(row.size),
+  }));
+  const columns = [
+    { header: 'IMAGE', field: 'ID' },
+    { header: 'CREATED', field: 'CreatedSince' },
+    { header: 'CREATED BY', field: 'CreatedBy' },
+    { header: 'SIZE', field: 'Size' },
+    { header: 'COMMENT', field: 'Comment' },
+  ];
+  print(formatRows(data, columns, (row) => columns.map((c) => String(row[c.field])), opts.format));
+}
+
+/** The boxed stack for `history --tree`: one box per layer, metadata steps grouped with the layer they follow. */
+function treeCommand(engine: Engine, name: string) {
+  const images = engine.images;
+  const record = images.resolve(name);
+  const rows = imageHistory(images, name).reverse();
+  const containing = new Map<string, string[]>();
+  for (const other of images.meta.images()) {
+    if (other.id === record.id) continue;
+    const label = images.meta.tagsOf(other.id).map(display)[0] ?? shortId(other.id);
+    for (const layer of images.layerChain(other)) containing.set(layer.chainId, [...(containing.get(layer.chainId) ?? []), label]);
+  }
+  const boxes: TreeLayer[] = [];
+  const pending: string[] = [];
+  const step = (createdBy: string) => createdBy.replace(/^\/bin\/sh -c #\(nop\)\s+/, '').replace(/^\/bin\/sh -c /, 'RUN ').replace(/\s+/g, ' ') || '(imported)';
+  for (const row of rows) {
+    if (row.layer === undefined) {
+      (boxes.at(-1)?.steps ?? pending).push(step(row.createdBy));
+      continue;
+    }
+    boxes.push({
+      title: boxes.length === 0 ? 'Base layer' : `Layer ${boxes.length}`,
+      id: shortId(row.layer),
+      size: humanSize(row.size),
+      steps: [...pending.splice(0), step(row.createdBy)],
+      sharedWith: containing.get(row.layer) ?? [],
+    });
+  }
+  if (boxes.length === 0) boxes.push({ title: 'No layers', id: '', size: '0B', steps: pending, sharedWith: [] });
+  const title = images.meta.tagsOf(record.id).map(display)[0] ?? shortId(record.id);
+  print(renderStack(title, boxes.reverse()));
+}
+
+export function inspectCommand(engine: Engine, names: string[], opts: { format?: string }) {
+  const found: unknown[] = [];
+  let failed: unknown;
+  for (const name of names) {
+    try {
+      found.push(inspectImage(engine.images, name));
+    } catch (error) {
+      failed = error;
+      if (!(error instanceof StrataError)) throw error;
+    }
+  }
+  if (opts.format && opts.format !== 'json') print(found.map((item) => renderTemplate(opts.format!, item)).join('\n'));
+  else print(JSON.stringify(found, null, 4));
+  if (failed) reportError(failed);
+}
+
+export function tagCommand(engine: Engine, source: string, target: string) {
+  engine.images.tag(source, target);
+}
+
+export function rmiCommand(engine: Engine, names: string[], opts: { force?: boolean }) {
+  let failed: unknown;
+  for (const result of engine.images.removeMany(names, { force: opts.force ?? false })) {
+    if ('error' in result) {
+      failed = result.error;
+      reportError(result.error);
+      continue;
+    }
+    for (const tag of result.untagged) print(`Untagged: ${display(tag)}`);
+    for (const id of result.deleted) print(`Deleted: ${id}`);
+  }
+  if (failed) process.exitCode = 1;
+}
+
+async function confirm(question: string): Promise<boolean> {
+  process.stdout.write(`${question} [y/N] `);
+  const { createInterface } = await import('node:readline');
+  const rl = createInterface({ input: process.stdin });
+  const answer = await new Promise<string>((resolve) => {
+    rl.once('line', resolve);
+    rl.once('close', () => resolve(''));
+  });
+  rl.close();
+  return /^y(es)?$/i.test(answer.trim());
+}
+
+export async function pruneCommand(engine: Engine, opts: { all?: boolean; force?: boolean }) {
+  const warning = opts.all
+    ? 'WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?'
+    : 'WARNING! This will remove all dangling images.\nAre you sure you want to continue?';
+  if (!opts.force && !(await confirm(warning))) return;
+  const images = engine.images;
+  const removed: { untagged: string[]; deleted: string[] } = { untagged: [], deleted: [] };
+  const before = diskUsage(images).layersSize;
+  // Removing a child can leave its parent dangling: repeat until nothing more goes.
+  for (;;) {
+    const records = images.meta.images();
+    const parents = new Set(records.map((r) => r.parent));
+    const victims = records.filter((r) => !parents.has(r.id) && (opts.all || images.meta.tagsOf(r.id).length === 0));
+    if (victims.length === 0) break;
+    for (const result of images.removeMany(victims.map((v) => v.id), { force: true })) {
+      if ('error' in result) throw result.error;
+      removed.untagged.push(...result.untagged);
+      removed.deleted.push(...result.deleted);
+    }
+  }
+  const reclaimed = before - diskUsage(images).layersSize;
+  if (removed.deleted.length > 0) {
+    print('Deleted Images:');
+    for (const tag of removed.untagged) print(`untagged: ${display(tag)}`);
+    for (const id of removed.deleted) print(`deleted: ${id}`);
+    process.stdout.write('\n');
+  }
+  print(`Total reclaimed space: ${humanSize(reclaimed)}`);
+}

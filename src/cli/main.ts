@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import type { Engine } from '../engine.js';
+import { type GlobalOptions, withEngine } from './run.js';
+
+/**
+ * The `strata` command line: flags are parsed here, command modules are imported only when their command runs,
+ * so start-up stays close to Node's own.
+ */
+const program = new Command('strata')
+  .description('Strata: container images made of content-addressed layers')
+  .version('0.1.0', '-v, --version')
+  .option('--root <dir>', 'storage root (default: $STRATA_ROOT, /var/lib/strata for root, else $XDG_DATA_HOME/strata)')
+  .option('-D, --debug', 'print stack traces of internal errors')
+  .showHelpAfterError()
+  .configureHelp({ sortSubcommands: true });
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const parseBool = (value: string) => {
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new CommanderError(125, 'strata.invalidBool', `invalid boolean value "${value}"`);
+};
+
+function run<A extends unknown[]>(action: (engine: Engine, ...args: A) => Promise<void> | void) {
+  return async (...args: A) => {
+    await withEngine(program.opts<GlobalOptions>(), (engine) => action(engine, ...args));
+  };
+}
+
+const image = () => import('./commands/image.js');
+const system = () => import('./commands/system.js');
+
+type Definer = (command: Command) => Command;
+
+const defineImages: Definer = (c) =>
+  c
+    .description('List images')
+    .argument('[reference]', 'REPOSITORY[:TAG] to list')
+    .option('-a, --all', 'show all images (default hides intermediate images)')
+    .option('--digests', 'show digests')
+    .option('-f, --filter <filter>', 'filter output (reference=, dangling=, label=, before=, since=)', collect)
+    .option('--format <format>', 'format output: table, json, or a Go template')
+    .option('--no-trunc', "don't truncate output")
+    .option('-q, --quiet', 'only show image IDs')
+    .action(run(async (engine, reference: string | undefined, opts) => (await image()).imagesCommand(engine, reference, opts)));
+
+const defineHistory: Definer = (c) =>
+  c
+    .description('Show the history of an image')
+    .argument('<image>')
+    .addOption(new Option('-H, --human [bool]', 'print sizes and dates in human readable format').default(true).argParser(parseBool))
+    .option('--no-trunc', "don't truncate output")
+    .option('-q, --quiet', 'only show image IDs')
+    .option('--format <format>', 'format output: table, json, or a Go template')
+    .option('--tree', 'draw the image as a stack of layers, marking layers shared with other images')
+    .action(run(async (engine, name: string, opts) => (await image()).historyCommand(engine, name, opts)));
+
+const defineInspect: Definer = (c) =>
+  c
+    .description('Display detailed information on one or more images')
+    .argument('<image...>')
+    .option('-f, --format <format>', 'format output using a Go template, or json')
+    .action(run(async (engine, names: string[], opts) => (await image()).inspectCommand(engine, names, opts)));
+
+const defineTag: Definer = (c) =>
+  c
+    .description('Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE')
+    .argument('<source>', 'SOURCE_IMAGE[:TAG]')
+    .argument('<target>', 'TARGET_IMAGE[:TAG]')
+    .action(run(async (engine, source: string, target: string) => (await image()).tagCommand(engine, source, target)));
+
+const defineRmi: Definer = (c) =>
+  c
+    .description('Remove one or more images')
+    .argument('<image...>')
+    .option('-f, --force', 'force removal of the image')
+    .option('--no-prune', 'do not delete untagged parents (accepted for compatibility)')
+    .action(run(async (engine, names: string[], opts) => (await image()).rmiCommand(engine, names, opts)));
+
+const defineImport: Definer = (c) =>
+  c
+    .description('Import the contents from a tarball to create a filesystem image')
+    .argument('<file>', 'tarball (plain, gzip, zstd, xz or bzip2), or - for stdin')
+    .argument('[reference]', 'REPOSITORY[:TAG]')
+    .option('-c, --change <instruction>', 'apply a Dockerfile instruction to the created image', collect)
+    .option('-m, --message <message>', 'set commit message for imported image')
+    .action(run(async (engine, file: string, reference: string | undefined, opts) => (await image()).importCommand(engine, file, reference, opts)));
+
+const defineLoad: Definer = (c) =>
+  c
+    .description('Load an image from a tar archive (docker save, OCI layout) or an OCI layout directory')
+    .option('-i, --input <file>', 'read from tar archive file or OCI layout directory, instead of STDIN')
+    .option('-q, --quiet', 'suppress the load output')
+    .action(run(async (engine, opts) => (await image()).loadCommand(engine, opts)));
+
+const defineSave: Definer = (c) =>
+  c
+    .description('Save one or more images to a tar archive (streamed to STDOUT by default)')
+    .argument('<image...>')
+    .option('-o, --output <file>', 'write to a file, instead of STDOUT')
+    .option('--format <format>', 'docker (docker save layout), oci (OCI layout tar) or oci-dir', 'docker')
+    .action(run(async (engine, names: string[], opts) => (await image()).saveCommand(engine, names, opts)));
+
+const definePrune: Definer = (c) =>
+  c
+    .description('Remove unused images')
+    .option('-a, --all', 'remove all unused images, not just dangling ones')
+    .option('-f, --force', 'do not prompt for confirmation')
+    .action(run(async (engine, opts) => (await image()).pruneCommand(engine, opts)));
+
+const defineDf: Definer = (c) =>
+  c
+    .description('Show disk usage')
+    .option('-v, --verbose', 'show detailed information on space usage')
+    .option('--format <format>', 'format output: table or json')
+    .action(run(async (engine, opts) => (await system()).dfCommand(engine, opts)));
+
+const defineCheck: Definer = (c) =>
+  c
+    .description('Check the store: blobs match their digests, every image has its layers; list leftovers of interrupted writes')
+    .option('-r, --repair', 'remove leftovers of interrupted writes')
+    .option('--quick', 'skip re-hashing blobs')
+    .action(run(async (engine, opts) => (await system()).checkCommand(engine, opts)));
+
+defineImages(program.command('images'));
+defineHistory(program.command('history'));
+defineInspect(program.command('inspect'));
+defineTag(program.command('tag'));
+defineRmi(program.command('rmi'));
+defineImport(program.command('import'));
+defineLoad(program.command('load'));
+defineSave(program.command('save'));
+
+const imageGroup = program.command('image').description('Manage images');
+defineImages(imageGroup.command('ls').alias('list'));
+defineHistory(imageGroup.command('history'));
+defineInspect(imageGroup.command('inspect'));
+defineTag(imageGroup.command('tag'));
+defineRmi(imageGroup.command('rm').alias('remove'));
+defineImport(imageGroup.command('import'));
+defineLoad(imageGroup.command('load'));
+defineSave(imageGroup.command('save'));
+definePrune(imageGroup.command('prune'));
+
+const systemGroup = program.command('system').description('Manage Strata');
+defineDf(systemGroup.command('df'));
+defineCheck(systemGroup.command('check'));
+
+// Docker exits 125 when the command line itself is wrong.
+program.exitOverride();
+for (const command of [...program.commands, ...imageGroup.commands, ...systemGroup.commands]) command.exitOverride();
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode === 0 ? 0 : 125;
+  } else {
+    throw error;
+  }
+}

@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Digest } from '../util/digest.js';
+import type { ImageStore } from './store.js';
+
+export interface CheckReport {
+  blobs: number;
+  layers: number;
+  images: number;
+  /** Damage: referenced data that is missing or corrupt. */
+  problems: string[];
+  /** Leftovers of interrupted writes: safe to delete, reported and removed with `repair`. */
+  orphans: string[];
+}
+
+function pidAlive(name: string): boolean {
+  const pid = Number(/^(?:\.tmp-)?(\d+)-/.exec(path.basename(name))?.[1]);
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `system check`: every referenced blob exists and hashes to its name, every image's layers are recorded and
+ * unpacked, and whatever an interrupted write left behind is listed (and removed with `repair`).
+ */
+export async function checkStore(images: ImageStore, options: { repair?: boolean; quick?: boolean } = {}): Promise<CheckReport> {
+  const { content, layers, meta } = images;
+  const problems: string[] = [];
+  const orphans: string[] = [];
+  const records = meta.images();
+  const referencedBlobs = new Set<Digest>();
+  for (const image of records) {
+    for (const digest of meta.imageBlobs(image.id)) {
+      referencedBlobs.add(digest);
+      if (!content.has(digest)) problems.push(`image ${image.id}: blob ${digest} is missing`);
+    }
+    try {
+      images.layerChain(image);
+    } catch (error) {
+      problems.push(error instanceof Error ? error.message : String(error));
+    }
+  }
+  const layerRecords = meta.layers();
+  const layerDirs = new Set(layerRecords.map((layer) => layer.dir));
+  for (const layer of layerRecords) {
+    if (!layers.exists(layer.dir)) problems.push(`layer ${layer.chainId}: directory ${layers.path(layer.dir)} is missing`);
+  }
+  const blobs = content.list();
+  for (const digest of blobs) {
+    if (!referencedBlobs.has(digest)) orphans.push(content.path(digest));
+    else if (!options.quick && !(await content.verify(digest))) problems.push(`blob ${digest} is corrupt: its content does not match its digest`);
+  }
+  for (const name of layers.list()) {
+    if (!layerDirs.has(name) && !(name.startsWith('.tmp-') && pidAlive(name))) orphans.push(layers.path(name));
+  }
+  for (const file of content.leftoverIngests()) if (!pidAlive(file)) orphans.push(file);
+  if (options.repair) for (const orphan of orphans) fs.rmSync(orphan, { recursive: true, force: true });
+  return { blobs: blobs.length, layers: layerRecords.length, images: records.length, problems, orphans };
+}

@@ -1,0 +1,56 @@
+import type { Readable } from 'node:stream';
+import { hostPlatform, type ContainerConfig, type ImageConfig, MediaType, canonicalJson } from './model.js';
+import { applyChange } from './changes.js';
+import { parseReference } from './reference.js';
+import type { ImageStore } from './store.js';
+
+export interface ImportOptions {
+  reference?: string;
+  message?: string;
+  changes?: string[];
+}
+
+/**
+ * `docker import`: a rootfs tarball (plain or compressed) becomes a one-layer image. The tar is decompressed,
+ * hashed, stored as the layer blob and unpacked in a single pass.
+ */
+export async function importRootfs(images: ImageStore, source: Readable, options: ImportOptions = {}) {
+  // Validate everything the user typed before a byte is written.
+  const tags = options.reference ? [parseReference(options.reference)] : [];
+  const runtimeConfig = (options.changes ?? []).reduce<ContainerConfig>(applyChange, {});
+
+  const writer = images.content.writer();
+  let unpacked;
+  try {
+    unpacked = await images.layers.unpack(source, 'import', (chunk) => writer.write(chunk));
+    writer.stage({ digest: unpacked.diffId });
+  } catch (error) {
+    writer.abort();
+    throw error;
+  }
+  const existing = images.existingLayer(unpacked.diffId);
+  if (existing) images.layers.discard(unpacked.tempDir);
+
+  const created = new Date().toISOString();
+  const config: ImageConfig = {
+    ...hostPlatform(),
+    created,
+    config: runtimeConfig,
+    rootfs: { type: 'layers', diff_ids: [unpacked.diffId] },
+    history: [{ created, comment: options.message ?? 'Imported from -' }],
+  };
+  return images.add({
+    config: canonicalJson(config),
+    layers: [
+      {
+        blob: { mediaType: MediaType.ociLayer, digest: unpacked.diffId, size: writer.size },
+        diffId: unpacked.diffId,
+        size: unpacked.size,
+        tarSize: unpacked.tarSize,
+        stagedBlob: writer,
+        ...(!existing && { tempDir: unpacked.tempDir }),
+      },
+    ],
+    tags,
+  });
+}

@@ -1,0 +1,248 @@
+import type { BlobWriter, ContentStore, Descriptor } from '../content/store.js';
+import { conflict, dataCorrupt, invalidArgument, notFound, StrataError } from '../errors.js';
+import { LayerStore } from '../layers/store.js';
+import type { ImageRecord, LayerRecord, MetadataStore } from '../metadata/db.js';
+import { chainIds, type Digest, isDigest } from '../util/digest.js';
+import { canonicalJson, type ImageConfig, type Manifest, MediaType } from './model.js';
+import { formatReference, parseReference, type Reference } from './reference.js';
+import { parseConfig, parseManifest } from './validate.js';
+
+/** One layer of an image being added: either already in the store or unpacked into a temp dir. */
+export interface NewLayer {
+  blob: Descriptor;
+  diffId: Digest;
+  size: number;
+  tarSize: number;
+  tempDir?: string;
+  stagedBlob?: BlobWriter;
+}
+
+export interface NewImage {
+  /** The config's exact bytes: the image ID is their digest. */
+  config: Buffer;
+  layers: NewLayer[];
+  /** The manifest's exact bytes when they came with the image (kept so its digest survives a round trip). */
+  manifest?: Buffer;
+  tags?: Reference[];
+  parent?: Digest;
+  /** Blobs written for this image that must be published with it (configs and manifests already staged). */
+  stagedBlobs?: BlobWriter[];
+}
+
+export interface ResolvedImage {
+  record: ImageRecord;
+  config: ImageConfig;
+}
+
+/** Images: config + manifest in the content store, rows in the metadata store, layers in the layer store. */
+export class ImageStore {
+  constructor(
+    readonly content: ContentStore,
+    readonly layers: LayerStore,
+    readonly meta: MetadataStore,
+  ) {}
+
+  /**
+   * Publishes a new image: blobs first, then layer dirs, then one metadata transaction. A crash before the
+   * transaction leaves only unreferenced files, which `system check --repair` and prune remove.
+   */
+  add(image: NewImage): { id: Digest; tags: string[] } {
+    const config = parseConfig(image.config);
+    const diffIds = image.layers.map((layer) => layer.diffId);
+    if (diffIds.length !== config.rootfs.diff_ids.length || diffIds.some((d, i) => d !== config.rootfs.diff_ids[i])) {
+      throw dataCorrupt('layer digests do not match the image config rootfs.diff_ids');
+    }
+    for (const writer of image.stagedBlobs ?? []) writer.commit();
+    for (const layer of image.layers) layer.stagedBlob?.commit();
+    const configDescriptor = { mediaType: MediaType.ociConfig, ...this.content.putBytes(image.config) };
+    const manifestBytes =
+      image.manifest ??
+      canonicalJson({
+        schemaVersion: 2,
+        mediaType: MediaType.ociManifest,
+        config: configDescriptor,
+        layers: image.layers.map((layer) => layer.blob),
+      } satisfies Manifest);
+    const manifestDigest = this.content.putBytes(manifestBytes).digest;
+
+    const chain = chainIds(diffIds);
+    const records: LayerRecord[] = image.layers.map((layer, i) => {
+      const name = layer.tempDir ? this.layers.publish(layer.tempDir, chain[i]!) : LayerStore.dirName(chain[i]!);
+      return { chainId: chain[i]!, diffId: layer.diffId, parent: chain[i - 1] ?? null, size: layer.size, tarSize: layer.tarSize, dir: name, created: Date.now() };
+    });
+    const id = configDescriptor.digest;
+    const tags = (image.tags ?? []).map(formatReference);
+    this.meta.transaction(() => {
+      for (const record of records) this.meta.insertLayer(record);
+      this.meta.insertImage(
+        {
+          id,
+          manifest: manifestDigest,
+          topLayer: chain.at(-1) ?? null,
+          parent: image.parent ?? null,
+          created: config.created ?? new Date(0).toISOString(),
+          size: image.layers.reduce((sum, layer) => sum + layer.size, 0),
+          added: Date.now(),
+        },
+        [id, manifestDigest, ...image.layers.map((layer) => layer.blob.digest)],
+      );
+      for (const tag of tags) this.meta.tag(tag, id);
+    });
+    return { id, tags };
+  }
+
+  /** If the layer for `chainId` is already unpacked, returns it, so the blob need not be read at all. */
+  existingLayer(chainId: Digest): LayerRecord | undefined {
+    const record = this.meta.layer(chainId);
+    return record && this.layers.exists(record.dir) ? record : undefined;
+  }
+
+  /** Finds an image the way Docker does: by reference, then by full or abbreviated ID. */
+  resolve(name: string): ImageRecord {
+    const found = this.find(name);
+    if (!found) throw notFound(`No such image: ${name}`);
+    return found;
+  }
+
+  find(name: string): ImageRecord | undefined {
+    const idForm = /^(?:sha256:)?([a-f0-9]{1,64})$/.exec(name);
+    if (isDigest(name)) return this.meta.image(name);
+    let ref: Reference | undefined;
+    try {
+      ref = parseReference(name);
+    } catch (error) {
+      if (!idForm && error instanceof StrataError) throw error;
+    }
+    if (ref?.tag !== undefined && ref.digest === undefined) {
+      const id = this.meta.imageByTag(formatReference(ref));
+      if (id) return this.meta.image(id);
+    }
+    if (ref?.digest !== undefined) {
+      const byManifest = this.meta.images().find((image) => image.manifest === ref.digest);
+      if (byManifest) return byManifest;
+    }
+    if (idForm) {
+      const matches = this.meta.imagesByIdPrefix(idForm[1]!);
+      if (matches.length > 1) throw invalidArgument(`ambiguous image ID prefix "${name}": it matches more than one image`);
+      return matches[0];
+    }
+    return undefined;
+  }
+
+  config(id: Digest): ImageConfig {
+    return parseConfig(this.content.read(id), `config of image ${id}`);
+  }
+
+  manifest(record: ImageRecord): Manifest {
+    return parseManifest(this.content.read(record.manifest), `manifest of image ${record.id}`);
+  }
+
+  /** The image's layers, bottom first, as stored. */
+  layerChain(record: ImageRecord): LayerRecord[] {
+    const chain: LayerRecord[] = [];
+    for (let id = record.topLayer; id !== null; ) {
+      const layer = this.meta.layer(id);
+      if (!layer) throw dataCorrupt(`layer ${id} of image ${record.id} is missing from the store`);
+      chain.push(layer);
+      id = layer.parent;
+    }
+    return chain.reverse();
+  }
+
+  tag(source: string, target: string): void {
+    const image = this.resolve(source);
+    const ref = parseReference(target);
+    if (ref.digest !== undefined) throw invalidArgument(`refusing to create a tag with a digest reference: ${target}`);
+    this.meta.transaction(() => this.meta.tag(formatReference(ref), image.id));
+  }
+
+  /**
+   * Docker's rmi: a name that is one of several tags is untagged; the last name (or an ID) deletes the image,
+   * unless other images are built on it or, without force, it has several tags.
+   */
+  remove(name: string, options: { force?: boolean; inUse?: (id: Digest) => boolean } = {}): { untagged: string[]; deleted: Digest[] } {
+    const image = this.resolve(name);
+    const tags = this.meta.tagsOf(image.id);
+    const byId = !tags.some((tag) => this.matchesTag(name, tag));
+    const untagged: string[] = [];
+    return this.meta.transaction(() => {
+      if (!byId) {
+        const tag = tags.find((t) => this.matchesTag(name, t))!;
+        this.meta.untag(tag);
+        untagged.push(tag);
+        if (tags.length > 1) return { untagged, deleted: [] };
+      } else if (tags.length > 1 && !options.force) {
+        throw conflict(`conflict: unable to delete ${image.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`);
+      }
+      if (options.inUse?.(image.id) && !options.force) {
+        throw conflict(`conflict: unable to delete ${image.id.slice(7, 19)} (must be forced) - image is being used by a container`);
+      }
+      if (this.meta.children(image.id).length > 0) {
+        if (!byId) return { untagged, deleted: [] };
+        throw conflict(`conflict: unable to delete ${image.id.slice(7, 19)} (cannot be forced) - image has dependent child images`);
+      }
+      for (const tag of this.meta.tagsOf(image.id)) {
+        this.meta.untag(tag);
+        untagged.push(tag);
+      }
+      this.meta.deleteImage(image.id);
+      return { untagged, deleted: [image.id] };
+    });
+  }
+
+  /** rmi of several names, then one garbage collection for all the blobs and layers they freed. */
+  removeMany(names: string[], options: { force?: boolean; inUse?: (id: Digest) => boolean } = {}) {
+    const results: ({ name: string; untagged: string[]; deleted: Digest[] } | { name: string; error: unknown })[] = [];
+    const candidates: Digest[] = [];
+    for (const name of names) {
+      try {
+        const blobs = this.meta.imageBlobs(this.resolve(name).id);
+        const result = this.remove(name, options);
+        if (result.deleted.length > 0) candidates.push(...blobs);
+        results.push({ name, ...result });
+      } catch (error) {
+        results.push({ name, error });
+      }
+    }
+    this.collectGarbage(candidates);
+    return results;
+  }
+
+  private matchesTag(name: string, tag: string): boolean {
+    try {
+      return formatReference(parseReference(name)) === tag;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Removes layers no image uses any more, and those of `candidateBlobs` (blobs of removed images) that no image
+   * references. Metadata first, files after: a crash in between leaves only orphan files. Only candidates are
+   * deleted, never "every unreferenced blob", so a concurrent load's freshly written blobs are safe.
+   */
+  collectGarbage(candidateBlobs: Iterable<Digest>): { layers: number; blobs: number; reclaimed: number } {
+    const { deadLayers, deadBlobs } = this.meta.transaction(() => {
+      const live = new Set<Digest>();
+      for (const image of this.meta.images()) {
+        for (let id = image.topLayer; id !== null && !live.has(id); ) {
+          live.add(id);
+          id = this.meta.layer(id)?.parent ?? null;
+        }
+      }
+      const dead = this.meta.layers().filter((layer) => !live.has(layer.chainId));
+      // Children before parents: the parent foreign key forbids the other order.
+      const depth = (layer: LayerRecord): number => (layer.parent ? 1 + depth(this.meta.layer(layer.parent)!) : 0);
+      dead.sort((a, b) => depth(b) - depth(a));
+      for (const layer of dead) this.meta.deleteLayer(layer.chainId);
+      return { deadLayers: dead, deadBlobs: [...new Set(candidateBlobs)].filter((digest) => !this.meta.isBlobReferenced(digest)) };
+    });
+    let reclaimed = 0;
+    for (const layer of deadLayers) {
+      reclaimed += layer.size;
+      this.layers.remove(layer.dir);
+    }
+    for (const digest of deadBlobs) this.content.delete(digest);
+    return { layers: deadLayers.length, blobs: deadBlobs.length, reclaimed };
+  }
+}

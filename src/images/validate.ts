@@ -1,0 +1,51 @@
+import { dataCorrupt } from '../errors.js';
+import { isDigest } from '../util/digest.js';
+import type { Descriptor } from '../content/store.js';
+import type { ImageConfig, Index, Manifest } from './model.js';
+
+function parseJson(bytes: Buffer, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw dataCorrupt(`${what} is not valid JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw dataCorrupt(`${what} is not a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+export function parseDescriptor(value: unknown, what: string): Descriptor {
+  const d = value as Partial<Descriptor> | null;
+  if (!d || typeof d !== 'object' || typeof d.mediaType !== 'string' || typeof d.digest !== 'string' || !isDigest(d.digest) || typeof d.size !== 'number' || d.size < 0) {
+    throw dataCorrupt(`${what}: invalid descriptor ${JSON.stringify(value)?.slice(0, 200)}`);
+  }
+  return d as Descriptor;
+}
+
+export function parseConfig(bytes: Buffer, what = 'image config'): ImageConfig {
+  const config = parseJson(bytes, what) as unknown as ImageConfig;
+  const diffIds = config.rootfs?.diff_ids;
+  if (!Array.isArray(diffIds) || !diffIds.every((d) => typeof d === 'string' && isDigest(d))) {
+    throw dataCorrupt(`${what}: rootfs.diff_ids must be a list of sha256 digests`);
+  }
+  if (config.history !== undefined && !Array.isArray(config.history)) throw dataCorrupt(`${what}: history must be a list`);
+  return config;
+}
+
+export function parseManifest(bytes: Buffer, what = 'image manifest'): Manifest {
+  const manifest = parseJson(bytes, what);
+  if (manifest.schemaVersion !== 2) throw dataCorrupt(`${what}: unsupported schemaVersion ${String(manifest.schemaVersion)}`);
+  if (!Array.isArray(manifest.layers)) throw dataCorrupt(`${what}: layers must be a list`);
+  return {
+    ...(manifest as unknown as Manifest),
+    config: parseDescriptor(manifest.config, `${what} config`),
+    layers: manifest.layers.map((layer, i) => parseDescriptor(layer, `${what} layer ${i}`)),
+  };
+}
+
+export function parseIndex(bytes: Buffer, what = 'image index'): Index {
+  const index = parseJson(bytes, what);
+  if (index.schemaVersion !== 2) throw dataCorrupt(`${what}: unsupported schemaVersion ${String(index.schemaVersion)}`);
+  if (!Array.isArray(index.manifests)) throw dataCorrupt(`${what}: manifests must be a list`);
+  return { ...(index as unknown as Index), manifests: index.manifests.map((m, i) => parseDescriptor(m, `${what} manifest ${i}`)) };
+}

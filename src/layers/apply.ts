@@ -1,0 +1,174 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import { dataCorrupt, unsupported } from '../errors.js';
+import { fsExtras, S_IFBLK, S_IFCHR, S_IFIFO } from './native.js';
+import { opaqueMarker, overlayOpaqueXattr, whiteoutMetaPrefix, whiteoutPrefix } from './whiteout.js';
+
+export interface ApplyResult {
+  /** Sum of regular file sizes: what Docker reports as a layer's size. */
+  size: number;
+  entries: number;
+}
+
+const isRoot = process.getuid?.() === 0;
+
+/**
+ * Normalizes a tar entry name to a relative POSIX path, refusing anything that could land outside the layer root.
+ * Returns '' for the root itself.
+ */
+export function entryPath(name: string): string {
+  if (name.startsWith('/')) throw dataCorrupt(`layer entry "${name}": absolute paths are not allowed`);
+  const parts: string[] = [];
+  for (const part of name.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') throw dataCorrupt(`layer entry "${name}": path climbs out of the layer root`);
+    parts.push(part);
+  }
+  return parts.join('/');
+}
+
+/** True when a relative symlink target, resolved from the link's directory, stays inside the layer root. */
+export function symlinkStaysInside(linkPath: string, target: string): boolean {
+  if (target.startsWith('/')) return true; // resolved against the container's root, never the host's
+  const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(linkPath), target));
+  return resolved !== '..' && !resolved.startsWith('../');
+}
+
+type Kind = 'dir' | 'implicit-dir' | 'file' | 'symlink' | 'other';
+
+/**
+ * Unpacks an uncompressed layer tar into an empty directory, in overlayfs' lower-dir format: a whiteout becomes a
+ * 0:0 character device, an opaque marker the trusted.overlay.opaque xattr. Each entry's path is checked against
+ * what this layer already put down, so no entry can write through a symlink or escape the root; duplicates are refused.
+ */
+export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root: string): Promise<ApplyResult> {
+  const seen = new Map<string, Kind>([['', 'dir']]);
+  const dirTimes: [string, Date][] = [];
+  let size = 0;
+  let entries = 0;
+
+  const target = (rel: string) => (rel === '' ? root : `${root}/${rel}`);
+
+  const ensureParents = (rel: string, name: string) => {
+    const slash = rel.lastIndexOf('/');
+    if (slash === -1) return;
+    const parent = rel.slice(0, slash);
+    const kind = seen.get(parent);
+    if (kind === 'dir' || kind === 'implicit-dir') return;
+    if (kind === 'symlink') throw dataCorrupt(`layer entry "${name}": path goes through the symlink "${parent}"`);
+    if (kind !== undefined) throw dataCorrupt(`layer entry "${name}": "${parent}" is not a directory`);
+    ensureParents(parent, name);
+    fs.mkdirSync(target(parent), 0o755);
+    seen.set(parent, 'implicit-dir');
+  };
+
+  const claim = (rel: string, name: string, kind: Kind) => {
+    const previous = seen.get(rel);
+    if (previous !== undefined && !(previous === 'implicit-dir' && kind === 'dir')) {
+      throw dataCorrupt(`layer entry "${name}": duplicate entry for "${rel}"`);
+    }
+    seen.set(rel, kind);
+  };
+
+  const setOwnerAndMode = (file: string, header: tar.Header, link = false) => {
+    if (isRoot) (link ? fs.lchownSync : fs.chownSync)(file, header.uid ?? 0, header.gid ?? 0);
+    if (!link) fs.chmodSync(file, (header.mode ?? 0o644) & 0o7777);
+  };
+
+  const extract = tar.extract();
+  const feeding = pipeline(source as AsyncIterable<Buffer>, extract);
+  feeding.catch(() => {
+    // Reported through the entry loop below.
+  });
+  for await (const entry of extract) {
+    const header = entry.header;
+    const rel = entryPath(header.name);
+    entries++;
+    if (rel === '') {
+      entry.resume();
+      continue;
+    }
+    ensureParents(rel, header.name);
+    const base = path.posix.basename(rel);
+    const file = target(rel);
+
+    if (base.startsWith(whiteoutPrefix)) {
+      entry.resume();
+      const dir = path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel);
+      if (base === opaqueMarker) {
+        fsExtras().lsetxattr(target(dir), overlayOpaqueXattr, Buffer.from('y'));
+      } else if (!base.startsWith(whiteoutMetaPrefix)) {
+        const hidden = (dir === '' ? '' : `${dir}/`) + base.slice(whiteoutPrefix.length);
+        claim(hidden, header.name, 'other');
+        fsExtras().mknod(target(hidden), S_IFCHR | 0o000, 0, 0);
+      }
+      continue;
+    }
+
+    switch (header.type) {
+      case 'file':
+      case 'contiguous-file': {
+        claim(rel, header.name, 'file');
+        const fd = fs.openSync(file, 'wx', 0o600);
+        try {
+          for await (const chunk of entry as AsyncIterable<Buffer>) {
+            let offset = 0;
+            while (offset < chunk.length) offset += fs.writeSync(fd, chunk, offset);
+          }
+          if (isRoot) fs.fchownSync(fd, header.uid ?? 0, header.gid ?? 0);
+          fs.fchmodSync(fd, (header.mode ?? 0o644) & 0o7777);
+          if (header.mtime) fs.futimesSync(fd, header.mtime, header.mtime);
+        } finally {
+          fs.closeSync(fd);
+        }
+        size += header.size ?? 0;
+        continue;
+      }
+      case 'directory':
+        claim(rel, header.name, 'dir');
+        if (!fs.existsSync(file)) fs.mkdirSync(file, 0o755);
+        setOwnerAndMode(file, header);
+        if (header.mtime) dirTimes.push([file, header.mtime]);
+        break;
+      case 'symlink': {
+        const linkname = header.linkname ?? '';
+        if (!symlinkStaysInside(rel, linkname)) throw dataCorrupt(`layer entry "${header.name}": symlink to "${linkname}" leads outside the layer root`);
+        claim(rel, header.name, 'symlink');
+        fs.symlinkSync(linkname, file);
+        setOwnerAndMode(file, header, true);
+        if (header.mtime) fs.lutimesSync(file, header.mtime, header.mtime);
+        break;
+      }
+      case 'link': {
+        const linkTarget = entryPath(header.linkname ?? '');
+        if (seen.get(linkTarget) !== 'file' && seen.get(linkTarget) !== 'other') {
+          throw dataCorrupt(`layer entry "${header.name}": hardlink to "${header.linkname}" does not point to a file in this layer`);
+        }
+        claim(rel, header.name, 'file');
+        fs.linkSync(target(linkTarget), file);
+        break;
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
+        claim(rel, header.name, 'other');
+        const type = header.type === 'fifo' ? S_IFIFO : header.type === 'block-device' ? S_IFBLK : S_IFCHR;
+        if (header.type === 'fifo' || isRoot) {
+          fsExtras().mknod(file, type | ((header.mode ?? 0o644) & 0o7777), header.devmajor ?? 0, header.devminor ?? 0);
+          setOwnerAndMode(file, header);
+        }
+        break;
+      }
+      default:
+        throw unsupported(`layer entry "${header.name}": unsupported tar entry type "${header.type}"`);
+    }
+    entry.resume();
+  }
+  await feeding;
+  // Directory times last: creating their children changed them.
+  for (const [dir, time] of dirTimes.reverse()) fs.utimesSync(dir, time, time);
+  return { size, entries };
+}

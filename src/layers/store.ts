@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { isNodeError } from '../errors.js';
+import { type Digest, hexOf } from '../util/digest.js';
+import { Tap } from '../util/streams.js';
+import { applyLayer } from './apply.js';
+import { asDataError, type Compression, decompress } from './compression.js';
+
+export interface UnpackedLayer {
+  diffId: Digest;
+  size: number;
+  tarSize: number;
+  compression: Compression;
+  /** Temp directory holding the unpacked files until `publish` names it by chain ID. */
+  tempDir: string;
+}
+
+/** Unpacked layers, one directory per chain ID under <root>/layers: the lower dirs overlay will stack. */
+export class LayerStore {
+  readonly dir: string;
+
+  constructor(root: string) {
+    this.dir = path.join(root, 'layers');
+    fs.mkdirSync(this.dir, { recursive: true });
+  }
+
+  path(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  static dirName(chainId: Digest): string {
+    return hexOf(chainId);
+  }
+
+  /**
+   * Decompresses, hashes and unpacks a layer blob in one pass. `onTar` sees the uncompressed tar bytes (import
+   * stores them as the layer blob). On any failure the temp dir is removed and a one-line error thrown.
+   */
+  async unpack(blob: Readable, what: string, onTar?: (chunk: Buffer) => void): Promise<UnpackedLayer> {
+    const tempDir = this.path(`.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+    fs.mkdirSync(tempDir, 0o755);
+    try {
+      const { stream, compression } = await decompress(blob);
+      const tap = new Tap(onTar);
+      const { size } = await applyLayer(tap.through(stream), tempDir);
+      return { diffId: tap.digest(), size, tarSize: tap.bytes, compression, tempDir };
+    } catch (error) {
+      blob.destroy();
+      this.discard(tempDir);
+      throw asDataError(error, what);
+    }
+  }
+
+  /** Renames an unpacked temp dir to its chain ID's name; if another writer got there first, keeps theirs. */
+  publish(tempDir: string, chainId: Digest): string {
+    const name = LayerStore.dirName(chainId);
+    try {
+      fs.renameSync(tempDir, this.path(name));
+    } catch (error) {
+      if (!isNodeError(error, 'ENOTEMPTY') && !isNodeError(error, 'EEXIST')) throw error;
+      this.discard(tempDir);
+    }
+    return name;
+  }
+
+  exists(name: string): boolean {
+    return fs.existsSync(this.path(name));
+  }
+
+  discard(dir: string): void {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  remove(name: string): void {
+    this.discard(this.path(name));
+  }
+
+  /** Directories present on disk, including temp dirs of unpacks that died. */
+  list(): string[] {
+    return fs.readdirSync(this.dir);
+  }
+}

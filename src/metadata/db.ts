@@ -1,0 +1,231 @@
+import Database from 'better-sqlite3';
+import type { Digest } from '../util/digest.js';
+
+export interface LayerRecord {
+  chainId: Digest;
+  diffId: Digest;
+  parent: Digest | null;
+  /** Sum of the file sizes in the layer, as Docker reports a layer's size. */
+  size: number;
+  /** Bytes of the uncompressed layer tar (its diffID's content), needed to write it into an archive. */
+  tarSize: number;
+  /** Directory name under layers/ holding the unpacked layer (overlay's future lower dir). */
+  dir: string;
+  created: number;
+}
+
+export interface ImageRecord {
+  id: Digest;
+  manifest: Digest;
+  topLayer: Digest | null;
+  /** The local image this one was built or committed from (Docker's parent chain), for `history`. */
+  parent: Digest | null;
+  created: string;
+  /** Virtual size: all layers of the image. */
+  size: number;
+  /** When the image arrived in this store (ms since epoch). */
+  added: number;
+}
+
+/** Schema migrations, applied in order; PRAGMA user_version records how many ran. */
+const migrations: string[] = [
+  `CREATE TABLE layers (
+     chain_id TEXT PRIMARY KEY,
+     diff_id  TEXT NOT NULL,
+     parent   TEXT REFERENCES layers(chain_id),
+     size     INTEGER NOT NULL,
+     tar_size INTEGER NOT NULL,
+     dir      TEXT NOT NULL UNIQUE,
+     created  INTEGER NOT NULL
+   );
+   CREATE INDEX layers_parent ON layers(parent);
+   CREATE TABLE images (
+     id        TEXT PRIMARY KEY,
+     manifest  TEXT NOT NULL,
+     top_layer TEXT REFERENCES layers(chain_id),
+     parent    TEXT,
+     created   TEXT NOT NULL,
+     size      INTEGER NOT NULL,
+     added     INTEGER NOT NULL
+   );
+   CREATE INDEX images_parent ON images(parent);
+   CREATE TABLE image_blobs (
+     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+     digest   TEXT NOT NULL,
+     PRIMARY KEY (image_id, digest)
+   );
+   CREATE INDEX image_blobs_digest ON image_blobs(digest);
+   CREATE TABLE tags (
+     name     TEXT PRIMARY KEY,
+     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+     added    INTEGER NOT NULL
+   );
+   CREATE INDEX tags_image ON tags(image_id);`,
+];
+
+interface LayerRow {
+  chain_id: string;
+  diff_id: string;
+  parent: string | null;
+  size: number;
+  tar_size: number;
+  dir: string;
+  created: number;
+}
+interface ImageRow {
+  id: string;
+  manifest: string;
+  top_layer: string | null;
+  parent: string | null;
+  created: string;
+  size: number;
+  added: number;
+}
+
+const toLayer = (row: LayerRow): LayerRecord => ({
+  chainId: row.chain_id as Digest,
+  diffId: row.diff_id as Digest,
+  parent: row.parent as Digest | null,
+  size: row.size,
+  tarSize: row.tar_size,
+  dir: row.dir,
+  created: row.created,
+});
+const toImage = (row: ImageRow): ImageRecord => ({
+  id: row.id as Digest,
+  manifest: row.manifest as Digest,
+  topLayer: row.top_layer as Digest | null,
+  parent: row.parent as Digest | null,
+  created: row.created,
+  size: row.size,
+  added: row.added,
+});
+
+/** The only module that writes SQL. WAL mode: readers never block the one writer; writers wait on a busy timeout. */
+export class MetadataStore {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    this.db = new Database(file, { timeout: 10_000 });
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.migrate();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** Prepared statements are compiled once per process: listing 50 images runs hundreds of lookups. */
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version >= migrations.length) return;
+    this.db.transaction(() => {
+      // Re-read inside the write lock: another process may have migrated meanwhile.
+      const current = this.db.pragma('user_version', { simple: true }) as number;
+      for (const sql of migrations.slice(current)) this.db.exec(sql);
+      this.db.pragma(`user_version = ${migrations.length}`);
+    }).immediate();
+  }
+
+  /** Runs fn in one IMMEDIATE transaction (takes the write lock up front, so no upgrade deadlocks). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  layer(chainId: Digest): LayerRecord | undefined {
+    const row = this.sql('SELECT * FROM layers WHERE chain_id = ?').get(chainId) as LayerRow | undefined;
+    return row && toLayer(row);
+  }
+
+  layers(): LayerRecord[] {
+    return (this.sql('SELECT * FROM layers').all() as LayerRow[]).map(toLayer);
+  }
+
+  insertLayer(layer: LayerRecord): void {
+    this
+      .sql('INSERT OR IGNORE INTO layers (chain_id, diff_id, parent, size, tar_size, dir, created) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(layer.chainId, layer.diffId, layer.parent, layer.size, layer.tarSize, layer.dir, layer.created);
+  }
+
+  deleteLayer(chainId: Digest): void {
+    this.sql('DELETE FROM layers WHERE chain_id = ?').run(chainId);
+  }
+
+  image(id: Digest): ImageRecord | undefined {
+    const row = this.sql('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
+    return row && toImage(row);
+  }
+
+  imagesByIdPrefix(hexPrefix: string): ImageRecord[] {
+    return (this.sql("SELECT * FROM images WHERE id >= ? AND id < ? || 'g' LIMIT 2").all(`sha256:${hexPrefix}`, `sha256:${hexPrefix}`) as ImageRow[]).map(toImage);
+  }
+
+  images(): ImageRecord[] {
+    return (this.sql('SELECT * FROM images ORDER BY added DESC, id').all() as ImageRow[]).map(toImage);
+  }
+
+  insertImage(image: ImageRecord, blobs: readonly Digest[]): void {
+    this
+      .sql('INSERT OR IGNORE INTO images (id, manifest, top_layer, parent, created, size, added) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(image.id, image.manifest, image.topLayer, image.parent, image.created, image.size, image.added);
+    const insertBlob = this.sql('INSERT OR IGNORE INTO image_blobs (image_id, digest) VALUES (?, ?)');
+    for (const digest of blobs) insertBlob.run(image.id, digest);
+  }
+
+  deleteImage(id: Digest): void {
+    this.sql('DELETE FROM images WHERE id = ?').run(id);
+  }
+
+  children(id: Digest): Digest[] {
+    return (this.sql('SELECT id FROM images WHERE parent = ?').all(id) as { id: Digest }[]).map((row) => row.id);
+  }
+
+  imageBlobs(id: Digest): Digest[] {
+    return (this.sql('SELECT digest FROM image_blobs WHERE image_id = ?').all(id) as { digest: Digest }[]).map((row) => row.digest);
+  }
+
+  isBlobReferenced(digest: Digest): boolean {
+    return this.sql('SELECT 1 FROM image_blobs WHERE digest = ? LIMIT 1').get(digest) !== undefined;
+  }
+
+  tag(name: string, id: Digest): Digest | undefined {
+    const previous = this.imageByTag(name);
+    this.sql('INSERT INTO tags (name, image_id, added) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id, added = excluded.added').run(name, id, Date.now());
+    return previous;
+  }
+
+  untag(name: string): void {
+    this.sql('DELETE FROM tags WHERE name = ?').run(name);
+  }
+
+  imageByTag(name: string): Digest | undefined {
+    return (this.sql('SELECT image_id FROM tags WHERE name = ?').get(name) as { image_id: Digest } | undefined)?.image_id;
+  }
+
+  tagsOf(id: Digest): string[] {
+    return (this.sql('SELECT name FROM tags WHERE image_id = ? ORDER BY name').all(id) as { name: string }[]).map((row) => row.name);
+  }
+
+  allTags(): Map<Digest, string[]> {
+    const byImage = new Map<Digest, string[]>();
+    for (const row of this.sql('SELECT name, image_id FROM tags ORDER BY name').all() as { name: string; image_id: Digest }[]) {
+      const list = byImage.get(row.image_id) ?? [];
+      list.push(row.name);
+      byImage.set(row.image_id, list);
+    }
+    return byImage;
+  }
+}

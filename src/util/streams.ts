@@ -1,0 +1,60 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { Digest } from './digest.js';
+
+/** Passes chunks through while hashing and counting them; `digest()` is valid once the source is drained. */
+export class Tap {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+  private result: Digest | undefined;
+
+  constructor(private readonly onChunk?: (chunk: Buffer) => void) {}
+
+  async *through(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of source) {
+      this.hash.update(chunk);
+      this.bytes += chunk.length;
+      this.onChunk?.(chunk);
+      yield chunk;
+    }
+  }
+
+  digest(): Digest {
+    this.result ??= `sha256:${this.hash.digest('hex')}`;
+    return this.result;
+  }
+}
+
+/** Reads the first bytes of a stream without consuming them. */
+export async function peek(stream: Readable, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const finish = () => {
+      cleanup();
+      const head = Buffer.concat(chunks);
+      if (head.length > 0) stream.unshift(head);
+      resolve(head.subarray(0, length));
+    };
+    const onReadable = () => {
+      let chunk: Buffer | null;
+      while (total < length && (chunk = stream.read() as Buffer | null) !== null) {
+        chunks.push(chunk);
+        total += chunk.length;
+      }
+      if (total >= length) finish();
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = () => {
+      stream.off('readable', onReadable);
+      stream.off('end', finish);
+      stream.off('error', onError);
+    };
+    stream.on('readable', onReadable);
+    stream.on('end', finish);
+    stream.on('error', onError);
+  });
+}
