@@ -1,0 +1,80 @@
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Path of the compiled CLI (tests run from dist/test). */
+export const cliPath = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+export function tempDir(prefix = 'strata-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `strata` CLI against a storage root. */
+export function strata(root: string, args: string[], options: { input?: Buffer | string; env?: NodeJS.ProcessEnv } = {}): CliResult {
+  const result: SpawnSyncReturns<string> = spawnSync(process.execPath, [cliPath, '--root', root, ...args], {
+    encoding: 'utf8',
+    input: options.input,
+    env: { ...process.env, ...options.env },
+    maxBuffer: 1 << 30,
+  });
+  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Like `strata`, but throws with the CLI's stderr when it fails. */
+export function strataOk(root: string, args: string[], options: { input?: Buffer | string } = {}): string {
+  const result = strata(root, args, options);
+  if (result.status !== 0) throw new Error(`strata ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
+  return result.stdout;
+}
+
+export function sh(command: string, options: { cwd?: string } = {}): string {
+  const result = spawnSync('sh', ['-c', command], { encoding: 'utf8', cwd: options.cwd, maxBuffer: 1 << 30 });
+  if (result.status !== 0) throw new Error(`${command} exited ${result.status}: ${result.stderr}`);
+  return result.stdout;
+}
+
+export function hasCommand(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
+}
+
+const busyboxPath = ['/bin/busybox', '/usr/bin/busybox'].find((p) => fs.existsSync(p));
+
+/**
+ * A small busybox root filesystem (Debian's busybox-static), built at test time: /bin/busybox with a few applet
+ * hardlinks, /etc/passwd and /etc/group, and an empty /tmp. Returns the directory.
+ */
+export function busyboxRootfs(dir = tempDir('strata-rootfs-')): string {
+  if (!busyboxPath) throw new Error('busybox is not installed: apt-get install busybox-static');
+  fs.mkdirSync(path.join(dir, 'bin'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'etc'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true, mode: 0o1777 });
+  fs.copyFileSync(busyboxPath, path.join(dir, 'bin', 'busybox'));
+  fs.chmodSync(path.join(dir, 'bin', 'busybox'), 0o755);
+  for (const applet of ['sh', 'ls', 'cat', 'echo', 'true', 'false', 'mkdir', 'rm', 'env', 'id']) {
+    fs.linkSync(path.join(dir, 'bin', 'busybox'), path.join(dir, 'bin', applet));
+  }
+  fs.writeFileSync(path.join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+  fs.writeFileSync(path.join(dir, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+  return dir;
+}
+
+/** tar of a directory's contents (GNU tar, as `docker import` users make them). */
+export function tarOf(dir: string, out: string, extra = ''): string {
+  sh(`tar -C '${dir}' ${extra} -cf '${out}' .`);
+  return out;
+}
+
+/** A busybox rootfs tarball, built once per test process. */
+let cachedTar: string | undefined;
+export function busyboxTar(): string {
+  cachedTar ??= tarOf(busyboxRootfs(), path.join(tempDir('strata-bbtar-'), 'busybox.tar'));
+  return cachedTar;
+}
