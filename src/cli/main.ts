@@ -12,11 +12,13 @@ const program = new Command('strata')
   .version('0.1.0', '-v, --version')
   .option('--root <dir>', 'storage root (default: $STRATA_ROOT, /var/lib/strata for root, else $XDG_DATA_HOME/strata)')
   .option('-D, --debug', 'print stack traces of internal errors')
+  .enablePositionalOptions()
   .showHelpAfterError()
   .configureHelp({ sortSubcommands: true });
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-const parseBool = (value: string) => {
+const parseBool = (raw: string) => {
+  const value = raw.replace(/^=/, ''); // Docker's -H=false arrives as "=false"
   if (value === 'true' || value === '1') return true;
   if (value === 'false' || value === '0') return false;
   throw new CommanderError(125, 'strata.invalidBool', `invalid boolean value "${value}"`);
