@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import tar from 'tar-stream';
+import tar, { type Header } from 'tar-stream';
 import { dataCorrupt, unsupported } from '../errors.js';
 import { fsExtras, S_IFBLK, S_IFCHR, S_IFIFO } from './native.js';
 import { opaqueMarker, overlayOpaqueXattr, whiteoutMetaPrefix, whiteoutPrefix } from './whiteout.js';
@@ -73,23 +73,48 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
     seen.set(rel, kind);
   };
 
-  const setOwnerAndMode = (file: string, header: tar.Header, link = false) => {
+  const setOwnerAndMode = (file: string, header: Header, link = false) => {
     if (isRoot) (link ? fs.lchownSync : fs.chownSync)(file, header.uid ?? 0, header.gid ?? 0);
     if (!link) fs.chmodSync(file, (header.mode ?? 0o644) & 0o7777);
   };
 
+  // Bytes fed to the parser and where the last entry's data ended: to tell a tar that merely lacks its final
+  // padding and end-of-archive blocks (umoci writes those; Go's reader accepts them) from a truncated one.
+  let fed = 0;
+  let lastDataEnd = 0;
+  async function* counted(input: AsyncIterable<Buffer>) {
+    for await (const chunk of input) {
+      fed += chunk.length;
+      yield chunk;
+    }
+  }
+  const endsAfterLastEntry = (error: unknown) =>
+    error instanceof Error && error.message === 'Unexpected end of data' && fed >= lastDataEnd && fed <= Math.ceil(lastDataEnd / 512) * 512;
+
   const extract = tar.extract();
-  const feeding = pipeline(source as AsyncIterable<Buffer>, extract);
+  const feeding = pipeline(counted(source as AsyncIterable<Buffer>), extract);
   feeding.catch(() => {
     // Reported through the entry loop below.
   });
-  for await (const entry of extract) {
+  try {
+    for await (const entry of extract) await applyEntry(entry);
+    await feeding;
+  } catch (error) {
+    if (!endsAfterLastEntry(error)) throw error;
+  }
+  // Directory times last: creating their children changed them.
+  for (const [dir, time] of dirTimes.reverse()) fs.utimesSync(dir, time, time);
+  return { size, entries };
+
+  async function applyEntry(entry: AsyncIterable<unknown> & { header: Header; resume(): unknown }): Promise<void> {
     const header = entry.header;
+    lastDataEnd = (header as Header & { byteOffset?: number }).byteOffset ?? 0;
+    lastDataEnd += header.type === 'file' || header.type === 'contiguous-file' ? (header.size ?? 0) : 0;
     const rel = entryPath(header.name);
     entries++;
     if (rel === '') {
       entry.resume();
-      continue;
+      return;
     }
     ensureParents(rel, header.name);
     const base = path.posix.basename(rel);
@@ -105,7 +130,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
         claim(hidden, header.name, 'other');
         fsExtras().mknod(target(hidden), S_IFCHR | 0o000, 0, 0);
       }
-      continue;
+      return;
     }
 
     switch (header.type) {
@@ -125,7 +150,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
           fs.closeSync(fd);
         }
         size += header.size ?? 0;
-        continue;
+        return;
       }
       case 'directory':
         claim(rel, header.name, 'dir');
@@ -167,8 +192,4 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
     }
     entry.resume();
   }
-  await feeding;
-  // Directory times last: creating their children changed them.
-  for (const [dir, time] of dirTimes.reverse()) fs.utimesSync(dir, time, time);
-  return { size, entries };
 }
