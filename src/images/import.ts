@@ -22,8 +22,7 @@ export async function importRootfs(images: ImageStore, source: Readable, options
   const writer = images.content.writer();
   let unpacked;
   try {
-    unpacked = await images.layers.unpack(source, 'import', (chunk) => writer.write(chunk));
-    writer.stage({ digest: unpacked.diffId });
+    unpacked = await images.layers.unpack(source, 'import', writer);
   } catch (error) {
     writer.abort();
     throw error;

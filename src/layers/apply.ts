@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import tar, { type Header } from 'tar-stream';
 import { dataCorrupt, unsupported } from '../errors.js';
+import { ParallelFileWriter } from './file-writer.js';
 import { fsExtras, S_IFBLK, S_IFCHR, S_IFIFO } from './native.js';
 import { opaqueMarker, overlayOpaqueXattr, whiteoutMetaPrefix, whiteoutPrefix } from './whiteout.js';
 
@@ -96,12 +97,17 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
   feeding.catch(() => {
     // Reported through the entry loop below.
   });
+  const files = new ParallelFileWriter();
   try {
     for await (const entry of extract) await applyEntry(entry);
     await feeding;
   } catch (error) {
-    if (!endsAfterLastEntry(error)) throw error;
+    if (!endsAfterLastEntry(error)) {
+      await files.drain().catch(() => undefined); // the caller removes the directory: let writes finish first
+      throw error;
+    }
   }
+  await files.drain();
   // Directory times last: creating their children changed them.
   for (const [dir, time] of dirTimes.reverse()) fs.utimesSync(dir, time, time);
   return { size, entries };
@@ -137,18 +143,12 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
       case 'file':
       case 'contiguous-file': {
         claim(rel, header.name, 'file');
-        const fd = fs.openSync(file, 'wx', 0o600);
-        try {
-          for await (const chunk of entry as AsyncIterable<Buffer>) {
-            let offset = 0;
-            while (offset < chunk.length) offset += fs.writeSync(fd, chunk, offset);
-          }
-          if (isRoot) fs.fchownSync(fd, header.uid ?? 0, header.gid ?? 0);
-          fs.fchmodSync(fd, (header.mode ?? 0o644) & 0o7777);
-          if (header.mtime) fs.futimesSync(fd, header.mtime, header.mtime);
-        } finally {
-          fs.closeSync(fd);
-        }
+        await files.write(file, entry as AsyncIterable<Buffer>, header.size ?? 0, {
+          mode: (header.mode ?? 0o644) & 0o7777,
+          ...(header.uid !== undefined && { uid: header.uid }),
+          ...(header.gid !== undefined && { gid: header.gid }),
+          ...(header.mtime && { mtime: header.mtime }),
+        });
         size += header.size ?? 0;
         return;
       }
@@ -173,6 +173,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
           throw dataCorrupt(`layer entry "${header.name}": hardlink to "${header.linkname}" does not point to a file in this layer`);
         }
         claim(rel, header.name, 'file');
+        await files.settled(target(linkTarget));
         fs.linkSync(target(linkTarget), file);
         break;
       }

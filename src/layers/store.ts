@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import type { BlobWriter } from '../content/store.js';
 import { isNodeError } from '../errors.js';
 import { type Digest, hexOf } from '../util/digest.js';
 import { Tap } from '../util/streams.js';
@@ -35,15 +36,20 @@ export class LayerStore {
   }
 
   /**
-   * Decompresses, hashes and unpacks a layer blob in one pass. `onTar` sees the uncompressed tar bytes (import
-   * stores them as the layer blob). On any failure the temp dir is removed and a one-line error thrown.
+   * Decompresses, hashes and unpacks a layer blob in one pass. With `tarCopy` (import keeps the uncompressed
+   * tar as the layer blob), the tar bytes also go to that blob writer, whose hash then is the diffID. On any
+   * failure the temp dir is removed and a one-line error thrown.
    */
-  async unpack(blob: Readable, what: string, onTar?: (chunk: Buffer) => void): Promise<UnpackedLayer> {
+  async unpack(blob: Readable, what: string, tarCopy?: BlobWriter): Promise<UnpackedLayer> {
     const tempDir = this.path(`.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
     fs.mkdirSync(tempDir, 0o755);
     try {
       const { stream, compression } = await decompress(blob);
-      const tap = new Tap(onTar);
+      if (tarCopy) {
+        const { size } = await applyLayer(copyInto(stream, tarCopy), tempDir);
+        return { diffId: tarCopy.stage().digest, size, tarSize: tarCopy.size, compression, tempDir };
+      }
+      const tap = new Tap();
       const { size } = await applyLayer(tap.through(stream), tempDir);
       return { diffId: tap.digest(), size, tarSize: tap.bytes, compression, tempDir };
     } catch (error) {
@@ -80,5 +86,12 @@ export class LayerStore {
   /** Directories present on disk, including temp dirs of unpacks that died. */
   list(): string[] {
     return fs.readdirSync(this.dir);
+  }
+}
+
+async function* copyInto(source: AsyncIterable<Buffer>, writer: BlobWriter): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    writer.write(chunk);
+    yield chunk;
   }
 }

@@ -8,13 +8,10 @@ export class Tap {
   bytes = 0;
   private result: Digest | undefined;
 
-  constructor(private readonly onChunk?: (chunk: Buffer) => void) {}
-
   async *through(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     for await (const chunk of source) {
       this.hash.update(chunk);
       this.bytes += chunk.length;
-      this.onChunk?.(chunk);
       yield chunk;
     }
   }

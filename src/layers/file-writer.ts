@@ -1,0 +1,100 @@
+import fs from 'node:fs';
+import type { Readable } from 'node:stream';
+
+export interface FileAttributes {
+  mode: number;
+  uid?: number;
+  gid?: number;
+  mtime?: Date;
+}
+
+const isRoot = process.getuid?.() === 0;
+
+/**
+ * Writes a layer's regular files several at a time on libuv's thread pool. Creating and filling thousands of
+ * small files is kernel work that runs in parallel on the machine's cores, while the tar parser stays
+ * sequential. Small files are buffered (bounded by `maxBytes` in flight); large ones stream in order.
+ */
+export class ParallelFileWriter {
+  private inFlight = 0;
+  private bytes = 0;
+  private failure: unknown;
+  private readonly waiters: (() => void)[] = [];
+  private readonly pending = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly maxBytes = 16 << 20,
+    private readonly maxJobs = 16,
+  ) {}
+
+  /** Consumes `content` and writes it to `file` (which must not exist), now or on the pool. */
+  async write(file: string, content: AsyncIterable<Buffer>, size: number, attributes: FileAttributes): Promise<void> {
+    if (size > this.maxBytes / 4) {
+      await this.streamNow(file, content, attributes);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of content) chunks.push(chunk);
+    while (this.inFlight >= this.maxJobs || (this.inFlight > 0 && this.bytes + size > this.maxBytes)) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    this.rethrow();
+    this.inFlight++;
+    this.bytes += size;
+    const job = writeFile(file, chunks, attributes)
+      .catch((error: unknown) => {
+        this.failure ??= error;
+      })
+      .finally(() => {
+        this.inFlight--;
+        this.bytes -= size;
+        this.pending.delete(file);
+        this.waiters.shift()?.();
+      });
+    this.pending.set(file, job);
+  }
+
+  /** Resolves once `file` is completely written (a hardlink to it can then be made). */
+  async settled(file: string): Promise<void> {
+    await this.pending.get(file);
+    this.rethrow();
+  }
+
+  /** Waits for every write; throws the first failure. */
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all(this.pending.values());
+    this.rethrow();
+  }
+
+  private rethrow(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private async streamNow(file: string, content: AsyncIterable<Buffer> | Readable, attributes: FileAttributes): Promise<void> {
+    const fd = fs.openSync(file, 'wx', 0o600);
+    try {
+      for await (const chunk of content as AsyncIterable<Buffer>) {
+        let offset = 0;
+        while (offset < chunk.length) offset += fs.writeSync(fd, chunk, offset);
+      }
+      if (isRoot) fs.fchownSync(fd, attributes.uid ?? 0, attributes.gid ?? 0);
+      fs.fchmodSync(fd, attributes.mode);
+      if (attributes.mtime) fs.futimesSync(fd, attributes.mtime, attributes.mtime);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+async function writeFile(file: string, chunks: Buffer[], attributes: FileAttributes): Promise<void> {
+  const handle = await fs.promises.open(file, 'wx', 0o600);
+  try {
+    if (chunks.length > 0) await handle.writev(chunks);
+    // chown before chmod: chown clears setuid/setgid bits.
+    if (isRoot) await handle.chown(attributes.uid ?? 0, attributes.gid ?? 0);
+    await handle.chmod(attributes.mode);
+    if (attributes.mtime) await handle.utimes(attributes.mtime, attributes.mtime);
+  } finally {
+    await handle.close();
+  }
+}
