@@ -6,8 +6,7 @@ import type { BlobWriter } from '../content/store.js';
 import { isNodeError } from '../errors.js';
 import { type Digest, hexOf } from '../util/digest.js';
 import { Tap } from '../util/streams.js';
-import { applyLayer } from './apply.js';
-import { asDataError, type Compression, decompress } from './compression.js';
+import type { Compression } from './compression.js';
 
 export interface UnpackedLayer {
   diffId: Digest;
@@ -43,6 +42,8 @@ export class LayerStore {
   async unpack(blob: Readable, what: string, tarCopy?: BlobWriter): Promise<UnpackedLayer> {
     const tempDir = this.path(`.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
     fs.mkdirSync(tempDir, 0o755);
+    // The tar and compression code loads only when a layer is unpacked, not for `images` or `history`.
+    const [{ applyLayer }, { asDataError, decompress }] = await Promise.all([import('./apply.js'), import('./compression.js')]);
     try {
       const { stream, compression } = await decompress(blob);
       if (tarCopy) {

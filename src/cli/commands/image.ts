@@ -1,9 +1,6 @@
 import fs from 'node:fs';
-import { importRootfs } from '../../images/import.js';
 import { diskUsage, imageHistory, inspectImage, listImages } from '../../images/query.js';
 import { familiarString, parseReference } from '../../images/reference.js';
-import { loadImages } from '../../archive/load.js';
-import { parseSaveFormat, saveImages } from '../../archive/save.js';
 import { invalidArgument, notFound, StrataError } from '../../errors.js';
 import type { Engine } from '../../engine.js';
 import { shortId } from '../../util/digest.js';
@@ -25,6 +22,7 @@ function openInput(file: string | undefined) {
 export async function importCommand(engine: Engine, file: string, reference: string | undefined, opts: { change?: string[]; message?: string }) {
   const input = openInput(file);
   if (typeof input === 'string') throw invalidArgument(`${file} is a directory: import takes a tarball`);
+  const { importRootfs } = await import('../../images/import.js');
   const { id } = await importRootfs(engine.images, input, {
     ...(reference !== undefined && { reference }),
     ...(opts.message !== undefined && { message: opts.message }),
@@ -34,6 +32,7 @@ export async function importCommand(engine: Engine, file: string, reference: str
 }
 
 export async function loadCommand(engine: Engine, opts: { input?: string; quiet?: boolean }) {
+  const { loadImages } = await import('../../archive/load.js');
   const loaded = await loadImages(engine.images, openInput(opts.input));
   for (const image of loaded) {
     if (image.tags.length === 0) print(`Loaded image ID: ${image.id}`);
@@ -42,6 +41,7 @@ export async function loadCommand(engine: Engine, opts: { input?: string; quiet?
 }
 
 export async function saveCommand(engine: Engine, names: string[], opts: { output?: string; format: string }) {
+  const { parseSaveFormat, saveImages } = await import('../../archive/save.js');
   const format = parseSaveFormat(opts.format);
   if (opts.output === undefined && process.stdout.isTTY) {
     throw invalidArgument('cowardly refusing to save to a terminal. Use the -o flag or redirect');

@@ -17,6 +17,8 @@ export function dfCommand(engine: Engine, opts: { verbose?: boolean; format?: st
       Size: humanSize(usage.layersSize),
       Reclaimable: `${humanSize(usage.reclaimable)} (${percent(usage.reclaimable, usage.layersSize)})`,
     },
+    // Containers, volumes and the build cache arrive with later work; until then there are none of them.
+    ...['Containers', 'Local Volumes', 'Build Cache'].map((type) => ({ Type: type, TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' })),
   ];
   const columns = [
     { header: 'TYPE', field: 'Type' },
