@@ -6,6 +6,7 @@ import tar, { type Header } from 'tar-stream';
 import { dataCorrupt, unsupported } from '../errors.js';
 import { ParallelFileWriter } from './file-writer.js';
 import { fsExtras, S_IFBLK, S_IFCHR, S_IFIFO } from './native.js';
+import { xattrsOf } from './pax.js';
 import { opaqueMarker, overlayOpaqueXattr, whiteoutMetaPrefix, whiteoutPrefix } from './whiteout.js';
 
 export interface ApplyResult {
@@ -74,9 +75,11 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
     seen.set(rel, kind);
   };
 
-  const setOwnerAndMode = (file: string, header: Header, link = false) => {
+  /** Owner, mode and xattrs of a non-regular entry (regular files get theirs from the file writer). */
+  const setAttributes = (file: string, header: Header, link = false) => {
     if (isRoot) (link ? fs.lchownSync : fs.chownSync)(file, header.uid ?? 0, header.gid ?? 0);
     if (!link) fs.chmodSync(file, (header.mode ?? 0o644) & 0o7777);
+    for (const [name, value] of xattrsOf(header.pax as Record<string, string> | null)) fsExtras().lsetxattr(file, name, value);
   };
 
   // Bytes fed to the parser and where the last entry's data ended: to tell a tar that merely lacks its final
@@ -119,6 +122,11 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
     const rel = entryPath(header.name);
     entries++;
     if (rel === '') {
+      // The layer's own root: its mode and time belong to the directory overlay will merge at /.
+      if (header.type === 'directory') {
+        setAttributes(root, header);
+        if (header.mtime) dirTimes.push([root, header.mtime]);
+      }
       entry.resume();
       return;
     }
@@ -148,6 +156,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
           ...(header.uid !== undefined && { uid: header.uid }),
           ...(header.gid !== undefined && { gid: header.gid }),
           ...(header.mtime && { mtime: header.mtime }),
+          xattrs: xattrsOf(header.pax as Record<string, string> | null),
         });
         size += header.size ?? 0;
         return;
@@ -155,7 +164,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
       case 'directory':
         claim(rel, header.name, 'dir');
         if (!fs.existsSync(file)) fs.mkdirSync(file, 0o755);
-        setOwnerAndMode(file, header);
+        setAttributes(file, header);
         if (header.mtime) dirTimes.push([file, header.mtime]);
         break;
       case 'symlink': {
@@ -163,7 +172,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
         if (!symlinkStaysInside(rel, linkname)) throw dataCorrupt(`layer entry "${header.name}": symlink to "${linkname}" leads outside the layer root`);
         claim(rel, header.name, 'symlink');
         fs.symlinkSync(linkname, file);
-        setOwnerAndMode(file, header, true);
+        setAttributes(file, header, true);
         if (header.mtime) fs.lutimesSync(file, header.mtime, header.mtime);
         break;
       }
@@ -184,7 +193,8 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
         const type = header.type === 'fifo' ? S_IFIFO : header.type === 'block-device' ? S_IFBLK : S_IFCHR;
         if (header.type === 'fifo' || isRoot) {
           fsExtras().mknod(file, type | ((header.mode ?? 0o644) & 0o7777), header.devmajor ?? 0, header.devminor ?? 0);
-          setOwnerAndMode(file, header);
+          setAttributes(file, header);
+          if (header.mtime) fs.utimesSync(file, header.mtime, header.mtime);
         }
         break;
       }

@@ -1,11 +1,17 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
+import { fsExtras } from './native.js';
 
 export interface FileAttributes {
   mode: number;
   uid?: number;
   gid?: number;
   mtime?: Date;
+  xattrs?: [string, Buffer][];
+}
+
+function setXattrs(file: string, attributes: FileAttributes): void {
+  for (const [name, value] of attributes.xattrs ?? []) fsExtras().lsetxattr(file, name, value);
 }
 
 const isRoot = process.getuid?.() === 0;
@@ -79,6 +85,7 @@ export class ParallelFileWriter {
       }
       if (isRoot) fs.fchownSync(fd, attributes.uid ?? 0, attributes.gid ?? 0);
       fs.fchmodSync(fd, attributes.mode);
+      setXattrs(file, attributes);
       if (attributes.mtime) fs.futimesSync(fd, attributes.mtime, attributes.mtime);
     } finally {
       fs.closeSync(fd);
@@ -93,6 +100,7 @@ async function writeFile(file: string, chunks: Buffer[], attributes: FileAttribu
     // chown before chmod: chown clears setuid/setgid bits.
     if (isRoot) await handle.chown(attributes.uid ?? 0, attributes.gid ?? 0);
     await handle.chmod(attributes.mode);
+    setXattrs(file, attributes);
     if (attributes.mtime) await handle.utimes(attributes.mtime, attributes.mtime);
   } finally {
     await handle.close();

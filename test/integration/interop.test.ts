@@ -508,7 +508,6 @@ test('symlinks, fifos, devices, setuid, owners and mtimes from a umoci layer: in
 
 test(
   'xattrs of a layer (SCHILY.xattr PAX records) reach the unpacked layer dir',
-  { todo: 'src/layers/apply.ts ignores header.pax SCHILY.xattr.* records: file capabilities and user xattrs are dropped from layer dirs' },
   (t) => {
     if (!haveUmoci) return t.skip('umoci is not installed');
     const { work, root, id, layer, xattrs } = specialFilesImage(t, { xattrs: true });
@@ -529,7 +528,6 @@ test(
 
 test(
   'mtimes of fifos and device nodes reach the unpacked layer dir',
-  { todo: 'src/layers/apply.ts sets no times on fifo/character-device/block-device entries' },
   (t) => {
     if (!haveUmoci) return t.skip('umoci is not installed');
     const { layer } = specialFilesImage(t);
