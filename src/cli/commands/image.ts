@@ -92,7 +92,7 @@ export function historyCommand(engine: Engine, name: string, opts: { human: bool
   const data = rows.map((row) => ({
     Comment: row.comment,
     CreatedAt: opts.human ? goTime(row.created) : (row.created ?? ''),
-    CreatedBy: noTrunc ? row.createdBy : ellipsis(row.createdBy.replace(/\s+/g, ' '), 45),
+    CreatedBy: noTrunc ? row.createdBy : ellipsis(row.createdBy.replace(/[\t\n]/g, ' '), 45),
     CreatedSince: opts.human ? timeAgo(row.created) : (row.created ? new Date(row.created).toISOString().replace(/\.\d{3}Z$/, 'Z') : ''),
     ID: noTrunc || row.id === '<missing>' ? row.id : shortId(row.id),
     Size: opts.human ? humanSize(row.size) : String(row.size),
