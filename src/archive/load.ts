@@ -144,6 +144,13 @@ export async function loadImages(images: ImageStore, input: string | Readable): 
         const blob = { mediaType: mediaType ?? compressionMediaType.none, digest: file.digest, size: file.size };
         const existing = images.existingLayer(chain[i]!) ?? unpackedByChain.get(chain[i]!);
         if (existing) {
+          // Not unpacked again, but the blob is still stored and named in the manifest: it must be the layer the
+          // config says, or an archive could pass off any bytes as a layer the store already has.
+          if (file.digest !== diffIds[i]) {
+            const what = `layer ${i + 1} of ${plan.what}`;
+            const diffId = await images.layers.diffIdOf(fs.createReadStream(file.writer.currentPath, { highWaterMark: 1 << 20 }), what);
+            if (diffId !== diffIds[i]) throw dataCorrupt(`${what}: content digest ${diffId} does not match diff_id ${diffIds[i]} in the config`);
+          }
           layers.push({ blob, diffId: diffIds[i]!, size: existing.size, tarSize: existing.tarSize, stagedBlob: file.writer });
           continue;
         }

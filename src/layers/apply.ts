@@ -39,6 +39,23 @@ export function symlinkStaysInside(linkPath: string, target: string): boolean {
   return resolved !== '..' && !resolved.startsWith('../');
 }
 
+/**
+ * A garbled numeric field decodes as NaN or a huge base-256 number, and an xattr name may be no xattr name at all;
+ * refused here with the entry's name rather than by the fs call (whose error names a host temp path).
+ */
+function checkHeaderFields(header: Header): void {
+  const id = (value: number | undefined) => value === undefined || (Number.isInteger(value) && value >= 0 && value < 0xffffffff);
+  const bad = (field: string) => dataCorrupt(`layer entry "${header.name}": invalid ${field} in the tar header`);
+  if (!id(header.uid)) throw bad('uid');
+  if (!id(header.gid)) throw bad('gid');
+  if (!id(header.mode)) throw bad('mode');
+  if (!id(header.devmajor) || !id(header.devminor)) throw bad('device number');
+  if (header.mtime && Number.isNaN(header.mtime.getTime())) throw bad('mtime');
+  for (const [name, value] of xattrsOf(header.pax as Record<string, string> | null)) {
+    if (!/^(security|system|trusted|user)\.[^\0]+$/.test(name) || Buffer.byteLength(name) > 254 || value.length > 65536) throw bad(`extended attribute "${name.slice(0, 64)}"`);
+  }
+}
+
 type Kind = 'dir' | 'implicit-dir' | 'file' | 'symlink' | 'other';
 
 /**
@@ -111,6 +128,8 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
     }
   }
   await files.drain();
+  // Zero bytes are no tar at all (GNU tar and busybox refuse them too): most likely a failed `tar ... | strata import -`.
+  if (fed === 0) throw dataCorrupt('empty input: not a tar archive');
   // Directory times last: creating their children changed them.
   for (const [dir, time] of dirTimes.reverse()) fs.utimesSync(dir, time, time);
   return { size, entries };
@@ -120,6 +139,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
     lastDataEnd = (header as Header & { byteOffset?: number }).byteOffset ?? 0;
     lastDataEnd += header.type === 'file' || header.type === 'contiguous-file' ? (header.size ?? 0) : 0;
     const rel = entryPath(header.name);
+    checkHeaderFields(header);
     entries++;
     if (rel === '') {
       // The layer's own root: its mode and time belong to the directory overlay will merge at /.
@@ -140,7 +160,10 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
       if (base === opaqueMarker) {
         fsExtras().lsetxattr(target(dir), overlayOpaqueXattr, Buffer.from('y'));
       } else if (!base.startsWith(whiteoutMetaPrefix)) {
-        const hidden = (dir === '' ? '' : `${dir}/`) + base.slice(whiteoutPrefix.length);
+        const name = base.slice(whiteoutPrefix.length);
+        // ".wh.", ".wh.." and ".wh..." would hide the directory itself or its parent: never mknod those.
+        if (name === '' || name === '.' || name === '..') throw dataCorrupt(`layer entry "${header.name}": invalid whiteout name`);
+        const hidden = (dir === '' ? '' : `${dir}/`) + name;
         claim(hidden, header.name, 'other');
         fsExtras().mknod(target(hidden), S_IFCHR | 0o000, 0, 0);
       }
@@ -177,7 +200,12 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
         break;
       }
       case 'link': {
-        const linkTarget = entryPath(header.linkname ?? '');
+        const linkname = header.linkname ?? '';
+        // Checked here so that the error names this entry (entryPath's would name the target as the entry).
+        if (linkname.startsWith('/') || linkname.split('/').includes('..')) {
+          throw dataCorrupt(`layer entry "${header.name}": hardlink to "${linkname}" leads outside the layer root`);
+        }
+        const linkTarget = entryPath(linkname);
         if (seen.get(linkTarget) !== 'file' && seen.get(linkTarget) !== 'other') {
           throw dataCorrupt(`layer entry "${header.name}": hardlink to "${header.linkname}" does not point to a file in this layer`);
         }

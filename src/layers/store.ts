@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -56,6 +56,23 @@ export class LayerStore {
     } catch (error) {
       blob.destroy();
       this.discard(tempDir);
+      throw asDataError(error, what);
+    }
+  }
+
+  /**
+   * Decompresses and hashes a layer blob without unpacking it: its diffID, to verify a blob whose layer is
+   * already unpacked. Corrupt data gets the same one-line error as `unpack`.
+   */
+  async diffIdOf(blob: Readable, what: string): Promise<Digest> {
+    const { asDataError, decompress } = await import('./compression.js');
+    try {
+      const { stream } = await decompress(blob);
+      const hash = createHash('sha256');
+      for await (const chunk of stream) hash.update(chunk as Buffer);
+      return `sha256:${hash.digest('hex')}`;
+    } catch (error) {
+      blob.destroy();
       throw asDataError(error, what);
     }
   }
