@@ -6,7 +6,7 @@ import tar, { type Header } from 'tar-stream';
 import { dataCorrupt, unsupported } from '../errors.js';
 import { ParallelFileWriter } from './file-writer.js';
 import { fsExtras, S_IFBLK, S_IFCHR, S_IFIFO } from './native.js';
-import { xattrsOf } from './pax.js';
+import { applyXattrs, xattrsOf } from './pax.js';
 import { opaqueMarker, overlayOpaqueXattr, whiteoutMetaPrefix, whiteoutPrefix } from './whiteout.js';
 
 export interface ApplyResult {
@@ -96,7 +96,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
   const setAttributes = (file: string, header: Header, link = false) => {
     if (isRoot) (link ? fs.lchownSync : fs.chownSync)(file, header.uid ?? 0, header.gid ?? 0);
     if (!link) fs.chmodSync(file, (header.mode ?? 0o644) & 0o7777);
-    for (const [name, value] of xattrsOf(header.pax as Record<string, string> | null)) fsExtras().lsetxattr(file, name, value);
+    applyXattrs(file, xattrsOf(header.pax as Record<string, string> | null), header.name);
   };
 
   // Bytes fed to the parser and where the last entry's data ended: to tell a tar that merely lacks its final
@@ -180,6 +180,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
           ...(header.gid !== undefined && { gid: header.gid }),
           ...(header.mtime && { mtime: header.mtime }),
           xattrs: xattrsOf(header.pax as Record<string, string> | null),
+          entry: header.name,
         });
         size += header.size ?? 0;
         return;

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { fsExtras } from './native.js';
+import { applyXattrs } from './pax.js';
 
 export interface FileAttributes {
   mode: number;
@@ -8,11 +8,11 @@ export interface FileAttributes {
   gid?: number;
   mtime?: Date;
   xattrs?: [string, Buffer][];
+  /** The tar entry's name, for error messages. */
+  entry: string;
 }
 
-function setXattrs(file: string, attributes: FileAttributes): void {
-  for (const [name, value] of attributes.xattrs ?? []) fsExtras().lsetxattr(file, name, value);
-}
+const setXattrs = (file: string, attributes: FileAttributes) => applyXattrs(file, attributes.xattrs ?? [], attributes.entry);
 
 const isRoot = process.getuid?.() === 0;
 

@@ -1,4 +1,6 @@
 import { createRequire } from 'node:module';
+import { dataCorrupt } from '../errors.js';
+import { fsExtras } from './native.js';
 
 const xattrPrefix = 'SCHILY.xattr.';
 
@@ -30,10 +32,25 @@ function installBinaryXattrDecoding(): void {
 
 installBinaryXattrDecoding();
 
-/** Extended attributes a tar entry carries, minus overlayfs' own (a layer must not forge overlay metadata). */
+/**
+ * Extended attributes a tar entry carries, minus overlayfs' own (trusted.overlay.*, and user.overlay.* that
+ * rootless overlay reads): a layer must not forge overlay metadata.
+ */
 export function xattrsOf(pax: Record<string, string> | null | undefined): [string, Buffer][] {
   if (!pax) return [];
   return Object.entries(pax)
-    .filter(([key]) => key.startsWith(xattrPrefix) && !key.startsWith(`${xattrPrefix}trusted.overlay.`))
+    .filter(([key]) => key.startsWith(xattrPrefix) && !/^(trusted|user)\.overlay\./.test(key.slice(xattrPrefix.length)))
     .map(([key, value]) => [key.slice(xattrPrefix.length), Buffer.from(value, 'latin1')]);
+}
+
+/** Sets a layer entry's xattrs. Like Docker, skips those the filesystem does not support; other failures name the entry. */
+export function applyXattrs(file: string, xattrs: readonly [string, Buffer][], entry: string): void {
+  for (const [name, value] of xattrs) {
+    try {
+      fsExtras().lsetxattr(file, name, value);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOTSUP') continue;
+      throw dataCorrupt(`layer entry "${entry}": cannot set xattr ${name} (${(error as Error).message.split(':')[1]?.trim() ?? 'invalid'})`);
+    }
+  }
 }
