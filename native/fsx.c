@@ -2,8 +2,10 @@
 // and extended attributes (overlay opaque dirs, security.capability in layers).
 #include <node_api.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -16,7 +18,7 @@ static napi_value throw_errno(napi_env env, const char *syscall, const char *pat
   char msg[PATH_BUF + 128];
   snprintf(msg, sizeof msg, "%s: %s '%s'", syscall, strerror(err), path);
   napi_value code, message, error;
-  napi_create_string_utf8(env, err == ENOENT ? "ENOENT" : err == ENODATA ? "ENODATA" : err == EEXIST ? "EEXIST" : err == EPERM ? "EPERM" : err == ENOTSUP ? "ENOTSUP" : "EIO", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, err == ENOENT ? "ENOENT" : err == ENODATA ? "ENODATA" : err == EEXIST ? "EEXIST" : err == EPERM ? "EPERM" : err == ENOTSUP ? "ENOTSUP" : err == EBUSY ? "EBUSY" : err == EINVAL ? "EINVAL" : err == ENOTDIR ? "ENOTDIR" : "EIO", NAPI_AUTO_LENGTH, &code);
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
   napi_create_error(env, code, message, &error);
   napi_value errnoValue;
@@ -110,12 +112,43 @@ static napi_value Llistxattr(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// mount(source, target, fstype, flags, data): overlay mounts with short relative lowerdirs need the caller's cwd,
+// which a spawned mount(8) would not share as cheaply.
+static napi_value Mount(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char source[PATH_BUF], target[PATH_BUF], fstype[64];
+  static char data[65536];
+  if (argc < 5 || get_string(env, argv[0], source, sizeof source) || get_string(env, argv[1], target, sizeof target) ||
+      get_string(env, argv[2], fstype, sizeof fstype) || get_string(env, argv[4], data, sizeof data)) return NULL;
+  uint32_t flags;
+  napi_get_value_uint32(env, argv[3], &flags);
+  if (mount(source, target, fstype[0] ? fstype : NULL, flags, data[0] ? data : NULL) != 0) return throw_errno(env, "mount", target);
+  return NULL;
+}
+
+// umount2(target, flags)
+static napi_value Umount(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char target[PATH_BUF];
+  if (argc < 2 || get_string(env, argv[0], target, sizeof target)) return NULL;
+  uint32_t flags;
+  napi_get_value_uint32(env, argv[1], &flags);
+  if (umount2(target, (int)flags) != 0) return throw_errno(env, "umount", target);
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"mknod", NULL, Mknod, NULL, NULL, NULL, napi_default, NULL},
     {"lsetxattr", NULL, Lsetxattr, NULL, NULL, NULL, napi_default, NULL},
     {"lgetxattr", NULL, Lgetxattr, NULL, NULL, NULL, napi_default, NULL},
     {"llistxattr", NULL, Llistxattr, NULL, NULL, NULL, napi_default, NULL},
+    {"mount", NULL, Mount, NULL, NULL, NULL, napi_default, NULL},
+    {"umount", NULL, Umount, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -6,6 +6,8 @@ interface FsExtras {
   lsetxattr(path: string, name: string, value: Buffer): void;
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
+  mount(source: string, target: string, fstype: string, flags: number, data: string): void;
+  umount(target: string, flags: number): void;
 }
 
 let loaded: FsExtras | undefined;
@@ -21,6 +23,8 @@ export function fsExtras(): FsExtras {
   }
   return loaded;
 }
+
+export const MNT_DETACH = 2;
 
 export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
