@@ -12,9 +12,6 @@ export interface ImageSummary {
   digest: string;
   created: string;
   size: number;
-  sharedSize: number;
-  uniqueSize: number;
-  containers: number;
 }
 
 export interface ListOptions {
@@ -88,7 +85,6 @@ export function listImages(images: ImageStore, options: ListOptions = {}): Image
   const filters = parseFilters([...(options.filters ?? []), ...(options.reference ? [`reference=${options.reference}`] : [])]);
   const records = images.meta.images();
   const tagsByImage = images.meta.allTags();
-  const users = layerUsers(images, records);
   const hasChildren = new Set(records.map((r) => r.parent).filter((p): p is Digest => p !== null));
   const createdOf = (name: string) => Date.parse(images.resolve(name).created);
   const before = filters.before !== undefined ? createdOf(filters.before) : undefined;
@@ -106,8 +102,7 @@ export function listImages(images: ImageStore, options: ListOptions = {}): Image
       const labels = images.config(image.id).config?.Labels ?? {};
       if (!filters.label.every(([k, v]) => k in labels && (v === undefined || labels[k] === v))) continue;
     }
-    const shared = sharedSize(images, image, users);
-    const base = { id: image.id, digest: '<none>', created: image.created, size: image.size, sharedSize: shared, uniqueSize: image.size - shared, containers: 0 };
+    const base = { id: image.id, digest: '<none>', created: image.created, size: image.size };
     const named = tags.map((tag) => parseReference(tag));
     const visible = filters.reference.length === 0 ? named : named.filter((ref) => filters.reference.some((re) => re.test(familiarRepository(ref)) || re.test(`${familiarRepository(ref)}:${ref.tag}`)));
     if (filters.reference.length > 0 && visible.length === 0) continue;
@@ -192,7 +187,7 @@ export function inspectImage(images: ImageStore, name: string) {
 }
 
 export interface DiskUsage {
-  images: (ImageSummary & { tags: string[] })[];
+  images: (ImageSummary & { tags: string[]; sharedSize: number; uniqueSize: number; containers: number })[];
   totalImages: number;
   /** Bytes of all stored layers, each counted once. */
   layersSize: number;
