@@ -1,0 +1,49 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { invalidArgument, isNodeError } from '../errors.js';
+
+/** securejoin's limit: generous next to the kernel's 40, still ends a loop quickly. */
+const maxSymlinks = 255;
+
+/**
+ * Resolves `unsafePath` as if `root` were `/`, the way Go's filepath-securejoin (and Docker's
+ * symlink.FollowSymlinkInScope) do: each component is looked up under root, a symlink is expanded in place,
+ * an absolute link target restarts at root, and `..` is applied lexically so it stops at root. Components that
+ * do not exist are taken as plain names. The result is always root itself or a path below it; a later symlink
+ * swap can still race this (the caller reads a stopped container's files, which nothing else changes).
+ */
+export function resolveInRoot(root: string, unsafePath: string): string {
+  let current = ''; // the path inside root resolved so far: free of symlinks and '..'
+  let remaining = unsafePath;
+  let linksWalked = 0;
+  while (remaining !== '') {
+    const slash = remaining.indexOf('/');
+    const part = slash === -1 ? remaining : remaining.slice(0, slash);
+    remaining = slash === -1 ? '' : remaining.slice(slash + 1);
+    const next = path.posix.join('/', current, part);
+    if (next === '/') {
+      current = '';
+      continue;
+    }
+    const full = path.join(root, next);
+    const target = symlinkTarget(full);
+    if (target === undefined) {
+      current = next;
+      continue;
+    }
+    if (++linksWalked > maxSymlinks) throw invalidArgument(`${unsafePath}: too many levels of symbolic links under ${root}`);
+    remaining = `${target}/${remaining}`;
+    if (target.startsWith('/')) current = '';
+  }
+  return current === '' ? path.normalize(root) : path.join(root, current);
+}
+
+/** A symlink's target, or undefined when the path is something else or does not exist. */
+function symlinkTarget(file: string): string | undefined {
+  try {
+    return fs.lstatSync(file).isSymbolicLink() ? fs.readlinkSync(file) : undefined;
+  } catch (error) {
+    if (isNodeError(error, 'ENOENT') || isNodeError(error, 'ENOTDIR')) return undefined;
+    throw error;
+  }
+}
