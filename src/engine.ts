@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Containers } from './containers/service.js';
 import { ContentStore } from './content/store.js';
 import { ImageStore } from './images/store.js';
 import { LayerStore } from './layers/store.js';
 import { MetadataStore } from './metadata/db.js';
+import { OverlaySnapshotter } from './snapshots/overlay.js';
 
 /** Docker's and Podman's habit: a system store for root, a per-user one otherwise. */
 export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -26,6 +28,18 @@ export class Engine {
     this.layers = new LayerStore(root);
     this.meta = new MetadataStore(path.join(root, 'metadata.db'));
     this.images = new ImageStore(this.content, this.layers, this.meta);
+  }
+
+  private containerService: Containers | undefined;
+
+  /** Containers and their snapshotter, set up on first use: image commands never pay for them. */
+  get containers(): Containers {
+    if (!this.containerService) {
+      const snapshotter = new OverlaySnapshotter(this.root, this.layers);
+      this.containerService = new Containers(this.root, this.meta, this.images, snapshotter);
+      this.containerService.reconcile();
+    }
+    return this.containerService;
   }
 
   close(): void {

@@ -30,8 +30,9 @@ export const conflict = (message: string) => new StrataError('conflict', message
 export const dataCorrupt = (message: string) => new StrataError('data-corrupt', message);
 export const unsupported = (message: string) => new StrataError('unsupported', message);
 export const failedPrecondition = (message: string) => new StrataError('failed-precondition', message);
+export const unavailable = (message: string) => new StrataError('unavailable', message);
 
-/** Docker's CLI exits 1 for every daemon-side error; 125 is kept for errors of `run` itself (issue 4). */
+/** Docker's CLI exits 1 for every daemon-side error; `run` maps its own failures to 125 (see cli/commands/container.ts). */
 const exitCodes: Record<ErrorCode, number> = {
   'invalid-argument': 1,
   'not-found': 1,

@@ -46,10 +46,11 @@ export function hasCommand(name: string): boolean {
 }
 
 const busyboxPath = ['/bin/busybox', '/usr/bin/busybox'].find((p) => fs.existsSync(p));
+const applets = ['sh', 'ls', 'cat', 'echo', 'true', 'false', 'mkdir', 'rm', 'env', 'id', 'sleep', 'ln', 'head', 'hostname', 'pwd', 'touch', 'grep', 'wc', 'cp', 'mv', 'chmod', 'stat', 'test'];
 
 /**
- * A small busybox root filesystem (Debian's busybox-static), built at test time: /bin/busybox with a few applet
- * hardlinks, /etc/passwd and /etc/group, and an empty /tmp. Returns the directory.
+ * A small busybox root filesystem (Debian's busybox-static), built at test time: /bin/busybox with hardlinks for
+ * the applets tests use, /etc/passwd and /etc/group, and an empty /tmp. Returns the directory.
  */
 export function busyboxRootfs(dir = tempDir('strata-rootfs-')): string {
   if (!busyboxPath) throw new Error('busybox is not installed: apt-get install busybox-static');
@@ -58,9 +59,7 @@ export function busyboxRootfs(dir = tempDir('strata-rootfs-')): string {
   fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true, mode: 0o1777 });
   fs.copyFileSync(busyboxPath, path.join(dir, 'bin', 'busybox'));
   fs.chmodSync(path.join(dir, 'bin', 'busybox'), 0o755);
-  for (const applet of ['sh', 'ls', 'cat', 'echo', 'true', 'false', 'mkdir', 'rm', 'env', 'id']) {
-    fs.linkSync(path.join(dir, 'bin', 'busybox'), path.join(dir, 'bin', applet));
-  }
+  for (const applet of applets) fs.linkSync(path.join(dir, 'bin', 'busybox'), path.join(dir, 'bin', applet));
   fs.writeFileSync(path.join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
   fs.writeFileSync(path.join(dir, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
   return dir;

@@ -174,8 +174,14 @@ export class ImageStore {
       } else if (tags.length > 1 && !options.force) {
         throw conflict(`conflict: unable to delete ${image.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`);
       }
-      if (options.inUse?.(image.id) && !options.force) {
-        throw conflict(`conflict: unable to delete ${image.id.slice(7, 19)} (must be forced) - image is being used by a container`);
+      if (options.inUse?.(image.id)) {
+        if (!options.force) throw conflict(`conflict: unable to delete ${image.id.slice(7, 19)} (must be forced) - image is being used by stopped container`);
+        // Docker's rmi -f of an image a container uses: the names go, the image stays for the container.
+        for (const tag of this.meta.tagsOf(image.id)) {
+          this.meta.untag(tag);
+          untagged.push(tag);
+        }
+        return { untagged, deleted: [] };
       }
       if (this.meta.children(image.id).length > 0) {
         if (!byId) return { untagged, deleted: [] };

@@ -61,7 +61,91 @@ const migrations: string[] = [
      added    INTEGER NOT NULL
    );
    CREATE INDEX tags_image ON tags(image_id);`,
+  `CREATE TABLE containers (
+     id          TEXT PRIMARY KEY,
+     name        TEXT NOT NULL UNIQUE,
+     image_id    TEXT NOT NULL REFERENCES images(id),
+     image_name  TEXT NOT NULL,
+     created     INTEGER NOT NULL,
+     settings    TEXT NOT NULL,
+     state       TEXT NOT NULL,
+     pid         INTEGER,
+     monitor_pid INTEGER,
+     exit_code   INTEGER,
+     started_at  INTEGER,
+     finished_at INTEGER,
+     snapshotter TEXT NOT NULL,
+     error       TEXT
+   );
+   CREATE INDEX containers_image ON containers(image_id);`,
 ];
+
+export type ContainerState = 'created' | 'running' | 'exited';
+
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  imageId: Digest;
+  /** The image as the user named it, shown by `ps`. */
+  imageName: string;
+  created: number;
+  /** The container's settings (command, env, mounts, flags) as JSON, owned by the containers module. */
+  settings: string;
+  state: ContainerState;
+  pid: number | null;
+  monitorPid: number | null;
+  exitCode: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  snapshotter: string;
+  error: string | null;
+}
+
+interface ContainerRow {
+  id: string;
+  name: string;
+  image_id: string;
+  image_name: string;
+  created: number;
+  settings: string;
+  state: string;
+  pid: number | null;
+  monitor_pid: number | null;
+  exit_code: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+  snapshotter: string;
+  error: string | null;
+}
+
+const toContainer = (row: ContainerRow): ContainerRecord => ({
+  id: row.id,
+  name: row.name,
+  imageId: row.image_id as Digest,
+  imageName: row.image_name,
+  created: row.created,
+  settings: row.settings,
+  state: row.state as ContainerState,
+  pid: row.pid,
+  monitorPid: row.monitor_pid,
+  exitCode: row.exit_code,
+  startedAt: row.started_at,
+  finishedAt: row.finished_at,
+  snapshotter: row.snapshotter,
+  error: row.error,
+});
+
+/** The container fields that change over its life; column names follow from them. */
+export type ContainerUpdate = Partial<Pick<ContainerRecord, 'state' | 'pid' | 'monitorPid' | 'exitCode' | 'startedAt' | 'finishedAt' | 'error'>>;
+const containerColumns: Record<keyof ContainerUpdate, string> = {
+  state: 'state',
+  pid: 'pid',
+  monitorPid: 'monitor_pid',
+  exitCode: 'exit_code',
+  startedAt: 'started_at',
+  finishedAt: 'finished_at',
+  error: 'error',
+};
 
 interface LayerRow {
   chain_id: string;
@@ -199,6 +283,45 @@ export class MetadataStore {
 
   isBlobReferenced(digest: Digest): boolean {
     return this.sql('SELECT 1 FROM image_blobs WHERE digest = ? LIMIT 1').get(digest) !== undefined;
+  }
+
+  insertContainer(container: ContainerRecord): void {
+    this.sql(
+      `INSERT INTO containers (id, name, image_id, image_name, created, settings, state, pid, monitor_pid, exit_code, started_at, finished_at, snapshotter, error)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(container.id, container.name, container.imageId, container.imageName, container.created, container.settings, container.state, container.pid, container.monitorPid, container.exitCode, container.startedAt, container.finishedAt, container.snapshotter, container.error);
+  }
+
+  container(id: string): ContainerRecord | undefined {
+    const row = this.sql('SELECT * FROM containers WHERE id = ?').get(id) as ContainerRow | undefined;
+    return row && toContainer(row);
+  }
+
+  containerByName(name: string): ContainerRecord | undefined {
+    const row = this.sql('SELECT * FROM containers WHERE name = ?').get(name) as ContainerRow | undefined;
+    return row && toContainer(row);
+  }
+
+  containersByIdPrefix(prefix: string): ContainerRecord[] {
+    return (this.sql("SELECT * FROM containers WHERE id >= ? AND id < ? || 'g' LIMIT 2").all(prefix, prefix) as ContainerRow[]).map(toContainer);
+  }
+
+  containers(): ContainerRecord[] {
+    return (this.sql('SELECT * FROM containers ORDER BY created DESC').all() as ContainerRow[]).map(toContainer);
+  }
+
+  updateContainer(id: string, update: ContainerUpdate): void {
+    const keys = Object.keys(update) as (keyof ContainerUpdate)[];
+    if (keys.length === 0) return;
+    this.sql(`UPDATE containers SET ${keys.map((key) => `${containerColumns[key]} = ?`).join(', ')} WHERE id = ?`).run(...keys.map((key) => update[key] ?? null), id);
+  }
+
+  deleteContainer(id: string): void {
+    this.sql('DELETE FROM containers WHERE id = ?').run(id);
+  }
+
+  containersOfImage(imageId: Digest): number {
+    return (this.sql('SELECT COUNT(*) AS n FROM containers WHERE image_id = ?').get(imageId) as { n: number }).n;
   }
 
   tag(name: string, id: Digest): Digest | undefined {

@@ -204,10 +204,11 @@ test('umoci unpacks `strata save --format oci-dir`: identical busybox, hardlinks
   const rootfs = path.join(bundle, 'rootfs');
   assert.ok(fs.readFileSync(path.join(rootfs, 'bin/busybox')).equals(fs.readFileSync(path.join(source, 'bin/busybox'))), 'bin/busybox is byte-identical');
   const busybox = fs.statSync(path.join(rootfs, 'bin/busybox'));
-  for (const applet of ['sh', 'ls', 'cat', 'echo', 'true', 'false', 'mkdir', 'rm', 'env', 'id']) {
+  const applets = fs.readdirSync(path.join(source, 'bin'));
+  for (const applet of applets) {
     assert.equal(fs.statSync(path.join(rootfs, 'bin', applet)).ino, busybox.ino, `bin/${applet} is a hardlink of bin/busybox`);
   }
-  assert.equal(busybox.nlink, 11);
+  assert.equal(busybox.nlink, applets.length);
   assert.deepEqual(treeBytes(rootfs), treeBytes(source), 'same files with the same contents');
   for (const rel of ['bin', 'bin/busybox', 'etc/passwd', 'tmp']) {
     assert.equal(fs.statSync(path.join(rootfs, rel)).mode, fs.statSync(path.join(source, rel)).mode, `mode of ${rel}`);

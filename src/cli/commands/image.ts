@@ -139,15 +139,20 @@ function treeCommand(engine: Engine, name: string) {
   print(renderStack(title, boxes.reverse()));
 }
 
-export function inspectCommand(engine: Engine, names: string[], opts: { format?: string }) {
+/** `inspect`: an image, or else a container, by name or ID (`--type` narrows it, as in Docker). */
+export async function inspectCommand(engine: Engine, names: string[], opts: { format?: string; type?: string }) {
   const found: unknown[] = [];
   let failed: unknown;
+  const { inspectContainer } = await import('./container.js');
   for (const name of names) {
     try {
-      found.push(inspectImage(engine.images, name));
+      const image = opts.type !== 'container' ? engine.images.find(name) : undefined;
+      if (image || opts.type === 'image') found.push(inspectImage(engine.images, name));
+      else found.push(inspectContainer(engine, engine.containers.resolve(name)));
     } catch (error) {
       failed = error;
       if (!(error instanceof StrataError)) throw error;
+      if (error.code === 'not-found' && !opts.type) failed = notFound(`No such object: ${name}`);
     }
   }
   if (opts.format && opts.format !== 'json') print(found.map((item) => renderTemplate(opts.format!, item)).join('\n'));
@@ -161,7 +166,8 @@ export function tagCommand(engine: Engine, source: string, target: string) {
 
 export function rmiCommand(engine: Engine, names: string[], opts: { force?: boolean }) {
   let failed: unknown;
-  for (const result of engine.images.removeMany(names, { force: opts.force ?? false })) {
+  const inUse = (id: string) => engine.meta.containersOfImage(id as `sha256:${string}`) > 0;
+  for (const result of engine.images.removeMany(names, { force: opts.force ?? false, inUse })) {
     if ('error' in result) {
       failed = result.error;
       reportError(result.error);
@@ -173,23 +179,11 @@ export function rmiCommand(engine: Engine, names: string[], opts: { force?: bool
   if (failed) process.exitCode = 1;
 }
 
-async function confirm(question: string): Promise<boolean> {
-  process.stdout.write(`${question} [y/N] `);
-  const { createInterface } = await import('node:readline');
-  const rl = createInterface({ input: process.stdin });
-  const answer = await new Promise<string>((resolve) => {
-    rl.once('line', resolve);
-    rl.once('close', () => resolve(''));
-  });
-  rl.close();
-  return /^y(es)?$/i.test(answer.trim());
-}
-
 export async function pruneCommand(engine: Engine, opts: { all?: boolean; force?: boolean }) {
   const warning = opts.all
     ? 'WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?'
     : 'WARNING! This will remove all dangling images.\nAre you sure you want to continue?';
-  if (!opts.force && !(await confirm(warning))) return;
+  if (!opts.force && !(await (await import('../prompt.js')).confirm(warning))) return;
   const images = engine.images;
   const removed: { untagged: string[]; deleted: string[] } = { untagged: [], deleted: [] };
   const before = diskUsage(images).layersSize;
@@ -197,7 +191,8 @@ export async function pruneCommand(engine: Engine, opts: { all?: boolean; force?
   for (;;) {
     const records = images.meta.images();
     const parents = new Set(records.map((r) => r.parent));
-    const victims = records.filter((r) => !parents.has(r.id) && (opts.all || images.meta.tagsOf(r.id).length === 0));
+    const inUse = new Set(engine.meta.containers().map((c) => c.imageId));
+    const victims = records.filter((r) => !parents.has(r.id) && !inUse.has(r.id) && (opts.all || images.meta.tagsOf(r.id).length === 0));
     if (victims.length === 0) break;
     for (const result of images.removeMany(victims.map((v) => v.id), { force: true })) {
       if ('error' in result) throw result.error;

@@ -1,0 +1,85 @@
+import fs from 'node:fs';
+import type { Engine } from '../engine.js';
+import { applyChange } from '../images/changes.js';
+import { canonicalJson, type ContainerConfig, type ImageConfig, MediaType } from '../images/model.js';
+import { parseReference } from '../images/reference.js';
+import type { NewLayer } from '../images/store.js';
+import { writeLayerTar } from '../layers/diff.js';
+import { chainIds, type Digest } from '../util/digest.js';
+import { parseSettings } from './settings.js';
+
+export interface CommitOptions {
+  reference?: string;
+  message?: string;
+  author?: string;
+  changes?: string[];
+}
+
+/**
+ * `commit`: the container's read-write layer becomes one new layer on top of its image's, with the container's
+ * command as the history entry's CREATED BY and the message as its comment. The cost follows the size of the
+ * change, not of the image: only the upper dir is read.
+ */
+export async function commitContainer(engine: Engine, nameOrId: string, options: CommitOptions = {}): Promise<Digest> {
+  const tags = options.reference ? [parseReference(options.reference)] : [];
+  const record = engine.containers.resolve(nameOrId);
+  const settings = parseSettings(record.settings);
+  const image = engine.images.resolve(record.imageId);
+  const base = engine.images.config(image.id);
+  const runtimeConfig = (options.changes ?? []).reduce<ContainerConfig>(applyChange, base.config ?? {});
+
+  const writer = engine.content.writer();
+  let unpacked;
+  try {
+    await writeLayerTar(engine.containers.snapshotter.upperDir(record.id), (chunk) => writer.write(chunk));
+    writer.stage();
+    unpacked = await engine.layers.unpack(fs.createReadStream(writer.tempPath), 'commit');
+  } catch (error) {
+    writer.abort();
+    throw error;
+  }
+
+  const created = new Date().toISOString();
+  const manifest = engine.images.manifest(image);
+  const parentLayers: NewLayer[] = engine.images.layerChain(image).map((layer, i) => ({
+    blob: manifest.layers[i]!,
+    diffId: layer.diffId,
+    size: layer.size,
+    tarSize: layer.tarSize,
+  }));
+  const config: ImageConfig = {
+    ...base,
+    created,
+    ...(options.author !== undefined && { author: options.author }),
+    config: runtimeConfig,
+    rootfs: { type: 'layers', diff_ids: [...base.rootfs.diff_ids, unpacked.diffId] },
+    history: [
+      ...(base.history ?? []),
+      {
+        created,
+        created_by: settings.args.join(' '),
+        ...(options.author !== undefined && { author: options.author }),
+        ...(options.message !== undefined && { comment: options.message }),
+      },
+    ],
+  };
+  const existing = engine.images.existingLayer(chainIds(config.rootfs.diff_ids).at(-1)!);
+  if (existing) engine.layers.discard(unpacked.tempDir);
+  const { id } = engine.images.add({
+    config: canonicalJson(config),
+    layers: [
+      ...parentLayers,
+      {
+        blob: { mediaType: MediaType.ociLayer, digest: unpacked.diffId, size: writer.size },
+        diffId: unpacked.diffId,
+        size: unpacked.size,
+        tarSize: unpacked.tarSize,
+        stagedBlob: writer,
+        ...(!existing && { tempDir: unpacked.tempDir }),
+      },
+    ],
+    tags,
+    parent: image.id,
+  });
+  return id;
+}

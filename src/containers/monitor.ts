@@ -1,0 +1,131 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import type { Engine } from '../engine.js';
+import { StrataError } from '../errors.js';
+import { LogWriter } from './logs.js';
+import { startFailureExitCode } from './runtime.js';
+import { parseSettings } from './settings.js';
+import { mergeEnv, runtimeSpec } from './spec.js';
+import { readContainerFile, resolveUser } from './user.js';
+
+export interface Attach {
+  stdin?: Readable;
+  stdout?: Writable;
+  stderr?: Writable;
+  /** Foreground with a terminal: runc owns the terminal and proxies it; output is not logged. */
+  tty?: boolean;
+}
+
+export interface StartResult {
+  /** Resolves with the container's exit code when it ends. */
+  exited: Promise<number>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs a container to its end: mounts its root, writes config.json, starts `runc run`, records the state
+ * transitions, logs stdout/stderr in json-file format, and cleans up (unmount; remove with --rm). Used by the
+ * detached monitor process and, for `run` in the foreground, by the CLI process itself. Resolves once the
+ * container's process is running; throws (with Docker's exit code) if it could not start.
+ */
+export async function startContainer(engine: Engine, id: string, attach: Attach = {}): Promise<StartResult> {
+  const containers = engine.containers;
+  const record = containers.resolve(id);
+  const settings = parseSettings(record.settings);
+  const image = engine.images.resolve(record.imageId);
+  const bundle = containers.bundle(id);
+  const rootfs = await containers.snapshotter.mount(id, engine.images.layerChain(image));
+  const pidFile = path.join(bundle, 'container.pid');
+  fs.rmSync(pidFile, { force: true });
+  try {
+    const user = resolveUser(settings.user, readContainerFile(rootfs, '/etc/passwd') ?? '', readContainerFile(rootfs, '/etc/group') ?? '');
+    for (const mount of settings.mounts) fs.mkdirSync(mount.source, { recursive: true });
+    const spec = runtimeSpec({
+      rootfsPath: rootfs,
+      readonlyRootfs: settings.readonlyRootfs,
+      args: settings.args,
+      // HOSTNAME and HOME are known only now (the ID, the user's passwd entry in the image).
+      env: mergeEnv(settings.env, [], {}, { hostname: settings.hostname, home: user.home }),
+      cwd: settings.cwd || '/',
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      hostname: settings.hostname,
+      terminal: attach.tty ?? false,
+      mounts: settings.mounts,
+      network: { mode: settings.network === 'host' ? 'host' : 'none' },
+      ...(settings.memoryBytes !== undefined && { memoryBytes: settings.memoryBytes }),
+      ...(settings.cpus !== undefined && { cpus: settings.cpus }),
+      cgroupsPath: `/strata/${id}`,
+    });
+    fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
+  } catch (error) {
+    containers.snapshotter.unmount(id);
+    throw error;
+  }
+
+  const runtime = containers.runtime(record);
+  runtime.delete(id); // stale state of an earlier run
+  const child = runtime.run(id, bundle, pidFile, attach.tty ? 'inherit' : [attach.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe']);
+  const log = attach.tty ? undefined : new LogWriter(containers.logPath(id));
+  let started = false;
+  // stderr before we know whether the process started: the runtime's error, or the container's first words.
+  const early: Buffer[] = [];
+  const forwardStderr = (chunk: Buffer) => {
+    log?.write('stderr', chunk);
+    attach.stderr?.write(chunk);
+  };
+  child.stdout?.on('data', (chunk: Buffer) => {
+    log?.write('stdout', chunk);
+    attach.stdout?.write(chunk);
+  });
+  child.stderr?.on('data', (chunk: Buffer) => (started ? forwardStderr(chunk) : early.push(chunk)));
+  if (attach.stdin && child.stdin) {
+    attach.stdin.pipe(child.stdin);
+    child.stdin.on('error', () => undefined); // the container closed its stdin
+  }
+  const exited = new Promise<number>((resolve) => {
+    child.on('close', (code, signal) => resolve(code ?? 128 + (signal ? (({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2 }) as Record<string, number>)[signal] ?? 1 : 1)));
+  });
+
+  // runc writes the pid file once the container's process exists (it may already be running).
+  let done = false;
+  void exited.then(() => (done = true));
+  for (let delay = 1; !done && !fs.existsSync(pidFile); delay = Math.min(delay * 2, 20)) await sleep(delay);
+  if (fs.existsSync(pidFile)) {
+    started = true;
+    for (const chunk of early.splice(0)) forwardStderr(chunk);
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    engine.meta.transaction(() =>
+      engine.meta.updateContainer(id, { state: 'running', pid, monitorPid: process.pid, startedAt: Date.now(), finishedAt: null, exitCode: null, error: null }),
+    );
+  }
+
+  const finish = exited.then((code) => {
+    log?.close();
+    runtime.delete(id);
+    containers.snapshotter.unmount(id);
+    const message = started ? null : runtimeMessage(Buffer.concat(early).toString());
+    const exitCode = started ? code : startFailureExitCode(message ?? '');
+    engine.meta.transaction(() => engine.meta.updateContainer(id, { state: 'exited', pid: null, monitorPid: null, exitCode, finishedAt: Date.now(), error: message }));
+    if (settings.autoRemove) {
+      engine.meta.transaction(() => engine.meta.deleteContainer(id));
+      containers.discardFiles(id);
+    }
+    return { exitCode, message };
+  });
+
+  if (!started) {
+    const { exitCode, message } = await finish;
+    throw Object.assign(new StrataError('failed-precondition', `failed to create task for container: ${message}`), { exitCode });
+  }
+  return { exited: finish.then((result) => result.exitCode) };
+}
+
+/** The reason in runc's last log line (`level=error msg="..."`), unquoted. */
+function runtimeMessage(stderr: string): string {
+  const line = stderr.trim().split('\n').at(-1) ?? '';
+  const quoted = /msg="((?:[^"\\]|\\.)*)"/.exec(line)?.[1];
+  const message = quoted === undefined ? line : (JSON.parse(`"${quoted}"`) as string);
+  return message.replace(/^runc run failed: /, '') || 'the container failed to start';
+}

@@ -1,0 +1,69 @@
+import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { StrataError, unavailable } from '../errors.js';
+
+/** Docker's exit codes for a container that could not be started: 127 not found, 126 not executable. */
+export function startFailureExitCode(message: string): number {
+  if (/executable file not found|no such file or directory/i.test(message)) return 127;
+  if (/permission denied|exec format error/i.test(message)) return 126;
+  return 125;
+}
+
+/**
+ * Drives an OCI runtime binary (runc by default, anything with runc's CLI such as crun). State lives under
+ * <root>/runtime so Strata's containers never mix with another tool's.
+ */
+export class Runtime {
+  readonly stateDir: string;
+
+  constructor(
+    root: string,
+    readonly binary = 'runc',
+  ) {
+    this.stateDir = path.join(root, 'runtime');
+    fs.mkdirSync(this.stateDir, { recursive: true });
+  }
+
+  /** Fails early, with what to do, when the runtime is not installed. */
+  check(): void {
+    const result = spawnSync(this.binary, ['--version'], { stdio: 'ignore' });
+    if (result.error) {
+      throw unavailable(`OCI runtime "${this.binary}" not found: install it (apt-get install ${this.binary === 'runc' ? 'runc' : this.binary}) or choose one with --runtime`);
+    }
+  }
+
+  private args(...rest: string[]): string[] {
+    return ['--root', this.stateDir, ...rest];
+  }
+
+  /** `runc run` in the foreground: it stays the parent of the container's process and exits with its status. */
+  run(id: string, bundle: string, pidFile: string, stdio: StdioOptions): ChildProcess {
+    // The runtime's own log goes to a file, so its stderr carries only the container's output and, if the
+    // process could not start, one plain line saying why.
+    const log = ['--log', path.join(bundle, 'runtime.log'), '--log-format', 'json'];
+    return spawn(this.binary, [...log, ...this.args('run', '--bundle', bundle, '--pid-file', pidFile, id)], { stdio, cwd: bundle });
+  }
+
+  exec(id: string, processJson: string, options: { tty: boolean; detach?: boolean }, stdio: StdioOptions): ChildProcess {
+    return spawn(this.binary, this.args('exec', '--process', processJson, ...(options.tty ? ['--tty'] : []), ...(options.detach ? ['--detach'] : []), id), { stdio });
+  }
+
+  kill(id: string, signal: string, all = false): void {
+    const result = spawnSync(this.binary, this.args('kill', ...(all ? ['--all'] : []), id, signal), { encoding: 'utf8' });
+    if (result.status !== 0 && !/not running|does not exist|container not running/i.test(result.stderr)) {
+      throw new StrataError('internal', `${this.binary} kill: ${result.stderr.trim()}`);
+    }
+  }
+
+  /** Removes the runtime's state of a container; nothing to do if it has none. */
+  delete(id: string): void {
+    spawnSync(this.binary, this.args('delete', '--force', id), { stdio: 'ignore' });
+  }
+
+  state(id: string): { status: string; pid: number } | undefined {
+    const result = spawnSync(this.binary, this.args('state', id), { encoding: 'utf8' });
+    if (result.status !== 0) return undefined;
+    return JSON.parse(result.stdout) as { status: string; pid: number };
+  }
+}

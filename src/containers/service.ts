@@ -1,0 +1,237 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ImageStore } from '../images/store.js';
+import { conflict, failedPrecondition, invalidArgument, notFound, StrataError } from '../errors.js';
+import type { ContainerRecord, MetadataStore } from '../metadata/db.js';
+import type { Snapshotter } from '../snapshots/types.js';
+import { newContainerId, randomName, validName } from './names.js';
+import { Runtime } from './runtime.js';
+import { type ContainerSettings, parseSettings } from './settings.js';
+
+export interface CreateOptions {
+  image: string;
+  name?: string;
+  settings: Omit<ContainerSettings, 'hostname'> & { hostname?: string };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** True while `pid` runs; a zombie (dead, not yet reaped by whoever inherited it) counts as dead. */
+function processAlive(pid: number | null): boolean {
+  if (!pid) return false;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Containers: a metadata row, a snapshot (the read-write layer), a bundle dir with config.json and the log, and
+ * while running, a monitor process that owns `runc run`. Every command first reconciles rows whose monitor
+ * died, so a killed CLI or monitor never leaves a container shown as running, a mount, or runtime state behind.
+ */
+export class Containers {
+  readonly dir: string;
+
+  constructor(
+    readonly root: string,
+    readonly meta: MetadataStore,
+    readonly images: ImageStore,
+    readonly snapshotter: Snapshotter,
+  ) {
+    this.dir = path.join(root, 'containers');
+    fs.mkdirSync(this.dir, { recursive: true });
+  }
+
+  bundle(id: string): string {
+    return path.join(this.dir, id);
+  }
+
+  logPath(id: string): string {
+    return path.join(this.bundle(id), 'container.log');
+  }
+
+  runtime(record: ContainerRecord): Runtime {
+    return new Runtime(this.root, parseSettings(record.settings).runtime);
+  }
+
+  /** Docker's lookup order: full ID, exact name, unique ID prefix. */
+  resolve(nameOrId: string): ContainerRecord {
+    const name = nameOrId.replace(/^\//, '');
+    const found = this.meta.container(name) ?? this.meta.containerByName(name);
+    if (found) return found;
+    if (/^[a-f0-9]+$/.test(name)) {
+      const matches = this.meta.containersByIdPrefix(name);
+      if (matches.length > 1) throw invalidArgument(`multiple containers found with provided prefix: ${name}`);
+      if (matches[0]) return matches[0];
+    }
+    throw notFound(`No such container: ${nameOrId}`);
+  }
+
+  list(): ContainerRecord[] {
+    return this.meta.containers();
+  }
+
+  create(options: CreateOptions): ContainerRecord {
+    const image = this.images.resolve(options.image);
+    const name = options.name ?? this.uniqueName();
+    if (!validName.test(name)) throw invalidArgument(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    const existing = this.meta.containerByName(name);
+    if (existing) {
+      throw conflict(`Conflict. The container name "/${name}" is already in use by container "${existing.id}". You have to remove (or rename) that container to be able to reuse that name.`);
+    }
+    const id = newContainerId();
+    const settings: ContainerSettings = { ...options.settings, hostname: options.settings.hostname ?? id.slice(0, 12) };
+    fs.mkdirSync(this.bundle(id), { mode: 0o700 });
+    this.snapshotter.prepare(id);
+    const record: ContainerRecord = {
+      id,
+      name,
+      imageId: image.id,
+      imageName: options.image,
+      created: Date.now(),
+      settings: JSON.stringify(settings),
+      state: 'created',
+      pid: null,
+      monitorPid: null,
+      exitCode: null,
+      startedAt: null,
+      finishedAt: null,
+      snapshotter: this.snapshotter.name,
+      error: null,
+    };
+    try {
+      this.meta.transaction(() => this.meta.insertContainer(record));
+    } catch (error) {
+      this.discardFiles(id);
+      throw error;
+    }
+    return record;
+  }
+
+  private uniqueName(): string {
+    for (;;) {
+      const name = randomName();
+      if (!this.meta.containerByName(name)) return name;
+    }
+  }
+
+  /**
+   * Starts a created or exited container under a detached monitor and returns once the container's process
+   * runs (or failed to start, which throws with the runtime's message and Docker's exit code).
+   */
+  async start(nameOrId: string): Promise<ContainerRecord> {
+    const record = this.resolve(nameOrId);
+    if (record.state === 'running') return record;
+    this.runtime(record).check();
+    const monitorPath = fileURLToPath(new URL('./monitor-main.js', import.meta.url));
+    // A detached container's stdin is /dev/null, as Docker's is without an attached client.
+    const child = spawn(process.execPath, [monitorPath, this.root, record.id], { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+    const status = await new Promise<string>((resolve) => {
+      let text = '';
+      const channel = child.stdio[3]!;
+      channel.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      channel.on('close', () => resolve(text));
+    });
+    child.unref();
+    if (status.startsWith('error ')) {
+      const [, code, ...message] = status.trim().split(' ');
+      throw Object.assign(new StrataError('failed-precondition', message.join(' ')), { exitCode: Number(code) });
+    }
+    return this.resolve(record.id);
+  }
+
+  /** Sends the stop signal, waits up to `timeout` seconds, then SIGKILL, as `docker stop` does. */
+  async stop(nameOrId: string, timeout?: number): Promise<ContainerRecord> {
+    const record = this.reconcileOne(this.resolve(nameOrId));
+    if (record.state !== 'running') return record;
+    const settings = parseSettings(record.settings);
+    const runtime = this.runtime(record);
+    runtime.kill(record.id, settings.stopSignal);
+    if (await this.waitExit(record.id, (timeout ?? settings.stopTimeout) * 1000)) return this.resolve(record.id);
+    runtime.kill(record.id, 'KILL', true);
+    await this.waitExit(record.id, 10_000);
+    return this.reconcileOne(this.resolve(record.id));
+  }
+
+  kill(nameOrId: string, signal = 'KILL'): ContainerRecord {
+    const record = this.reconcileOne(this.resolve(nameOrId));
+    if (record.state !== 'running') throw conflict(`Cannot kill container: ${nameOrId}: Container ${record.id} is not running`);
+    this.runtime(record).kill(record.id, signal.replace(/^SIG/i, '').toUpperCase());
+    return record;
+  }
+
+  /** Resolves true once the container has exited, false on timeout. */
+  async waitExit(id: string, timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+      const record = this.meta.container(id);
+      if (!record || record.state !== 'running') return true;
+      if (!processAlive(record.monitorPid)) {
+        this.reconcileOne(record);
+        return true;
+      }
+      if (Date.now() >= deadline) return false;
+      await sleep(delay);
+    }
+  }
+
+  /** `docker wait`: blocks until the container stops, returns its exit code. */
+  async wait(nameOrId: string): Promise<number> {
+    const record = this.resolve(nameOrId);
+    await this.waitExit(record.id);
+    return this.meta.container(record.id)?.exitCode ?? 0;
+  }
+
+  async remove(nameOrId: string, options: { force?: boolean } = {}): Promise<ContainerRecord> {
+    let record = this.reconcileOne(this.resolve(nameOrId));
+    if (record.state === 'running') {
+      if (!options.force) {
+        throw conflict(`You cannot remove a running container ${record.id}. Stop the container before attempting removal or force remove`);
+      }
+      this.runtime(record).kill(record.id, 'KILL', true);
+      await this.waitExit(record.id, 10_000);
+      record = this.reconcileOne(this.resolve(record.id));
+    }
+    this.meta.transaction(() => this.meta.deleteContainer(record.id));
+    this.runtime(record).delete(record.id);
+    this.discardFiles(record.id);
+    return record;
+  }
+
+  /** Removes what a container left on disk: its snapshot (read-write layer) and its bundle. */
+  discardFiles(id: string): void {
+    this.snapshotter.remove(id);
+    fs.rmSync(this.bundle(id), { recursive: true, force: true });
+  }
+
+  /** Brings every row whose monitor is gone back to the truth: exited, unmounted, no runtime state. */
+  reconcile(): void {
+    for (const record of this.meta.containers()) if (record.state === 'running') this.reconcileOne(record);
+  }
+
+  reconcileOne(record: ContainerRecord): ContainerRecord {
+    if (record.state !== 'running' || processAlive(record.monitorPid)) return record;
+    const runtime = this.runtime(record);
+    // The monitor died: its container must not run on unwatched, and its exit status is lost (137, as killed).
+    runtime.kill(record.id, 'KILL', true);
+    runtime.delete(record.id);
+    this.snapshotter.unmount(record.id);
+    const update = { state: 'exited' as const, pid: null, monitorPid: null, exitCode: record.exitCode ?? 137, finishedAt: Date.now() };
+    this.meta.transaction(() => this.meta.updateContainer(record.id, update));
+    return { ...record, ...update };
+  }
+
+  /** The image is used by a container: `rmi` refuses to delete it without -f. */
+  inUse(imageId: string): boolean {
+    return this.meta.containers().some((c) => c.imageId === imageId);
+  }
+
+  assertStopped(record: ContainerRecord, action: string): void {
+    if (record.state === 'running') throw failedPrecondition(`cannot ${action} a running container; stop it first`);
+  }
+}

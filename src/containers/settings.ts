@@ -1,0 +1,32 @@
+/** What a container was created with: kept as JSON in its metadata row, turned into a runtime spec at start. */
+export interface ContainerSettings {
+  /** The command, Entrypoint and Cmd already combined (Docker's rules). */
+  args: string[];
+  env: string[];
+  cwd: string;
+  /** As given (`name`, `uid:gid`, ...): resolved against the container's /etc/passwd at start. */
+  user: string;
+  hostname: string;
+  tty: boolean;
+  interactive: boolean;
+  autoRemove: boolean;
+  readonlyRootfs: boolean;
+  mounts: { source: string; destination: string; readonly: boolean; type: 'bind' | 'volume' }[];
+  network: 'host' | 'none';
+  memoryBytes?: number;
+  cpus?: number;
+  stopSignal: string;
+  /** Seconds `stop` waits before SIGKILL. */
+  stopTimeout: number;
+  runtime: string;
+  labels: Record<string, string>;
+}
+
+export function parseSettings(json: string): ContainerSettings {
+  return JSON.parse(json) as ContainerSettings;
+}
+
+/** The COMMAND column of `ps`: the command line, quoted, cut to 20 characters as Docker does. */
+export function commandLine(settings: ContainerSettings): string {
+  return settings.args.join(' ');
+}

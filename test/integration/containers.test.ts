@@ -1,0 +1,170 @@
+/**
+ * Containers for real: overlay snapshots over the image's layer dirs, runc, the monitor process. Needs root,
+ * overlayfs and runc (installed by scripts/setup); skips otherwise.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { busyboxTar, hasCommand, strata, strataOk, tempDir } from '../helpers.js';
+
+const canRun = process.getuid?.() === 0 && hasCommand('runc');
+const roots: string[] = [];
+
+after(() => {
+  for (const root of roots) {
+    // Stop whatever a failed test left running, then drop the store.
+    spawnSync(process.execPath, [path.join(import.meta.dirname, '../../src/cli/main.js'), '--root', root, 'rm', '-f', ...listAll(root)], { stdio: 'ignore' });
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+function listAll(root: string): string[] {
+  const result = strata(root, ['ps', '-aq', '--no-trunc']);
+  return result.stdout.split('\n').filter(Boolean);
+}
+
+function storeWithBusybox(): string {
+  const root = tempDir('strata-ctr-');
+  roots.push(root);
+  strataOk(root, ['import', '-c', 'CMD ["sh"]', busyboxTar(), 'busybox']);
+  return root;
+}
+
+const skip = { skip: canRun ? false : 'needs root and runc' };
+
+test('run prints the output, returns the exit code, and --rm leaves nothing behind', skip, () => {
+  const root = storeWithBusybox();
+  const ok = strata(root, ['run', '--rm', 'busybox', 'echo', 'hello from the container']);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(ok.stdout, 'hello from the container\n');
+  const failing = strata(root, ['run', '--rm', 'busybox', 'sh', '-c', 'echo oops >&2; exit 3']);
+  assert.equal(failing.status, 3);
+  assert.equal(failing.stderr, 'oops\n');
+  assert.equal(strataOk(root, ['ps', '-aq']), '');
+  assert.deepEqual(fs.readdirSync(path.join(root, 'snapshots')).filter((name) => name !== 'l'), []);
+  assert.doesNotMatch(fs.readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(root));
+});
+
+test('a missing command exits 127 and an image that does not exist exits 125', skip, () => {
+  const root = storeWithBusybox();
+  const missing = strata(root, ['run', '--rm', 'busybox', 'no-such-command']);
+  assert.equal(missing.status, 127);
+  assert.match(missing.stderr, /no-such-command/);
+  const noImage = strata(root, ['run', '--rm', 'nosuchimage']);
+  assert.equal(noImage.status, 125);
+  assert.match(noImage.stderr, /No such image/);
+});
+
+test('env, workdir, user, hostname and entrypoint follow Docker', skip, () => {
+  const root = storeWithBusybox();
+  const out = strataOk(root, ['run', '--rm', '-e', 'GREETING=hi there', '-w', '/tmp', '-u', 'nobody', '--hostname', 'box', 'busybox', 'sh', '-c', 'echo "$GREETING|$(pwd)|$(id -u):$(id -g)|$(hostname)|$HOME"']);
+  assert.equal(out, 'hi there|/tmp|65534:65534|box|/nonexistent\n');
+  assert.equal(strataOk(root, ['run', '--rm', '--entrypoint', 'echo', 'busybox', 'a', 'b']), 'a b\n');
+});
+
+test('copy-up leaves the image layer untouched and two containers of one image are isolated', skip, () => {
+  const root = storeWithBusybox();
+  const layerDir = JSON.parse(strataOk(root, ['inspect', 'busybox']))[0].Strata.LayerDirs[0];
+  const passwdBefore = fs.readFileSync(path.join(layerDir, 'etc/passwd'), 'utf8');
+  strataOk(root, ['run', '--name', 'one', 'busybox', 'sh', '-c', 'echo changed > /etc/passwd; echo one > /tmp/mine']);
+  strataOk(root, ['run', '--name', 'two', 'busybox', 'sh', '-c', 'cat /etc/passwd > /tmp/seen; ls /tmp']);
+  assert.equal(fs.readFileSync(path.join(layerDir, 'etc/passwd'), 'utf8'), passwdBefore);
+  assert.equal(strataOk(root, ['logs', 'two']), 'seen\n');
+  assert.equal(strataOk(root, ['diff', 'one']), 'C /etc\nC /etc/passwd\nC /tmp\nA /tmp/mine\n');
+});
+
+test('the seed walkthrough: change files, commit -m -c, history shows the new layer, the new image runs its new command', skip, () => {
+  const root = storeWithBusybox();
+  strataOk(root, ['run', '--name', 'app-container', 'busybox', 'sh', '-c', 'mkdir -p /app && echo "hello from the app" > /app/app.txt && rm /bin/cat']);
+  const id = strataOk(root, ['commit', '-m', 'Add app', '-c', 'CMD ["sh", "-c", "echo $(busybox cat /app/app.txt)"]', 'app-container', 'sample-app']).trim();
+  assert.match(id, /^sha256:[a-f0-9]{64}$/);
+  const history = strataOk(root, ['history', 'sample-app']).split('\n');
+  assert.match(history[1]!, new RegExp(`^${id.slice(7, 19)}\\s+.*sh -c mkdir -p /app.*\\s+\\d+B\\s+Add app$`));
+  assert.match(history[2]!, new RegExp(`^${JSON.parse(strataOk(root, ['inspect', 'busybox']))[0].Id.slice(7, 19)}\\s`));
+  assert.equal(strataOk(root, ['run', '--rm', 'sample-app']), 'hello from the app\n');
+  // The deleted file stays deleted in the committed image.
+  assert.equal(strata(root, ['run', '--rm', 'sample-app', 'cat', '/etc/passwd']).status, 127);
+  // Removing the container removes its layer and nothing else.
+  strataOk(root, ['rm', 'app-container']);
+  assert.equal(strataOk(root, ['run', '--rm', 'sample-app']), 'hello from the app\n');
+  assert.match(strataOk(root, ['system', 'check']), / 0 problems/);
+});
+
+test('run -d outlives the CLI; ps -s shows sizes; stop, start, restart, kill and wait move through the states', skip, async () => {
+  const root = storeWithBusybox();
+  const id = strataOk(root, ['run', '-d', '--name', 'sleeper', 'busybox', 'sh', '-c', 'head -c 12 /dev/zero > /tmp/twelve; trap "exit 0" TERM; while true; do sleep 0.1; done']).trim();
+  assert.match(id, /^[a-f0-9]{64}$/);
+  const lines = strataOk(root, ['ps', '-s']).split('\n');
+  assert.match(lines[0]!, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES\s+SIZE$/);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const row = strataOk(root, ['ps', '-s', '--format', 'json']).trim();
+  const size = JSON.parse(row).Size as string;
+  const imageSize = JSON.parse(strataOk(root, ['inspect', 'busybox']))[0].Size;
+  assert.match(size, /^12B \(virtual [\d.]+MB\)$/);
+  assert.equal(size, `12B (virtual ${(Math.round((imageSize + 12) / 10_000) / 100).toString()}MB)`);
+  assert.match(JSON.parse(row).Status, /^Up /);
+  strataOk(root, ['stop', 'sleeper']);
+  assert.match(strataOk(root, ['ps', '-a', '--format', '{{.Status}}']), /^Exited \(0\)/);
+  strataOk(root, ['start', 'sleeper']);
+  assert.match(strataOk(root, ['ps', '--format', '{{.Names}} {{.Status}}']), /^sleeper Up/);
+  strataOk(root, ['restart', '-t', '1', 'sleeper']);
+  strataOk(root, ['kill', 'sleeper']);
+  assert.equal(strataOk(root, ['wait', 'sleeper']), '137\n');
+  const refused = strata(root, ['kill', 'sleeper']);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /is not running/);
+  strataOk(root, ['rm', 'sleeper']);
+  assert.equal(strata(root, ['logs', 'sleeper']).status, 1);
+});
+
+test('rm refuses a running container without -f; a killed monitor is reconciled to exited with nothing left behind', skip, () => {
+  const root = storeWithBusybox();
+  strataOk(root, ['run', '-d', '--name', 'victim', 'busybox', 'sleep', '1000']);
+  const refused = strata(root, ['rm', 'victim']);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /cannot remove a running container/);
+  const inspected = JSON.parse(strataOk(root, ['inspect', 'victim']))[0];
+  const monitorPid = Number(fs.readFileSync(`/proc/${inspected.State.Pid}/status`, 'utf8').match(/PPid:\s+(\d+)/)![1]);
+  // runc's parent is the monitor's child; kill the monitor itself (runc's grandparent).
+  const monitor = Number(fs.readFileSync(`/proc/${monitorPid}/status`, 'utf8').match(/PPid:\s+(\d+)/)![1]);
+  process.kill(monitor, 'SIGKILL');
+  assert.match(strataOk(root, ['ps', '-a', '--format', '{{.Names}} {{.Status}}']), /^victim Exited \(137\)/);
+  assert.doesNotMatch(fs.readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(path.join(root, 'snapshots')));
+  assert.equal(fs.existsSync(`/proc/${inspected.State.Pid}`), false);
+  strataOk(root, ['rm', 'victim']);
+});
+
+test('rmi refuses an image a container uses; container prune removes stopped ones', skip, () => {
+  const root = storeWithBusybox();
+  strataOk(root, ['create', '--name', 'c1', 'busybox', 'true']);
+  const refused = strata(root, ['rmi', 'busybox']);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /being used by stopped container/);
+  assert.match(strataOk(root, ['container', 'prune', '-f']), /Deleted Containers:\n[a-f0-9]{64}\n/);
+  strataOk(root, ['rmi', 'busybox']);
+});
+
+test('cp in and out, and export, resolve paths inside the container only', skip, () => {
+  const root = storeWithBusybox();
+  strataOk(root, ['create', '--name', 'files', 'busybox', 'true']);
+  const host = tempDir();
+  fs.writeFileSync(path.join(host, 'note.txt'), 'from the host\n');
+  strataOk(root, ['cp', path.join(host, 'note.txt'), 'files:/tmp/']);
+  strataOk(root, ['cp', 'files:/tmp/note.txt', path.join(host, 'back.txt')]);
+  assert.equal(fs.readFileSync(path.join(host, 'back.txt'), 'utf8'), 'from the host\n');
+  // A symlink in the container pointing at / must not let cp write on the host.
+  strataOk(root, ['run', '--name', 'linker', 'busybox', 'ln', '-s', '/', '/escape']);
+  const outside = path.join(host, 'outside.txt');
+  fs.writeFileSync(path.join(host, 'payload'), 'x');
+  strata(root, ['cp', path.join(host, 'payload'), `linker:/escape${outside}`]);
+  assert.equal(fs.existsSync(outside), false);
+  strataOk(root, ['cp', path.join(host, 'payload'), 'linker:/escape/tmp/']);
+  assert.equal(fs.existsSync(path.join('/tmp', 'payload')), false);
+  const exported = path.join(host, 'fs.tar');
+  strataOk(root, ['export', '-o', exported, 'files']);
+  const listing = spawnSync('tar', ['-tf', exported], { encoding: 'utf8' }).stdout;
+  assert.match(listing, /^tmp\/note\.txt$/m);
+  assert.match(listing, /^bin\/busybox$/m);
+});
