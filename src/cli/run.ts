@@ -3,6 +3,7 @@ import type { Engine } from '../engine.js';
 
 export interface GlobalOptions {
   root?: string;
+  storageDriver?: string;
   debug?: boolean;
 }
 
@@ -15,7 +16,7 @@ export async function withEngine(globals: GlobalOptions, action: (engine: Engine
   const { Engine, defaultRoot } = await import('../engine.js');
   let engine: Engine | undefined;
   try {
-    engine = new Engine(globals.root ?? defaultRoot());
+    engine = new Engine(globals.root ?? defaultRoot(), globals.storageDriver ?? process.env.STRATA_STORAGE_DRIVER);
     await action(engine);
   } catch (error) {
     reportError(error, globals.debug, options.failureExitCode);

@@ -31,7 +31,7 @@ export async function commitContainer(engine: Engine, nameOrId: string, options:
   const writer = engine.content.writer();
   let unpacked;
   try {
-    await writeLayerTar(engine.containers.snapshotter.upperDir(record.id), (chunk) => writer.write(chunk));
+    await writeLayerTar(engine.containers.snapshotterFor(record).upperDir(record.id), (chunk) => writer.write(chunk));
     writer.stage();
     unpacked = await engine.layers.unpack(fs.createReadStream(writer.tempPath), 'commit');
   } catch (error) {

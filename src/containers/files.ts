@@ -9,7 +9,7 @@ import { resolveInRoot } from '../util/rootpath.js';
 
 /** Runs `action` on the container's merged root, mounting it for the duration when the container is not running. */
 async function withRootfs<T>(engine: Engine, record: ContainerRecord, action: (rootfs: string) => Promise<T>): Promise<T> {
-  const snapshotter = engine.containers.snapshotter;
+  const snapshotter = engine.containers.snapshotterFor(record);
   const wasMounted = snapshotter.isMounted(record.id);
   const rootfs = await snapshotter.mount(record.id, engine.images.layerChain(engine.images.resolve(record.imageId)));
   try {

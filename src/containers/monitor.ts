@@ -36,7 +36,7 @@ export async function startContainer(engine: Engine, id: string, attach: Attach 
   const settings = parseSettings(record.settings);
   const image = engine.images.resolve(record.imageId);
   const bundle = containers.bundle(id);
-  const rootfs = await containers.snapshotter.mount(id, engine.images.layerChain(image));
+  const rootfs = await containers.snapshotterFor(record).mount(id, engine.images.layerChain(image));
   const pidFile = path.join(bundle, 'container.pid');
   fs.rmSync(pidFile, { force: true });
   try {
@@ -60,7 +60,7 @@ export async function startContainer(engine: Engine, id: string, attach: Attach 
     });
     fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
   } catch (error) {
-    containers.snapshotter.unmount(id);
+    containers.snapshotterFor(record).unmount(id);
     throw error;
   }
 
@@ -104,13 +104,13 @@ export async function startContainer(engine: Engine, id: string, attach: Attach 
   const finish = exited.then((code) => {
     log?.close();
     runtime.delete(id);
-    containers.snapshotter.unmount(id);
+    containers.snapshotterFor(record).unmount(id);
     const message = started ? null : runtimeMessage(Buffer.concat(early).toString());
     const exitCode = started ? code : startFailureExitCode(message ?? '');
     engine.meta.transaction(() => engine.meta.updateContainer(id, { state: 'exited', pid: null, monitorPid: null, exitCode, finishedAt: Date.now(), error: message }));
     if (settings.autoRemove) {
       engine.meta.transaction(() => engine.meta.deleteContainer(id));
-      containers.discardFiles(id);
+      containers.discardFiles(record);
     }
     return { exitCode, message };
   });

@@ -41,10 +41,18 @@ export class Containers {
     readonly root: string,
     readonly meta: MetadataStore,
     readonly images: ImageStore,
-    readonly snapshotter: Snapshotter,
+    /** Snapshotters by name; new containers get `defaultSnapshotter`, existing ones keep the one they were made with. */
+    private readonly snapshotters: Record<string, Snapshotter>,
+    readonly defaultSnapshotter: string,
   ) {
     this.dir = path.join(root, 'containers');
     fs.mkdirSync(this.dir, { recursive: true });
+  }
+
+  snapshotterFor(record: Pick<ContainerRecord, 'snapshotter'>): Snapshotter {
+    const snapshotter = this.snapshotters[record.snapshotter];
+    if (!snapshotter) throw failedPrecondition(`unknown storage driver "${record.snapshotter}"`);
+    return snapshotter;
   }
 
   bundle(id: string): string {
@@ -87,7 +95,8 @@ export class Containers {
     const id = newContainerId();
     const settings: ContainerSettings = { ...options.settings, hostname: options.settings.hostname ?? id.slice(0, 12) };
     fs.mkdirSync(this.bundle(id), { mode: 0o700 });
-    this.snapshotter.prepare(id);
+    const snapshotter = this.snapshotterFor({ snapshotter: this.defaultSnapshotter });
+    snapshotter.prepare(id);
     const record: ContainerRecord = {
       id,
       name,
@@ -101,13 +110,13 @@ export class Containers {
       exitCode: null,
       startedAt: null,
       finishedAt: null,
-      snapshotter: this.snapshotter.name,
+      snapshotter: snapshotter.name,
       error: null,
     };
     try {
       this.meta.transaction(() => this.meta.insertContainer(record));
     } catch (error) {
-      this.discardFiles(id);
+      this.discardFiles(record);
       throw error;
     }
     return record;
@@ -199,14 +208,14 @@ export class Containers {
     }
     this.meta.transaction(() => this.meta.deleteContainer(record.id));
     this.runtime(record).delete(record.id);
-    this.discardFiles(record.id);
+    this.discardFiles(record);
     return record;
   }
 
   /** Removes what a container left on disk: its snapshot (read-write layer) and its bundle. */
-  discardFiles(id: string): void {
-    this.snapshotter.remove(id);
-    fs.rmSync(this.bundle(id), { recursive: true, force: true });
+  discardFiles(record: Pick<ContainerRecord, 'id' | 'snapshotter'>): void {
+    this.snapshotterFor(record).remove(record.id);
+    fs.rmSync(this.bundle(record.id), { recursive: true, force: true });
   }
 
   /** Brings every row whose monitor is gone back to the truth: exited, unmounted, no runtime state. */
@@ -220,7 +229,7 @@ export class Containers {
     // The monitor died: its container must not run on unwatched, and its exit status is lost (137, as killed).
     runtime.kill(record.id, 'KILL', true);
     runtime.delete(record.id);
-    this.snapshotter.unmount(record.id);
+    this.snapshotterFor(record).unmount(record.id);
     const update = { state: 'exited' as const, pid: null, monitorPid: null, exitCode: record.exitCode ?? 137, finishedAt: Date.now() };
     this.meta.transaction(() => this.meta.updateContainer(record.id, update));
     return { ...record, ...update };

@@ -154,7 +154,7 @@ export async function pruneCommand(engine: Engine, flags: { force?: boolean }) {
   let reclaimed = 0;
   for (const record of engine.containers.list()) {
     if (record.state === 'running') continue;
-    reclaimed += engine.containers.snapshotter.usage(record.id).size;
+    reclaimed += engine.containers.snapshotterFor(record).usage(record.id).size;
     await engine.containers.remove(record.id);
     removed.push(record.id);
   }
@@ -202,7 +202,7 @@ export function psCommand(engine: Engine, flags: { all?: boolean; quiet?: boolea
       Names: record.name,
     };
     if (flags.size) {
-      const size = engine.containers.snapshotter.usage(record.id).size;
+      const size = engine.containers.snapshotterFor(record).usage(record.id).size;
       const virtual = size + engine.images.resolve(record.imageId).size;
       row.Size = `${humanSize(size)} (virtual ${humanSize(virtual)})`;
     }
@@ -303,7 +303,7 @@ export async function diffCommand(engine: Engine, name: string) {
   const { changes } = await import('../../layers/diff.js');
   const record = engine.containers.resolve(name);
   const lowers = engine.images.layerChain(engine.images.resolve(record.imageId)).map((layer) => engine.layers.path(layer.dir));
-  const list = await changes(engine.containers.snapshotter.upperDir(record.id), lowers.reverse());
+  const list = await changes(engine.containers.snapshotterFor(record).upperDir(record.id), lowers.reverse());
   print(list.map((change) => `${change.kind} ${change.path}`).join('\n'));
 }
 
