@@ -198,6 +198,19 @@ const defineContainerCommands = (parent: Command, top: boolean) => {
     .option('--format <format>', 'format output: table, json, or a Go template')
     .action(run(async (engine, opts) => (await container()).psCommand(engine, opts)));
   parent
+    .command('exec')
+    .description('Execute a command in a running container')
+    .argument('<container>')
+    .argument('<command...>')
+    .option('-i, --interactive', 'keep STDIN open')
+    .option('-t, --tty', 'allocate a pseudo-TTY')
+    .option('-d, --detach', 'run the command in the background')
+    .option('-e, --env <KEY=VALUE>', 'set environment variables', collect)
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user>', 'username or UID (format: <name|uid>[:<group|gid>])')
+    .passThroughOptions()
+    .action(run(async (engine, id: string, command: string[], opts) => (await container()).execCommand(engine, id, command, opts)));
+  parent
     .command('commit')
     .description("Create a new image from a container's changes")
     .argument('<container>')

@@ -3,6 +3,25 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { StrataError, unavailable } from '../errors.js';
 
+/** The last error runc logged (json log format), if any. */
+export function lastRuntimeError(logFile: string): string | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(logFile, 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.trim().split('\n').reverse()) {
+    try {
+      const entry = JSON.parse(line) as { level?: string; msg?: string };
+      if (entry.level === 'error' && entry.msg) return entry.msg;
+    } catch {
+      // Not a JSON line.
+    }
+  }
+  return undefined;
+}
+
 /** Docker's exit codes for a container that could not be started: 127 not found, 126 not executable. */
 export function startFailureExitCode(message: string): number {
   if (/executable file not found|no such file or directory/i.test(message)) return 127;
@@ -38,15 +57,21 @@ export class Runtime {
   }
 
   /** `runc run` in the foreground: it stays the parent of the container's process and exits with its status. */
-  run(id: string, bundle: string, pidFile: string, stdio: StdioOptions): ChildProcess {
-    // The runtime's own log goes to a file, so its stderr carries only the container's output and, if the
-    // process could not start, one plain line saying why.
-    const log = ['--log', path.join(bundle, 'runtime.log'), '--log-format', 'json'];
-    return spawn(this.binary, [...log, ...this.args('run', '--bundle', bundle, '--pid-file', pidFile, id)], { stdio, cwd: bundle });
+  /**
+   * The runtime's own log goes to a file, so its stderr carries only the container's output and, if the
+   * process could not start, one plain line saying why.
+   */
+  private logArgs(logFile: string): string[] {
+    return ['--log', logFile, '--log-format', 'json'];
   }
 
-  exec(id: string, processJson: string, options: { tty: boolean; detach?: boolean }, stdio: StdioOptions): ChildProcess {
-    return spawn(this.binary, this.args('exec', '--process', processJson, ...(options.tty ? ['--tty'] : []), ...(options.detach ? ['--detach'] : []), id), { stdio });
+  run(id: string, bundle: string, pidFile: string, stdio: StdioOptions): ChildProcess {
+    return spawn(this.binary, [...this.logArgs(path.join(bundle, 'runtime.log')), ...this.args('run', '--bundle', bundle, '--pid-file', pidFile, id)], { stdio, cwd: bundle });
+  }
+
+  exec(id: string, processJson: string, logFile: string, options: { tty: boolean; detach?: boolean }, stdio: StdioOptions): ChildProcess {
+    const flags = [...(options.tty ? ['--tty'] : []), ...(options.detach ? ['--detach'] : [])];
+    return spawn(this.binary, [...this.logArgs(logFile), ...this.args('exec', '--process', processJson, ...flags, id)], { stdio });
   }
 
   kill(id: string, signal: string, all = false): void {

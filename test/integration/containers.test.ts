@@ -168,3 +168,29 @@ test('cp in and out, and export, resolve paths inside the container only', skip,
   assert.match(listing, /^tmp\/note\.txt$/m);
   assert.match(listing, /^bin\/busybox$/m);
 });
+
+test('exec runs in a running container with its env, -e/-w/-u overrides, stdin with -i, and Docker exit codes', skip, () => {
+  const root = storeWithBusybox();
+  strataOk(root, ['run', '-d', '--name', 'target', '-e', 'FROM_RUN=yes', 'busybox', 'sleep', '1000']);
+  assert.equal(strataOk(root, ['exec', 'target', 'sh', '-c', 'echo $FROM_RUN']), 'yes\n');
+  assert.equal(strataOk(root, ['exec', '-u', 'nobody', '-e', 'A=1', '-w', '/tmp', 'target', 'sh', '-c', 'echo $A $(pwd) $(id -u)']), '1 /tmp 65534\n');
+  assert.equal(strataOk(root, ['exec', '-i', 'target', 'cat'], { input: 'piped in\n' }), 'piped in\n');
+  assert.equal(strata(root, ['exec', 'target', 'sh', '-c', 'exit 7']).status, 7);
+  assert.equal(strata(root, ['exec', 'target', 'no-such-command']).status, 127);
+  strataOk(root, ['rm', '-f', 'target']);
+  const stopped = strata(root, ['exec', 'target', 'true']);
+  assert.equal(stopped.status, 1);
+});
+
+test('the native storage driver runs containers from a full copy of the layers', skip, () => {
+  const root = storeWithBusybox();
+  const out = strataOk(root, ['--storage-driver', 'native', 'run', '--name', 'copied', 'busybox', 'sh', '-c', 'echo x > /etc/passwd; cat /etc/passwd']);
+  assert.equal(out, 'x\n');
+  assert.equal(JSON.parse(strataOk(root, ['inspect', 'copied']))[0].Driver, 'native');
+  // The image's layer is untouched, and the driver is remembered without the flag.
+  const layerDir = JSON.parse(strataOk(root, ['inspect', 'busybox']))[0].Strata.LayerDirs[0];
+  assert.match(fs.readFileSync(path.join(layerDir, 'etc/passwd'), 'utf8'), /^root:/);
+  strataOk(root, ['start', 'copied']);
+  strataOk(root, ['rm', 'copied']);
+  assert.deepEqual(fs.readdirSync(path.join(root, 'snapshots-native')), []);
+});

@@ -330,3 +330,8 @@ export async function cpCommand(engine: Engine, source: string, destination: str
   if (from) await copyFromContainer(engine, from.container, from.path, destination);
   else await copyToContainer(engine, source, to!.container, to!.path);
 }
+
+export async function execCommand(engine: Engine, name: string, command: string[], flags: { interactive?: boolean; tty?: boolean; env?: string[]; workdir?: string; user?: string; detach?: boolean }) {
+  const { execInContainer } = await import('../../containers/exec.js');
+  process.exitCode = await execInContainer(engine, name, command, flags);
+}
