@@ -13,6 +13,8 @@ export interface CheckReport {
   orphans: string[];
 }
 
+const linkDirName = 'l';
+
 function pidAlive(name: string): boolean {
   const pid = Number(/^(?:\.tmp-)?(\d+)-/.exec(path.basename(name))?.[1]);
   if (!pid) return false;
@@ -56,7 +58,13 @@ export async function checkStore(images: ImageStore, options: { repair?: boolean
     else if (!options.quick && !(await content.verify(digest))) problems.push(`blob ${digest} is corrupt: its content does not match its digest`);
   }
   for (const name of layers.list()) {
+    if (name === linkDirName) continue;
     if (!layerDirs.has(name) && !(name.startsWith('.tmp-') && pidAlive(name))) orphans.push(layers.path(name));
+  }
+  // Overlay's short names for layer dirs: one whose layer is gone is a leftover.
+  const linkDir = layers.path(linkDirName);
+  for (const link of fs.existsSync(linkDir) ? fs.readdirSync(linkDir) : []) {
+    if (!fs.existsSync(path.join(linkDir, link))) orphans.push(path.join(linkDir, link));
   }
   for (const file of content.leftoverIngests()) if (!pidAlive(file)) orphans.push(file);
   if (options.repair) for (const orphan of orphans) fs.rmSync(orphan, { recursive: true, force: true });

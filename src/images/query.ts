@@ -187,7 +187,7 @@ export function inspectImage(images: ImageStore, name: string) {
 }
 
 export interface DiskUsage {
-  images: (ImageSummary & { tags: string[]; sharedSize: number; uniqueSize: number; containers: number })[];
+  images: (ImageSummary & { tags: string[]; sharedSize: number; uniqueSize: number })[];
   totalImages: number;
   /** Bytes of all stored layers, each counted once. */
   layersSize: number;
@@ -221,7 +221,6 @@ export function diskUsage(images: ImageStore, inUse: (id: Digest) => boolean = (
       size: image.size,
       sharedSize: shared,
       uniqueSize: image.size - shared,
-      containers: 0,
     };
   });
   const layersSize = [...layerSizes.values()].reduce((a, b) => a + b, 0);

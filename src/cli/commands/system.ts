@@ -2,13 +2,20 @@ import type { Engine } from '../../engine.js';
 import { checkStore } from '../../images/check.js';
 import { diskUsage } from '../../images/query.js';
 import { shortId } from '../../util/digest.js';
-import { formatRows, humanSize, table, timeAgo } from '../format.js';
+import { parseSettings } from '../../containers/settings.js';
+import { ellipsis, formatRows, humanSize, table, timeAgo } from '../format.js';
 import { print } from '../run.js';
 
 const percent = (part: number, whole: number) => (whole === 0 ? '0%' : `${Math.round((part / whole) * 100)}%`);
 
 export function dfCommand(engine: Engine, opts: { verbose?: boolean; format?: string }) {
-  const usage = diskUsage(engine.images);
+  const containers = engine.containers.list();
+  const usedImages = new Map<string, number>();
+  for (const c of containers) usedImages.set(c.imageId, (usedImages.get(c.imageId) ?? 0) + 1);
+  const usage = diskUsage(engine.images, (id) => usedImages.has(id));
+  const containerSizes = containers.map((c) => ({ record: c, size: engine.containers.snapshotterFor(c).usage(c.id).size }));
+  const containersSize = containerSizes.reduce((sum, c) => sum + c.size, 0);
+  const idleSize = containerSizes.filter((c) => c.record.state !== 'running').reduce((sum, c) => sum + c.size, 0);
   const summary = [
     {
       Type: 'Images',
@@ -17,8 +24,15 @@ export function dfCommand(engine: Engine, opts: { verbose?: boolean; format?: st
       Size: humanSize(usage.layersSize),
       Reclaimable: `${humanSize(usage.reclaimable)} (${percent(usage.reclaimable, usage.layersSize)})`,
     },
-    // Containers, volumes and the build cache arrive with later work; until then there are none of them.
-    ...['Containers', 'Local Volumes', 'Build Cache'].map((type) => ({ Type: type, TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' })),
+    {
+      Type: 'Containers',
+      TotalCount: String(containers.length),
+      Active: String(containers.filter((c) => c.state === 'running').length),
+      Size: humanSize(containersSize),
+      Reclaimable: `${humanSize(idleSize)} (${percent(idleSize, containersSize)})`,
+    },
+    // Named volumes and the build cache are not accounted yet.
+    ...['Local Volumes', 'Build Cache'].map((type) => ({ Type: type, TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' })),
   ];
   const columns = [
     { header: 'TYPE', field: 'Type' },
@@ -39,15 +53,32 @@ export function dfCommand(engine: Engine, opts: { verbose?: boolean; format?: st
     Size: humanSize(image.size),
     SharedSize: humanSize(image.sharedSize),
     UniqueSize: humanSize(image.uniqueSize),
-    Containers: String(image.containers),
+    Containers: String(usedImages.get(image.id) ?? 0),
   }));
   if (opts.format === 'json') {
-    print(JSON.stringify({ Images: rows, LayersSize: usage.layersSize, Reclaimable: usage.reclaimable }));
+    const containerRows = containerSizes.map(({ record, size }) => ({ ID: record.id.slice(0, 12), Image: record.imageName, Size: humanSize(size), State: record.state, Names: record.name }));
+    print(JSON.stringify({ Images: rows, Containers: containerRows, LayersSize: usage.layersSize, Reclaimable: usage.reclaimable }));
     return;
   }
   print('Images space usage:\n');
   print(table(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE', 'SHARED SIZE', 'UNIQUE SIZE', 'CONTAINERS'], rows.map((r) => [r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size, r.SharedSize, r.UniqueSize, r.Containers])));
   print(`\nTotal: ${humanSize(usage.layersSize)} in ${usage.totalImages} images (layers shared between images counted once)`);
+  print('\nContainers space usage:\n');
+  print(
+    table(
+      ['CONTAINER ID', 'IMAGE', 'COMMAND', 'LOCAL VOLUMES', 'SIZE', 'CREATED', 'STATUS', 'NAMES'],
+      containerSizes.map(({ record, size }) => [
+        record.id.slice(0, 12),
+        record.imageName,
+        JSON.stringify(ellipsis(parseSettings(record.settings).args.join(' '), 20)),
+        '0',
+        humanSize(size),
+        timeAgo(new Date(record.created).toISOString()),
+        record.state === 'running' ? 'Up' : record.state === 'exited' ? `Exited (${record.exitCode ?? 0})` : 'Created',
+        record.name,
+      ]),
+    ),
+  );
 }
 
 export async function checkCommand(engine: Engine, opts: { repair?: boolean; quick?: boolean }) {
