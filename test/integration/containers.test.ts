@@ -194,3 +194,17 @@ test('the native storage driver runs containers from a full copy of the layers',
   strataOk(root, ['rm', 'copied']);
   assert.deepEqual(fs.readdirSync(path.join(root, 'snapshots-native')), []);
 });
+
+test('a foreground run whose CLI is killed is reconciled: the container is stopped, unmounted and shown as exited', skip, async () => {
+  const root = storeWithBusybox();
+  const { spawn } = await import('node:child_process');
+  const cli = spawn(process.execPath, [path.join(import.meta.dirname, '../../src/cli/main.js'), '--root', root, 'run', '--name', 'fg', 'busybox', 'sleep', '1000'], { stdio: 'ignore' });
+  for (let i = 0; i < 100 && !/Up/.test(strata(root, ['ps', '--format', '{{.Status}}']).stdout); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  const pid = JSON.parse(strataOk(root, ['inspect', 'fg']))[0].State.Pid;
+  cli.kill('SIGKILL');
+  await new Promise((resolve) => cli.once('exit', resolve));
+  assert.match(strataOk(root, ['ps', '-a', '--format', '{{.Names}} {{.Status}}']), /^fg Exited \(137\)/);
+  assert.equal(fs.existsSync(`/proc/${pid}`) && !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'), false);
+  assert.doesNotMatch(fs.readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(path.join(root, 'snapshots')));
+  assert.match(strataOk(root, ['system', 'check']), / 0 problems/);
+});
