@@ -33,6 +33,7 @@ function run<A extends unknown[]>(action: (engine: Engine, ...args: A) => Promis
 
 const image = () => import('./commands/image.js');
 const container = () => import('./commands/container.js');
+const distribution = () => import('./commands/distribution.js');
 const system = () => import('./commands/system.js');
 
 type Definer = (command: Command) => Command;
@@ -248,6 +249,35 @@ containerGroup
   .option('-f, --force', 'do not prompt for confirmation')
   .action(run(async (engine, opts) => (await container()).pruneCommand(engine, opts)));
 
+const insecureFlag = (c: Command) => c.option('--insecure-registry <host>', 'use plain HTTP with this registry (also $STRATA_INSECURE_REGISTRIES); localhost always may', collect);
+const definePull: Definer = (c) =>
+  insecureFlag(c.description('Download an image from a registry').argument('<name>', 'NAME[:TAG|@DIGEST]').option('-q, --quiet', 'suppress verbose output')).action(
+    run(async (engine, name: string, opts) => (await distribution()).pullCommand(engine, name, opts)),
+  );
+const definePush: Definer = (c) =>
+  insecureFlag(c.description('Upload an image to a registry').argument('<name>', 'NAME[:TAG]').option('-q, --quiet', 'suppress verbose output')).action(
+    run(async (engine, name: string, opts) => (await distribution()).pushCommand(engine, name, opts)),
+  );
+definePull(program.command('pull'));
+definePush(program.command('push'));
+insecureFlag(
+  program
+    .command('login')
+    .description('Log in to a registry')
+    .argument('[server]')
+    .option('-u, --username <username>', 'username')
+    .option('-p, --password <password>', 'password')
+    .option('--password-stdin', 'take the password from stdin'),
+).action(async (server: string | undefined, opts) => {
+  const { reportError } = await import('./run.js');
+  await (await distribution()).loginCommand(server, opts).catch((error: unknown) => reportError(error));
+});
+program
+  .command('logout')
+  .description('Log out from a registry')
+  .argument('[server]')
+  .action(async (server: string | undefined) => (await distribution()).logoutCommand(server));
+
 defineImages(program.command('images'));
 defineHistory(program.command('history'));
 defineInspect()(program.command('inspect'));
@@ -266,6 +296,8 @@ defineRmi(imageGroup.command('rm').alias('remove'));
 defineImport(imageGroup.command('import'));
 defineLoad(imageGroup.command('load'));
 defineSave(imageGroup.command('save'));
+definePull(imageGroup.command('pull'));
+definePush(imageGroup.command('push'));
 definePrune(imageGroup.command('prune'));
 
 const systemGroup = program.command('system').description('Manage Strata');

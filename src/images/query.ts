@@ -102,7 +102,7 @@ export function listImages(images: ImageStore, options: ListOptions = {}): Image
       const labels = images.config(image.id).config?.Labels ?? {};
       if (!filters.label.every(([k, v]) => k in labels && (v === undefined || labels[k] === v))) continue;
     }
-    const base = { id: image.id, digest: '<none>', created: image.created, size: image.size };
+    const base = { id: image.id, digest: images.meta.repoDigestsOf(image.id)[0]?.digest ?? '<none>', created: image.created, size: image.size };
     const named = tags.map((tag) => parseReference(tag));
     const visible = filters.reference.length === 0 ? named : named.filter((ref) => filters.reference.some((re) => re.test(familiarRepository(ref)) || re.test(`${familiarRepository(ref)}:${ref.tag}`)));
     if (filters.reference.length > 0 && visible.length === 0) continue;
@@ -169,7 +169,7 @@ export function inspectImage(images: ImageStore, name: string) {
   return {
     Id: record.id,
     RepoTags: tags,
-    RepoDigests: [] as string[],
+    RepoDigests: images.meta.repoDigestsOf(record.id).map(({ repository, digest }) => `${familiarRepository(parseReference(repository))}@${digest}`),
     Parent: record.parent ?? '',
     Comment: config.history?.at(-1)?.comment ?? '',
     Created: config.created ?? '',

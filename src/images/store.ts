@@ -4,7 +4,7 @@ import { LayerStore } from '../layers/store.js';
 import type { ImageRecord, LayerRecord, MetadataStore } from '../metadata/db.js';
 import { chainIds, type Digest, isDigest } from '../util/digest.js';
 import { canonicalJson, type ImageConfig, type Manifest, MediaType } from './model.js';
-import { formatReference, parseReference, type Reference } from './reference.js';
+import { formatReference, parseReference, type Reference, repositoryName } from './reference.js';
 import { parseConfig, parseManifest } from './validate.js';
 
 /** One layer of an image being added: either already in the store or unpacked into a temp dir. */
@@ -27,6 +27,8 @@ export interface NewImage {
   parent?: Digest;
   /** Blobs written for this image that must be published with it (configs and manifests already staged). */
   stagedBlobs?: BlobWriter[];
+  /** Where a registry serves it: `repository@digest` (the digest `pull` printed). */
+  repoDigest?: { repository: string; digest: Digest };
 }
 
 export interface ResolvedImage {
@@ -87,6 +89,7 @@ export class ImageStore {
         [id, manifestDigest, ...image.layers.map((layer) => layer.blob.digest)],
       );
       for (const tag of tags) this.meta.tag(tag, id);
+      if (image.repoDigest) this.meta.addRepoDigest(image.repoDigest.repository, image.repoDigest.digest, id);
     });
     return { id, tags };
   }
@@ -118,6 +121,8 @@ export class ImageStore {
       if (id) return this.meta.image(id);
     }
     if (ref?.digest !== undefined) {
+      const byRepoDigest = this.meta.imageByRepoDigest(repositoryName(ref), ref.digest);
+      if (byRepoDigest) return this.meta.image(byRepoDigest);
       const byManifest = this.meta.images().find((image) => image.manifest === ref.digest);
       if (byManifest) return byManifest;
     }

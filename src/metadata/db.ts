@@ -78,6 +78,13 @@ const migrations: string[] = [
      error       TEXT
    );
    CREATE INDEX containers_image ON containers(image_id);`,
+  `CREATE TABLE repo_digests (
+     repository TEXT NOT NULL,
+     digest     TEXT NOT NULL,
+     image_id   TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+     PRIMARY KEY (repository, digest)
+   );
+   CREATE INDEX repo_digests_image ON repo_digests(image_id);`,
 ];
 
 export type ContainerState = 'created' | 'running' | 'exited';
@@ -322,6 +329,19 @@ export class MetadataStore {
 
   containersOfImage(imageId: Digest): number {
     return (this.sql('SELECT COUNT(*) AS n FROM containers WHERE image_id = ?').get(imageId) as { n: number }).n;
+  }
+
+  /** Records that `repository@digest` (a manifest or index as a registry serves it) is this image. */
+  addRepoDigest(repository: string, digest: Digest, imageId: Digest): void {
+    this.sql('INSERT OR REPLACE INTO repo_digests (repository, digest, image_id) VALUES (?, ?, ?)').run(repository, digest, imageId);
+  }
+
+  imageByRepoDigest(repository: string, digest: Digest): Digest | undefined {
+    return (this.sql('SELECT image_id FROM repo_digests WHERE repository = ? AND digest = ?').get(repository, digest) as { image_id: Digest } | undefined)?.image_id;
+  }
+
+  repoDigestsOf(imageId: Digest): { repository: string; digest: Digest }[] {
+    return this.sql('SELECT repository, digest FROM repo_digests WHERE image_id = ? ORDER BY repository').all(imageId) as { repository: string; digest: Digest }[];
   }
 
   tag(name: string, id: Digest): Digest | undefined {

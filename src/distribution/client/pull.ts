@@ -1,0 +1,173 @@
+import { PassThrough, Readable } from 'node:stream';
+import type { BlobWriter, Descriptor } from '../../content/store.js';
+import type { Engine } from '../../engine.js';
+import { dataCorrupt, unsupported } from '../../errors.js';
+import { hostPlatform, isIndexMediaType, isLayerMediaType, MediaType } from '../../images/model.js';
+import { formatReference, parseReference, repositoryName, type Reference } from '../../images/reference.js';
+import type { NewLayer } from '../../images/store.js';
+import { parseConfig, parseIndex, parseManifest } from '../../images/validate.js';
+import { chainIds, type Digest, digestOf, shortId } from '../../util/digest.js';
+import type { Progress } from './progress.js';
+import { RegistryClient, type RegistryOptions } from './registry.js';
+
+export const manifestAccept = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest].join(', ');
+
+export interface PullOptions extends RegistryOptions {
+  /** Layers downloaded at once (Docker's default is 3). */
+  concurrency?: number;
+}
+
+export interface PullResult {
+  id: Digest;
+  digest: Digest;
+  reference: Reference;
+  upToDate: boolean;
+}
+
+/** Fetches a manifest or index and checks it against its digest (the reference's, or the one the registry sent). */
+async function fetchManifest(client: RegistryClient, reference: string, expected?: Digest): Promise<{ bytes: Buffer; digest: Digest; mediaType: string }> {
+  const response = await client.request('GET', `/${client.repository}/manifests/${reference}`, { headers: { accept: manifestAccept }, what: `manifest for ${client.repository}:${reference}` });
+  const bytes = Buffer.from(await response.arrayBuffer());
+  const digest = digestOf(bytes);
+  const claimed = expected ?? (response.headers.get('docker-content-digest') as Digest | null) ?? digest;
+  if (claimed !== digest) throw dataCorrupt(`manifest digest mismatch: expected ${claimed}, got ${digest}`);
+  const mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ?? response.headers.get('content-type') ?? '';
+  return { bytes, digest, mediaType };
+}
+
+/** A manifest list or index resolves to the manifest for this machine's platform. */
+async function platformManifest(client: RegistryClient, index: Buffer): Promise<{ bytes: Buffer; digest: Digest }> {
+  const platform = hostPlatform();
+  const entry = parseIndex(index).manifests.find((m) => m.platform?.os === platform.os && m.platform.architecture === platform.architecture);
+  if (!entry) throw unsupported(`no matching manifest for ${platform.os}/${platform.architecture} in the manifest list entries`);
+  return fetchManifest(client, entry.digest, entry.digest);
+}
+
+/**
+ * Downloads one layer, verifying and unpacking it in the same pass: the response body goes to a blob writer
+ * (compressed digest and size checked) and, decompressed, to the layer unpacker (diffID checked).
+ */
+async function downloadLayer(engine: Engine, client: RegistryClient, layer: Descriptor, diffId: Digest, progress: Progress): Promise<NewLayer> {
+  const id = shortId(layer.digest);
+  const response = await client.request('GET', `/${client.repository}/blobs/${layer.digest}`, { what: `layer ${layer.digest}` });
+  const writer: BlobWriter = engine.content.writer();
+  const raw = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  const tee = new PassThrough({ highWaterMark: 1 << 20 });
+  let received = 0;
+  raw.on('data', (chunk: Buffer) => {
+    writer.write(chunk);
+    received += chunk.length;
+    progress.update(id, 'Downloading', { current: received, total: layer.size });
+  });
+  raw.on('error', (error) => tee.destroy(error));
+  raw.pipe(tee);
+  try {
+    const unpacked = await engine.layers.unpack(tee, `layer ${layer.digest}`);
+    progress.update(id, 'Verifying Checksum');
+    writer.stage({ digest: layer.digest, size: layer.size });
+    if (unpacked.diffId !== diffId) {
+      engine.layers.discard(unpacked.tempDir);
+      throw dataCorrupt(`layer ${layer.digest}: content digest ${unpacked.diffId} does not match diff_id ${diffId} in the config`);
+    }
+    progress.update(id, 'Download complete');
+    return { blob: layer, diffId, size: unpacked.size, tarSize: unpacked.tarSize, tempDir: unpacked.tempDir, stagedBlob: writer };
+  } catch (error) {
+    writer.abort();
+    throw error;
+  }
+}
+
+async function withRetries<T>(what: () => Promise<T>, onRetry: (attempt: number, error: unknown) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await what();
+    } catch (error) {
+      const transient = !(error instanceof Error && 'code' in error && ['data-corrupt', 'not-found', 'unsupported'].includes(String((error as { code?: string }).code)));
+      if (!transient || attempt >= 3) throw error;
+      onRetry(attempt, error);
+      await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** (attempt - 1)));
+    }
+  }
+}
+
+/** Runs `tasks` with at most `limit` at once, in order of start, and waits for all of them, failed or not. */
+async function inParallel<T>(tasks: (() => Promise<T>)[], limit: number): Promise<PromiseSettledResult<T>[]> {
+  const results: PromiseSettledResult<T>[] = new Array(tasks.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const index = next++;
+      try {
+        results[index] = { status: 'fulfilled', value: await tasks[index]!() };
+      } catch (reason) {
+        results[index] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  return results;
+}
+
+/** A failed pull leaves nothing: the layers that did arrive are dropped with it. */
+function discardLayers(engine: Engine, layers: NewLayer[]): void {
+  for (const layer of layers) {
+    layer.stagedBlob?.abort();
+    if (layer.tempDir) engine.layers.discard(layer.tempDir);
+  }
+}
+
+/** `pull`: manifest (resolved to this platform), config, then the layers not already in the store, in parallel. */
+export async function pullImage(engine: Engine, name: string, progress: Progress, options: PullOptions = {}): Promise<PullResult> {
+  const reference = parseReference(name);
+  const client = new RegistryClient(reference.domain, reference.path, options);
+  const tagOrDigest = reference.digest ?? reference.tag!;
+  progress.line(`${reference.digest ? reference.digest : reference.tag}: Pulling from ${reference.path}`);
+  const top = await fetchManifest(client, tagOrDigest, reference.digest);
+  const { bytes: manifestBytes } = isIndexMediaType(top.mediaType) ? await platformManifest(client, top.bytes) : top;
+  const manifest = parseManifest(manifestBytes);
+  for (const layer of manifest.layers) {
+    if (!isLayerMediaType(layer.mediaType)) throw unsupported(`unsupported layer media type "${layer.mediaType}"`);
+  }
+
+  const configResponse = await client.request('GET', `/${client.repository}/blobs/${manifest.config.digest}`, { what: `config ${manifest.config.digest}` });
+  const configBytes = Buffer.from(await configResponse.arrayBuffer());
+  if (digestOf(configBytes) !== manifest.config.digest) throw dataCorrupt(`config digest mismatch: expected ${manifest.config.digest}, got ${digestOf(configBytes)}`);
+  const config = parseConfig(configBytes);
+  if (config.rootfs.diff_ids.length !== manifest.layers.length) throw dataCorrupt(`the manifest lists ${manifest.layers.length} layers but the config ${config.rootfs.diff_ids.length}`);
+
+  const existingImage = engine.images.find(formatReference(reference));
+  const chain = chainIds(config.rootfs.diff_ids);
+  const tasks = manifest.layers.map((layer, i) => {
+    const id = shortId(layer.digest);
+    const existing = engine.images.existingLayer(chain[i]!);
+    if (existing) {
+      progress.update(id, 'Already exists');
+      return async (): Promise<NewLayer> => ({ blob: layer, diffId: existing.diffId, size: existing.size, tarSize: existing.tarSize });
+    }
+    progress.update(id, 'Pulling fs layer');
+    return async (): Promise<NewLayer> => {
+      const downloaded = await withRetries(
+        () => downloadLayer(engine, client, layer, config.rootfs.diff_ids[i]!, progress),
+        (attempt, error) => progress.update(id, `Retrying in ${2 ** (attempt - 1)} seconds (${error instanceof Error ? error.message : String(error)})`),
+      );
+      return downloaded;
+    };
+  });
+  const settled = await inParallel(tasks, options.concurrency ?? 3);
+  const layers = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failure = settled.find((result) => result.status === 'rejected');
+  if (failure) {
+    discardLayers(engine, layers);
+    throw failure.reason;
+  }
+  for (const layer of layers) if (layer.tempDir) progress.update(shortId(layer.blob.digest), 'Extracting');
+  const { id } = engine.images.add({
+    config: configBytes,
+    layers,
+    manifest: manifestBytes,
+    ...(reference.tag !== undefined && { tags: [reference] }),
+    repoDigest: { repository: repositoryName(reference), digest: top.digest },
+  });
+  for (const layer of layers) if (layer.tempDir) progress.update(shortId(layer.blob.digest), 'Pull complete');
+  return { id, digest: top.digest, reference, upToDate: existingImage?.id === id };
+}

@@ -1,0 +1,113 @@
+import { Readable } from 'node:stream';
+import { StrataError, unavailable } from '../../errors.js';
+import { type Credentials, findCredentials, parseChallenge } from './auth.js';
+
+export interface RegistryOptions {
+  /** Plain HTTP is used only for these hosts and for localhost, as Docker does. */
+  insecureRegistries?: string[];
+  credentials?: Credentials;
+}
+
+/** Docker Hub's API host: references say docker.io, the registry answers at registry-1.docker.io. */
+function apiHost(domain: string): string {
+  return domain === 'docker.io' ? 'registry-1.docker.io' : domain;
+}
+
+export function isInsecure(domain: string, insecureRegistries: string[] = []): boolean {
+  const host = domain.replace(/:\d+$/, '');
+  return host === 'localhost' || host === '[::1]' || /^127\./.test(host) || insecureRegistries.includes(domain);
+}
+
+const retryableStatus = new Set([429, 500, 502, 503, 504]);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A registry error in the distribution spec's JSON form, turned into one line. */
+async function registryError(response: Response, what: string): Promise<StrataError> {
+  let detail = `${response.status} ${response.statusText}`;
+  try {
+    const body = (await response.json()) as { errors?: { code?: string; message?: string }[] };
+    const first = body.errors?.[0];
+    if (first) detail = `${first.code ?? response.status}: ${first.message ?? ''}`.trim();
+  } catch {
+    // Not JSON: the status line says enough.
+  }
+  if (response.status === 401) return new StrataError('failed-precondition', `${what}: unauthorized: authentication required (${detail})`);
+  if (response.status === 404) return new StrataError('not-found', `${what}: not found (${detail})`);
+  if (response.status === 403) return new StrataError('failed-precondition', `${what}: denied (${detail})`);
+  return new StrataError('unavailable', `${what}: ${detail}`);
+}
+
+/**
+ * One repository on one registry, speaking the OCI distribution protocol: anonymous, basic, or the bearer
+ * token flow from WWW-Authenticate, with retries and backoff for transient failures.
+ */
+export class RegistryClient {
+  readonly base: string;
+  private authorization: string | undefined;
+  private readonly credentials: Credentials | undefined;
+
+  constructor(
+    readonly domain: string,
+    readonly repository: string,
+    options: RegistryOptions = {},
+  ) {
+    const scheme = isInsecure(domain, options.insecureRegistries) ? 'http' : 'https';
+    this.base = `${scheme}://${apiHost(domain)}/v2`;
+    this.credentials = options.credentials ?? findCredentials(domain);
+  }
+
+  /** Sends a request; on 401 answers the challenge once and retries; retries transient failures with backoff. */
+  async request(method: string, path: string, init: { headers?: Record<string, string>; body?: () => BodyInit | Readable; scope?: string; what: string; ok?: number[] }): Promise<Response> {
+    const url = path.startsWith('http') ? path : `${this.base}${path}`;
+    let challenged = false;
+    for (let attempt = 0; ; attempt++) {
+      let response: Response;
+      try {
+        const body = init.body?.();
+        response = await fetch(url, {
+          method,
+          headers: { ...init.headers, ...(this.authorization && { authorization: this.authorization }) },
+          ...(body !== undefined && { body: body instanceof Readable ? (Readable.toWeb(body) as ReadableStream) : body, duplex: 'half' }),
+          redirect: 'follow',
+        } as RequestInit);
+      } catch (error) {
+        if (attempt < 3 && !init.body) {
+          await sleep(200 * 2 ** attempt);
+          continue;
+        }
+        throw unavailable(`${init.what}: cannot reach ${this.domain}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`);
+      }
+      if (response.status === 401 && !challenged) {
+        challenged = true;
+        await response.body?.cancel();
+        await this.authenticate(response.headers.get('www-authenticate'), init.scope ?? `repository:${this.repository}:pull`);
+        continue;
+      }
+      if (retryableStatus.has(response.status) && attempt < 3 && !init.body) {
+        await response.body?.cancel();
+        await sleep(200 * 2 ** attempt);
+        continue;
+      }
+      if ((init.ok ?? [200]).includes(response.status)) return response;
+      throw await registryError(response, init.what);
+    }
+  }
+
+  private async authenticate(header: string | null, scope: string): Promise<void> {
+    const challenge = parseChallenge(header);
+    const basic = this.credentials && `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`;
+    if (challenge?.scheme === 'basic') {
+      this.authorization = basic;
+      return;
+    }
+    if (challenge?.scheme !== 'bearer' || !challenge.params.realm) return;
+    const url = new URL(challenge.params.realm);
+    if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
+    url.searchParams.set('scope', scope);
+    const response = await fetch(url, { headers: basic ? { authorization: basic } : {} });
+    if (!response.ok) throw await registryError(response, `token from ${url.host}`);
+    const token = (await response.json()) as { token?: string; access_token?: string };
+    const value = token.token ?? token.access_token;
+    if (value) this.authorization = `Bearer ${value}`;
+  }
+}
