@@ -1,0 +1,38 @@
+/** Go's time.ParseDuration (`1m30s`, `500ms`, `1.5h`), in nanoseconds, with Go's error texts. */
+import { LineError } from './ast.js';
+
+const units: Record<string, number> = {
+  ns: 1,
+  us: 1e3,
+  'µs': 1e3,
+  'μs': 1e3,
+  ms: 1e6,
+  s: 1e9,
+  m: 60e9,
+  h: 3600e9,
+};
+
+export function parseGoDuration(text: string): number {
+  const invalid = () => new LineError(`time: invalid duration ${JSON.stringify(text)}`);
+  let rest = text;
+  let sign = 1;
+  if (rest.startsWith('-') || rest.startsWith('+')) {
+    sign = rest[0] === '-' ? -1 : 1;
+    rest = rest.slice(1);
+  }
+  if (rest === '0') return 0;
+  if (rest === '') throw invalid();
+  let total = 0;
+  while (rest !== '') {
+    const number = /^(\d*)(?:\.(\d*))?/.exec(rest)!;
+    if (number[0] === '' || number[0] === '.') throw invalid();
+    rest = rest.slice(number[0].length);
+    const unit = /^[^\d.]*/.exec(rest)![0];
+    if (unit === '') throw new LineError(`time: missing unit in duration ${JSON.stringify(text)}`);
+    const scale = units[unit];
+    if (scale === undefined) throw new LineError(`time: unknown unit ${JSON.stringify(unit)} in duration ${JSON.stringify(text)}`);
+    rest = rest.slice(unit.length);
+    total += Number(number[0].endsWith('.') ? number[0].slice(0, -1) : number[0] || '0') * scale;
+  }
+  return sign * Math.round(total);
+}
