@@ -6,6 +6,7 @@ import { makeRootfs } from './datasets/rootfs.js';
 import { canMeasureRss, progress } from './measure.js';
 import { detectDocker, detectPodman } from './peers.js';
 import { formatResult, jsonSummary, type WorkloadResult } from './report.js';
+import { containerWorkloads } from './workloads/containers.js';
 import { importWorkload } from './workloads/import.js';
 import { listingWorkloads } from './workloads/listing.js';
 import { saveWorkload } from './workloads/save.js';
@@ -48,6 +49,7 @@ try {
   await report('save', () => saveWorkload(ctx, rootfs));
   await report('images and history', () => listingWorkloads(ctx));
   await report('startup', () => startupWorkload(ctx));
+  await report('containers', () => containerWorkloads(ctx));
   if (config.json) console.log(jsonSummary(results, { runs: config.runs, quick: config.quick, node: process.version }));
 } finally {
   removeScratch();
