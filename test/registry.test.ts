@@ -96,6 +96,10 @@ test('chunked upload: in-order PATCHes, 416 out of order, status, final chunk in
   const status = await fetch(`${reg.url}${location}`);
   assert.equal(status.status, 204);
   assert.equal(status.headers.get('range'), '0-9');
+  // A chunk whose Content-Range disagrees with its length is refused whole: the offset does not move.
+  const short = fetch(`${reg.url}${location}`, { method: 'PATCH', headers: { 'Content-Range': '10-29' }, body: data.subarray(10, 20) });
+  await expectError(short, 400, 'SIZE_INVALID');
+  assert.equal((await fetch(`${reg.url}${location}`)).headers.get('range'), '0-9');
   assert.equal((await patch(10, 19)).headers.get('range'), '0-19');
   // A streamed chunk without Content-Range (as docker and skopeo send) is appended too.
   const streamed = await fetch(`${reg.url}${location}`, { method: 'PATCH', headers: octet, body: data.subarray(20, 30) });
@@ -304,6 +308,7 @@ test('bad names, bad digests, unknown endpoints and methods', async (t) => {
   await expectError(fetch(`${reg.url}/v2/ok/blobs/not-a-digest`), 400, 'DIGEST_INVALID');
   await expectError(fetch(`${reg.url}/v2/ok/blobs/${digestOf('absent')}`), 404, 'BLOB_UNKNOWN');
   await expectError(fetch(`${reg.url}/v2/ok/tags/list`, { method: 'POST' }), 405, 'UNSUPPORTED');
+  await expectError(fetch(`${reg.url}/v2/%E0%A4%A/tags/list`), 400, 'NAME_INVALID');
   assert.equal((await fetch(`${reg.url}/v2/ok/nothing-here`)).status, 404);
   assert.equal((await fetch(`${reg.url}/v2/a.b_c__d-e/f/tags/list`)).status, 404, 'a valid multi-component name is accepted');
 });

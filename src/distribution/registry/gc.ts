@@ -73,9 +73,14 @@ export function collectGarbage(root: string, options: GcOptions = {}): GcReport 
       if (isDigest(digest) && deleted.has(digest)) fs.rmSync(path.join(linkDir, hex), { force: true });
     }
   }
-  for (const id of storage.uploads.stale(options.uploadMaxAgeMs ?? 7 * 24 * 3600 * 1000, now)) {
+  const uploadMaxAge = options.uploadMaxAgeMs ?? 7 * 24 * 3600 * 1000;
+  for (const id of storage.uploads.stale(uploadMaxAge, now)) {
     storage.uploads.remove(id);
     report.uploadsRemoved++;
+  }
+  // Monolithic uploads write through the content store's ingest area; a crash mid-request leaves a temp file.
+  for (const file of storage.content.leftoverIngests()) {
+    if (now - fs.statSync(file).mtimeMs > uploadMaxAge) fs.rmSync(file, { force: true });
   }
   return report;
 }

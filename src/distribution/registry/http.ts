@@ -66,7 +66,8 @@ export function contentLength(req: IncomingMessage): number | undefined {
 
 /** Whether the request carries a body at all (a Content-Length above 0, or a chunked one). */
 export function hasBody(req: IncomingMessage): boolean {
-  return req.headers['transfer-encoding'] !== undefined || (contentLength(req) ?? 0) > 0;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 /**

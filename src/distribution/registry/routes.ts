@@ -50,11 +50,19 @@ export async function route(storage: RegistryStorage, req: IncomingMessage, res:
     if (!match) continue;
     const handler = methods[method];
     if (!handler) throw registryError('UNSUPPORTED', `${method} is not supported on ${url.pathname}`);
-    const name = checkRepositoryName(decodeURIComponent(match[1]!));
-    await handler(storage, { req, res, url, name, param: decodeURIComponent(match[2]!) });
+    const name = checkRepositoryName(decode(match[1]!));
+    await handler(storage, { req, res, url, name, param: decode(match[2]!) });
     return;
   }
   throw registryError('NAME_UNKNOWN', `no such endpoint: ${url.pathname}`, undefined, 404);
+}
+
+function decode(component: string): string {
+  try {
+    return decodeURIComponent(component);
+  } catch {
+    throw registryError('NAME_INVALID', `malformed percent-encoding in "${component}"`);
+  }
 }
 
 // --- uploads ---------------------------------------------------------------------------------------------------

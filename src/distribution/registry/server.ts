@@ -4,7 +4,7 @@ import https from 'node:https';
 import { HtpasswdAuth } from './auth.js';
 import { registryError } from './errors.js';
 import { FsRegistryStorage } from './fs-storage.js';
-import { sendError } from './http.js';
+import { hasBody, sendError } from './http.js';
 import { route } from './routes.js';
 import type { RegistryStorage } from './storage.js';
 
@@ -41,16 +41,18 @@ export function createRegistryServer(options: RegistryServerOptions): http.Serve
       await route(storage, req, res);
     } catch (error) {
       if (!req.complete) {
-        // Answering before the body was read: drain it, and do not reuse a connection in an unknown state.
-        res.setHeader('Connection', 'close');
+        // Answering before a body was read: drain it, and do not reuse a connection in an unknown state.
+        if (hasBody(req)) res.setHeader('Connection', 'close');
         req.resume();
       }
       if (res.headersSent) res.destroy();
       else sendError(res, error);
     }
   };
+  // Node's default 5-minute limit per request would cut off a large layer on a slow link; headers still time out.
+  const limits = { requestTimeout: 0 };
   if (options.tls) {
-    return https.createServer({ cert: fs.readFileSync(options.tls.cert), key: fs.readFileSync(options.tls.key) }, handler);
+    return https.createServer({ ...limits, cert: fs.readFileSync(options.tls.cert), key: fs.readFileSync(options.tls.key) }, handler);
   }
-  return http.createServer(handler);
+  return http.createServer(limits, handler);
 }
