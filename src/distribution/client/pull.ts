@@ -59,7 +59,9 @@ async function downloadLayer(engine: Engine, client: RegistryClient, layer: Desc
     received += chunk.length;
     progress.update(id, 'Downloading', { current: received, total: layer.size });
   });
+  // A dropped connection reaches the unpacker through the tee; the tee itself needs no other listener.
   raw.on('error', (error) => tee.destroy(error));
+  tee.on('error', () => undefined);
   raw.pipe(tee);
   try {
     const unpacked = await engine.layers.unpack(tee, `layer ${layer.digest}`);

@@ -1,0 +1,218 @@
+/**
+ * pull and push against Debian's docker-registry (the CNCF distribution registry) and skopeo, and against a
+ * hostile registry on loopback that lies about digests, truncates or drops blobs, or demands credentials.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { writeDockerArchive, layerTar } from '../fixtures.js';
+import { busyboxTar, cliPath, hasCommand, strataOk, tempDir } from '../helpers.js';
+
+const sha256 = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+const haveRegistry = hasCommand('docker-registry');
+const cleanups: (() => void)[] = [];
+after(() => {
+  for (const cleanup of cleanups.reverse()) cleanup();
+});
+
+function tmp(prefix: string): string {
+  const dir = tempDir(prefix);
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+let registry: { host: string; process: ChildProcess } | undefined;
+
+async function startRegistry(): Promise<string> {
+  const dir = tmp('strata-registry-');
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    fs.writeFileSync(path.join(dir, 'config.yml'), `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+    const child = spawn('docker-registry', ['serve', path.join(dir, 'config.yml')], { stdio: 'ignore' });
+    for (let i = 0; i < 50; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const ok = await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.ok).catch(() => false);
+      if (ok) {
+        registry = { host: `127.0.0.1:${port}`, process: child };
+        cleanups.push(() => child.kill());
+        return registry.host;
+      }
+      if (child.exitCode !== null) break;
+    }
+    child.kill();
+  }
+  throw new Error('docker-registry did not start');
+}
+
+before(async () => {
+  if (haveRegistry) await startRegistry();
+});
+
+/** A two-layer image (busybox + an app layer) in a fresh store, tagged for the registry. */
+async function storeWithApp(name: string): Promise<string> {
+  const root = tmp('strata-dist-root-');
+  const archive = await writeDockerArchive(path.join(tmp('strata-dist-'), 'app.tar'), [
+    { layers: [fs.readFileSync(busyboxTar()), layerTar({ 'app/hello.txt': 'hello\n'.repeat(1000) })], tags: [name], config: { Cmd: ['sh'] } },
+  ]);
+  strataOk(root, ['load', '-i', archive]);
+  return root;
+}
+
+/**
+ * The CLI run asynchronously: the hostile registry lives in this process, so a synchronous spawn would block
+ * the very event loop that has to answer the CLI's requests.
+ */
+function strataAsync(root: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, '--root', root, ...args], { env: { ...process.env, ...options.env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdin.end(options.input ?? '');
+    child.on('close', (status) => resolve({ status: status ?? -1, stdout, stderr }));
+  });
+}
+
+const inspect = (root: string, name: string) => JSON.parse(strataOk(root, ['inspect', name]))[0];
+
+test('push to docker-registry and pull back: same image ID and layers; present layers are skipped both ways', { skip: haveRegistry ? false : 'docker-registry is not installed' }, async () => {
+  const name = `${registry!.host}/strata/app:v1`;
+  const source = await storeWithApp(name);
+  const pushed = strataOk(source, ['push', name]);
+  assert.match(pushed, new RegExp(`^The push refers to repository \\[${registry!.host}/strata/app\\]`));
+  assert.equal(pushed.match(/: Pushed$/gm)?.length, 2);
+  const digest = /^v1: digest: (sha256:[a-f0-9]{64}) size: \d+$/m.exec(pushed)![1]!;
+  assert.equal(strataOk(source, ['push', name]).match(/: Layer already exists$/gm)?.length, 2);
+
+  const target = tmp('strata-dist-root-');
+  const pulled = strataOk(target, ['pull', name]);
+  assert.match(pulled, /^v1: Pulling from strata\/app$/m);
+  assert.equal(pulled.match(/: Pull complete$/gm)?.length, 2);
+  assert.match(pulled, new RegExp(`^Digest: ${digest}$`, 'm'));
+  assert.match(pulled, /^Status: Downloaded newer image for .*strata\/app:v1$/m);
+  assert.equal(inspect(target, name).Id, inspect(source, name).Id);
+  assert.deepEqual(inspect(target, name).RootFS.Layers, inspect(source, name).RootFS.Layers);
+  assert.deepEqual(inspect(target, name).RepoDigests, [`${registry!.host}/strata/app@${digest}`]);
+  assert.match(strataOk(target, ['pull', name]), /Status: Image is up to date/);
+  // By digest, too.
+  assert.equal(inspect(target, `${registry!.host}/strata/app@${digest}`).Id, inspect(source, name).Id);
+
+  // A second image on the same base: its base layer is already here.
+  const other = `${registry!.host}/strata/other:v1`;
+  strataOk(target, ['import', busyboxTar(), 'scratchpad']);
+  const otherRoot = await storeWithApp(other);
+  strataOk(otherRoot, ['push', other]);
+  assert.match(strataOk(target, ['pull', other]), /: Already exists$/m);
+});
+
+/** A registry that serves one image and misbehaves as told. */
+async function hostileRegistry(behaviour: { layer?: 'mismatch' | 'truncated' | 'missing' | 'drop-once'; auth?: string }) {
+  const layer = gzipSync(layerTar({ 'data.txt': 'x'.repeat(200_000) }));
+  const diffId = sha256(layerTar({ 'data.txt': 'x'.repeat(200_000) }));
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] }, config: {} }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }],
+    }),
+  );
+  let drops = 0;
+  const server = http.createServer((req, res) => {
+    if (behaviour.auth && req.headers.authorization !== `Basic ${Buffer.from(behaviour.auth).toString('base64')}`) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="test"', 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
+      return;
+    }
+    const url = req.url ?? '';
+    if (url === '/v2/') {
+      res.end('{}');
+    } else if (url.endsWith('/manifests/v1')) {
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': sha256(manifest) });
+      res.end(manifest);
+    } else if (url.endsWith(`/blobs/${sha256(config)}`)) {
+      res.end(config);
+    } else if (url.endsWith(`/blobs/${sha256(layer)}`)) {
+      if (behaviour.layer === 'missing') {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown to registry' }] }));
+      } else if (behaviour.layer === 'mismatch') {
+        const evil = Buffer.from(layer);
+        evil[evil.length - 20] ^= 0xff;
+        res.end(evil);
+      } else if (behaviour.layer === 'truncated' || (behaviour.layer === 'drop-once' && drops++ === 0)) {
+        res.writeHead(200, { 'content-length': String(layer.length) });
+        res.write(layer.subarray(0, layer.length >> 1));
+        setTimeout(() => res.destroy(), 10);
+      } else {
+        res.end(layer);
+      }
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function storeSnapshot(root: string): string[] {
+  const list = (dir: string) => (fs.existsSync(path.join(root, dir)) ? fs.readdirSync(path.join(root, dir)).map((name) => `${dir}/${name}`) : []);
+  return [...list('blobs/sha256'), ...list('layers'), ...list('ingest')].filter((entry) => entry !== 'layers/l').sort();
+}
+
+for (const [layer, message] of [
+  ['mismatch', /digest|corrupt/],
+  ['truncated', /truncated|terminated|closed|premature|size mismatch|corrupt/i],
+  ['missing', /not found|BLOB_UNKNOWN/],
+] as const) {
+  test(`a ${layer} layer is a one-line error and leaves the store as it was`, async () => {
+    const host = await hostileRegistry({ layer });
+    const root = tmp('strata-dist-root-');
+    strataOk(root, ['import', busyboxTar(), 'base']);
+    const before = storeSnapshot(root);
+    const result = await strataAsync(root, ['pull', `${host}/evil/image:v1`]);
+    assert.equal(result.status, 1, result.stdout);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.match(result.stderr, message);
+    assert.deepEqual(storeSnapshot(root), before);
+    assert.match(strataOk(root, ['system', 'check']), / 0 problems, 0 unreferenced/);
+  });
+}
+
+test('a connection dropped mid-layer is retried', async () => {
+  const host = await hostileRegistry({ layer: 'drop-once' });
+  const root = tmp('strata-dist-root-');
+  const { stdout: out } = await strataAsync(root, ['pull', `${host}/flaky/image:v1`]);
+  assert.match(out, /Retrying in 1 second/);
+  assert.match(out, /Pull complete/);
+});
+
+test('a 401 without credentials is refused; login stores them and pull then works', async () => {
+  const host = await hostileRegistry({ auth: 'alice:secret' });
+  const root = tmp('strata-dist-root-');
+  const config = path.join(tmp('strata-dist-config-'), 'config.json');
+  const env = { STRATA_CONFIG: config, DOCKER_CONFIG: path.dirname(config) };
+  const refused = await strataAsync(root, ['pull', `${host}/private/image:v1`], { env });
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /unauthorized/);
+  const wrong = await strataAsync(root, ['login', '-u', 'alice', '-p', 'wrong', host], { env });
+  assert.equal(wrong.status, 1);
+  const login = await strataAsync(root, ['login', '-u', 'alice', '--password-stdin', host], { env, input: 'secret\n' });
+  assert.equal(login.stdout, 'Login Succeeded\n', login.stderr);
+  assert.equal((fs.statSync(config).mode & 0o777).toString(8), '600');
+  assert.match((await strataAsync(root, ['pull', `${host}/private/image:v1`], { env })).stdout, /Pull complete/);
+  assert.match((await strataAsync(root, ['logout', host], { env })).stdout, /Removing login credentials/);
+});
