@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { contentXattrs, deviceNumbers, isOpaque, isWhiteout } from './diff.js';
+import { contentXattrs, deviceNumbers, isOpaque, isWhiteout } from './overlay-entries.js';
 import { fsExtras } from './native.js';
 import { applyXattrs } from './pax.js';
 
