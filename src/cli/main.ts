@@ -278,6 +278,30 @@ program
   .argument('[server]')
   .action(async (server: string | undefined) => (await distribution()).logoutCommand(server));
 
+// The embedded registry has its own storage root, apart from the image store: a team can share it.
+const registryGroup = program.command('registry').description('Run an OCI distribution registry');
+const withRegistryErrors =
+  <A extends unknown[]>(action: (...args: A) => Promise<void>) =>
+  async (...args: A) => {
+    const { reportError } = await import('./run.js');
+    await action(...args).catch((error: unknown) => reportError(error, program.opts<GlobalOptions>().debug));
+  };
+registryGroup
+  .command('serve')
+  .description('Serve images over the OCI distribution protocol (v1.1)')
+  .option('--addr <address>', 'listen address, HOST:PORT', '127.0.0.1:5000')
+  .option('--root <dir>', 'storage directory', '/var/lib/strata-registry')
+  .option('--htpasswd <file>', 'require basic auth against an htpasswd file (bcrypt entries)')
+  .option('--tls-cert <file>', 'serve HTTPS with this certificate')
+  .option('--tls-key <file>', 'and this key')
+  .action(withRegistryErrors(async (opts) => (await import('./commands/registry.js')).registryServeCommand(opts)));
+registryGroup
+  .command('gc')
+  .description('Delete blobs no manifest references')
+  .option('--root <dir>', 'storage directory', '/var/lib/strata-registry')
+  .option('--dry-run', 'only list what would be deleted')
+  .action(withRegistryErrors(async (opts) => (await import('./commands/registry.js')).registryGcCommand(opts)));
+
 defineImages(program.command('images'));
 defineHistory(program.command('history'));
 defineInspect()(program.command('inspect'));
@@ -306,7 +330,7 @@ defineCheck(systemGroup.command('check'));
 
 // Docker exits 125 when the command line itself is wrong.
 program.exitOverride();
-for (const command of [...program.commands, ...imageGroup.commands, ...systemGroup.commands, ...containerGroup.commands]) command.exitOverride();
+for (const command of [...program.commands, ...imageGroup.commands, ...systemGroup.commands, ...containerGroup.commands, ...registryGroup.commands]) command.exitOverride();
 try {
   await program.parseAsync(process.argv);
 } catch (error) {

@@ -81,8 +81,9 @@ export class Runtime {
     }
   }
 
-  /** Removes the runtime's state of a container; nothing to do if it has none. */
+  /** Removes the runtime's state of a container; when it has none (the usual case: `runc run` cleans up after itself), no process is spawned. */
   delete(id: string): void {
+    if (!fs.existsSync(path.join(this.stateDir, id))) return;
     spawnSync(this.binary, this.args('delete', '--force', id), { stdio: 'ignore' });
   }
 
