@@ -114,12 +114,16 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
 
   const extract = tar.extract();
   const feeding = pipeline(counted(source as AsyncIterable<Buffer>), extract);
-  feeding.catch(() => {
-    // Reported through the entry loop below.
-  });
+  // A source that fails mid-file (a dropped download) must also fail the entry being read, or reading it waits
+  // forever; the error itself is reported through the entry loop below.
+  let current: { destroy(error?: Error): void } | undefined;
+  feeding.catch((error: Error) => current?.destroy(error));
   const files = new ParallelFileWriter();
   try {
-    for await (const entry of extract) await applyEntry(entry);
+    for await (const entry of extract) {
+      current = entry;
+      await applyEntry(entry);
+    }
     await feeding;
   } catch (error) {
     if (!endsAfterLastEntry(error)) {

@@ -24,6 +24,9 @@ export class Tap {
 
 /** Reads the first bytes of a stream without consuming them. */
 export async function peek(stream: Readable, length: number): Promise<Buffer> {
+  // A stream that failed before we got here (a download dropped while modules loaded) emits nothing more.
+  if (stream.errored) throw stream.errored;
+  if (stream.destroyed) throw new Error('stream closed before it could be read');
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;

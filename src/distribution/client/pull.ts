@@ -150,7 +150,7 @@ export async function pullImage(engine: Engine, name: string, progress: Progress
     return async (): Promise<NewLayer> => {
       const downloaded = await withRetries(
         () => downloadLayer(engine, client, layer, config.rootfs.diff_ids[i]!, progress),
-        (attempt, error) => progress.update(id, `Retrying in ${2 ** (attempt - 1)} seconds (${error instanceof Error ? error.message : String(error)})`),
+        (attempt, error) => progress.update(id, `Retrying in ${2 ** (attempt - 1)} second${attempt > 1 ? "s" : ""} (${error instanceof Error ? error.message : String(error)})`),
       );
       return downloaded;
     };
