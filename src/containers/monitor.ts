@@ -6,7 +6,8 @@ import { StrataError } from '../errors.js';
 import { LogWriter } from './logs.js';
 import { startFailureExitCode } from './runtime.js';
 import { parseSettings } from './settings.js';
-import { mergeEnv, runtimeSpec } from './spec.js';
+import { createNetwork, type Network } from './network.js';
+import { mergeEnv, type RuntimeMount, runtimeSpec } from './spec.js';
 import { readContainerFile, resolveUser } from './user.js';
 
 export interface Attach {
@@ -39,7 +40,15 @@ export async function startContainer(engine: Engine, id: string, attach: Attach 
   const rootfs = await containers.snapshotterFor(record).mount(id, engine.images.layerChain(image));
   const pidFile = path.join(bundle, 'container.pid');
   fs.rmSync(pidFile, { force: true });
+  let network: Network | undefined;
   try {
+    const networkMounts: RuntimeMount[] = [];
+    if (settings.network === 'bridge') {
+      network = await createNetwork(id, settings.ports ?? [], bundle);
+      const { release: _release, ...published } = network;
+      fs.writeFileSync(path.join(bundle, 'network.json'), JSON.stringify(published));
+      networkMounts.push(...bridgeFiles(bundle, settings.hostname, network));
+    }
     const user = resolveUser(settings.user, readContainerFile(rootfs, '/etc/passwd') ?? '', readContainerFile(rootfs, '/etc/group') ?? '');
     for (const mount of settings.mounts) fs.mkdirSync(mount.source, { recursive: true });
     const spec = runtimeSpec({
@@ -52,14 +61,15 @@ export async function startContainer(engine: Engine, id: string, attach: Attach 
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
       hostname: settings.hostname,
       terminal: attach.tty ?? false,
-      mounts: settings.mounts,
-      network: { mode: settings.network === 'host' ? 'host' : 'none' },
+      mounts: [...settings.mounts, ...networkMounts],
+      network: network ? { mode: 'private', netnsPath: network.netnsPath } : { mode: settings.network === 'host' ? 'host' : 'none' },
       ...(settings.memoryBytes !== undefined && { memoryBytes: settings.memoryBytes }),
       ...(settings.cpus !== undefined && { cpus: settings.cpus }),
       cgroupsPath: `/strata/${id}`,
     });
     fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
   } catch (error) {
+    network?.release();
     containers.snapshotterFor(record).unmount(id);
     throw error;
   }
@@ -104,6 +114,8 @@ export async function startContainer(engine: Engine, id: string, attach: Attach 
   const finish = exited.then((code) => {
     log?.close();
     runtime.delete(id);
+    network?.release();
+    fs.rmSync(path.join(bundle, 'network.json'), { force: true });
     containers.snapshotterFor(record).unmount(id);
     const message = started ? null : runtimeMessage(Buffer.concat(early).toString());
     const exitCode = started ? code : startFailureExitCode(message ?? '');
@@ -120,6 +132,21 @@ export async function startContainer(engine: Engine, id: string, attach: Attach 
     throw Object.assign(new StrataError('failed-precondition', `failed to create task for container: ${message}`), { exitCode });
   }
   return { exited: finish.then((result) => result.exitCode) };
+}
+
+/** /etc/hosts and /etc/resolv.conf for a container on its own network, bind-mounted from the bundle as Docker does. */
+function bridgeFiles(bundle: string, hostname: string, network: Network): RuntimeMount[] {
+  const hostResolv = (() => {
+    try {
+      return fs.readFileSync('/etc/resolv.conf', 'utf8');
+    } catch {
+      return '';
+    }
+  })();
+  const keep = hostResolv.split('\n').filter((line) => /^(search|options)\s/.test(line));
+  fs.writeFileSync(path.join(bundle, 'resolv.conf'), [`nameserver ${network.dnsServer}`, ...keep, ''].join('\n'));
+  fs.writeFileSync(path.join(bundle, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${network.ipAddress}\t${hostname}\n`);
+  return ['resolv.conf', 'hosts'].map((file) => ({ source: path.join(bundle, file), destination: `/etc/${file}`, readonly: false, type: 'bind' as const }));
 }
 
 /** The reason in runc's last log line (`level=error msg="..."`), unquoted. */

@@ -7,6 +7,7 @@ import { conflict, failedPrecondition, invalidArgument, notFound, StrataError } 
 import type { ContainerRecord, MetadataStore } from '../metadata/db.js';
 import type { Snapshotter } from '../snapshots/types.js';
 import { newContainerId, randomName, validName } from './names.js';
+import { releaseNetwork } from './network.js';
 import { Runtime } from './runtime.js';
 import { type ContainerSettings, parseSettings } from './settings.js';
 
@@ -214,6 +215,7 @@ export class Containers {
 
   /** Removes what a container left on disk: its snapshot (read-write layer) and its bundle. */
   discardFiles(record: Pick<ContainerRecord, 'id' | 'snapshotter'>): void {
+    releaseNetwork(record.id, this.bundle(record.id));
     this.snapshotterFor(record).remove(record.id);
     fs.rmSync(this.bundle(record.id), { recursive: true, force: true });
   }
@@ -229,6 +231,7 @@ export class Containers {
     // The monitor died: its container must not run on unwatched, and its exit status is lost (137, as killed).
     runtime.kill(record.id, 'KILL', true);
     runtime.delete(record.id);
+    releaseNetwork(record.id, this.bundle(record.id));
     this.snapshotterFor(record).unmount(record.id);
     const update = { state: 'exited' as const, pid: null, monitorPid: null, exitCode: record.exitCode ?? 137, finishedAt: Date.now() };
     this.meta.transaction(() => this.meta.updateContainer(record.id, update));

@@ -1,3 +1,5 @@
+import type { PortMapping } from './network.js';
+
 /** What a container was created with: kept as JSON in its metadata row, turned into a runtime spec at start. */
 export interface ContainerSettings {
   /** The command, Entrypoint and Cmd already combined (Docker's rules). */
@@ -12,7 +14,10 @@ export interface ContainerSettings {
   autoRemove: boolean;
   readonlyRootfs: boolean;
   mounts: { source: string; destination: string; readonly: boolean; type: 'bind' | 'volume' }[];
-  network: 'host' | 'none';
+  /** bridge: a namespace of its own with slirp4netns for outbound traffic and published ports. */
+  network: 'host' | 'none' | 'bridge';
+  /** `-p` mappings (bridge only). */
+  ports?: PortMapping[];
   memoryBytes?: number;
   cpus?: number;
   stopSignal: string;

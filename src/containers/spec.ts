@@ -437,7 +437,8 @@ const readonlyPaths = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc
  * /etc/resolv.conf, which are ordinary binds the caller adds to `mounts`.
  */
 export function runtimeSpec(options: RuntimeOptions) {
-  const newNetns = options.network.mode !== 'host' && options.network.netnsPath === undefined;
+  // Docker's network sysctls apply in any namespace of the container's own, made by runc or joined by path.
+  const newNetns = options.network.mode !== 'host';
   const nanoCpus = Math.round((options.cpus ?? 0) * 1e9);
   const propagation = rootfsPropagation(options.mounts);
   return {

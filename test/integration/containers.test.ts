@@ -208,3 +208,32 @@ test('a foreground run whose CLI is killed is reconciled: the container is stopp
   assert.doesNotMatch(fs.readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(path.join(root, 'snapshots')));
   assert.match(strataOk(root, ['system', 'check']), / 0 problems/);
 });
+
+test('-p publishes a container port on the host through the container own network; rm releases it', { skip: canRun && hasCommand('slirp4netns') ? false : 'needs root, runc and slirp4netns' }, async () => {
+  const root = storeWithBusybox();
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  strataOk(root, ['run', '-d', '--name', 'web', '-p', `127.0.0.1:${port}:80`, 'busybox', 'busybox', 'sh', '-c', 'while true; do echo hello | busybox nc -l -p 80; done']);
+  assert.match(strataOk(root, ['ps', '--format', '{{.Ports}}']), new RegExp(`^127\\.0\\.0\\.1:${port}->80/tcp$`, 'm'));
+  const { connect } = await import('node:net');
+  let reply = '';
+  for (let attempt = 0; attempt < 20 && reply === ''; attempt++) {
+    reply = await new Promise<string>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      let data = '';
+      socket.on('data', (chunk) => (data += chunk.toString()));
+      socket.on('close', () => resolve(data));
+      socket.on('error', () => resolve(''));
+      socket.setTimeout(2000, () => socket.destroy());
+    });
+    if (reply === '') await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(reply, 'hello\n');
+  assert.match(strataOk(root, ['exec', 'web', 'cat', '/etc/resolv.conf']), /^nameserver 10\.0\.2\.3$/m);
+  strataOk(root, ['rm', '-f', 'web']);
+  const free = await new Promise<boolean>(async (resolve) => {
+    const server = (await import('node:net')).createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+  assert.equal(free, true, 'the host port is free again');
+});

@@ -6,6 +6,7 @@ import { readLog } from '../../containers/logs.js';
 import { type ContainerSettings, parseSettings } from '../../containers/settings.js';
 import { mergeEnv, parseCpus, parseEnvFile, parseMemory, parseVolume, resolveCommand } from '../../containers/spec.js';
 import type { ContainerRecord } from '../../metadata/db.js';
+import { formatPort, parsePublish, type PublishedPort } from '../../containers/network.js';
 import { ellipsis, formatRows, goTime, humanDuration, humanSize, timeAgo } from '../format.js';
 import { print, reportError } from '../run.js';
 
@@ -23,6 +24,7 @@ export interface RunFlags {
   volume?: string[];
   hostname?: string;
   network?: string;
+  publish?: string[];
   memory?: string;
   cpus?: string;
   readOnly?: boolean;
@@ -35,8 +37,11 @@ export interface RunFlags {
 /** Turns `run`/`create` flags and the image's config into the container's settings, with Docker's rules. */
 function settingsFrom(engine: Engine, image: string, command: string[], flags: RunFlags): ContainerSettings {
   const config = engine.images.config(engine.images.resolve(image).id).config ?? {};
-  const network = flags.network ?? 'host';
-  if (network !== 'host' && network !== 'none') throw invalidArgument(`network "${network}" is not supported yet: use host or none`);
+  const ports = (flags.publish ?? []).flatMap(parsePublish);
+  // Docker's default is a private network; ours is the host's unless ports are published.
+  const network = flags.network ?? (ports.length > 0 ? 'bridge' : 'host');
+  if (network !== 'host' && network !== 'none' && network !== 'bridge') throw invalidArgument(`network "${network}" is not supported: use bridge, host or none`);
+  if (network === 'host' && ports.length > 0) process.stderr.write('WARNING: Published ports are discarded when using host network mode\n');
   const fileEnv = (flags.envFile ?? []).flatMap((file) => parseEnvFile(fs.readFileSync(file, 'utf8')));
   const mounts = (flags.volume ?? []).map((spec) => {
     const volume = parseVolume(spec);
@@ -54,6 +59,7 @@ function settingsFrom(engine: Engine, image: string, command: string[], flags: R
     readonlyRootfs: flags.readOnly ?? false,
     mounts,
     network,
+    ...(network === 'bridge' && { ports }),
     ...(flags.memory !== undefined && { memoryBytes: parseMemory(flags.memory) }),
     ...(flags.cpus !== undefined && { cpus: parseCpus(flags.cpus) }),
     stopSignal: (flags.stopSignal ?? config.StopSignal ?? 'TERM').replace(/^SIG/i, '').toUpperCase(),
@@ -173,6 +179,17 @@ async function forEach(names: string[], action: (name: string) => Promise<void>)
   }
 }
 
+/** The PORTS column: what the monitor published for a running container (network.json in its bundle). */
+function publishedPorts(engine: Engine, record: ContainerRecord): string {
+  if (record.state !== 'running') return '';
+  try {
+    const network = JSON.parse(fs.readFileSync(path.join(engine.containers.bundle(record.id), 'network.json'), 'utf8')) as { ports: PublishedPort[] };
+    return network.ports.map(formatPort).join(', ');
+  } catch {
+    return '';
+  }
+}
+
 function statusOf(record: ContainerRecord, now = Date.now()): string {
   if (record.state === 'running') return `Up ${humanDuration(now - (record.startedAt ?? now))}`;
   if (record.state === 'exited') return `Exited (${record.exitCode ?? 0}) ${humanDuration(now - (record.finishedAt ?? now))} ago`;
@@ -198,7 +215,7 @@ export function psCommand(engine: Engine, flags: { all?: boolean; quiet?: boolea
       RunningFor: timeAgo(new Date(record.created).toISOString()),
       Status: statusOf(record),
       State: record.state,
-      Ports: '',
+      Ports: publishedPorts(engine, record),
       Names: record.name,
     };
     if (flags.size) {
