@@ -1,4 +1,4 @@
-import fs from 'node:fs';
+import { PassThrough } from 'node:stream';
 import type { Engine } from '../engine.js';
 import { applyChange } from '../images/changes.js';
 import { canonicalJson, type ContainerConfig, type ImageConfig, MediaType } from '../images/model.js';
@@ -31,9 +31,15 @@ export async function commitContainer(engine: Engine, nameOrId: string, options:
   const writer = engine.content.writer();
   let unpacked;
   try {
-    await writeLayerTar(engine.containers.snapshotterFor(record).upperDir(record.id), (chunk) => writer.write(chunk));
-    writer.stage();
-    unpacked = await engine.layers.unpack(fs.createReadStream(writer.tempPath), 'commit');
+    // One pass: the tar of the upper dir is hashed, stored as the blob and unpacked as the new layer as it is made.
+    const tar = new PassThrough({ highWaterMark: 1 << 20 });
+    const sink = (chunk: Buffer) => new Promise<void>((resolve) => (tar.write(chunk) ? resolve() : tar.once('drain', resolve)));
+    const producing = writeLayerTar(engine.containers.snapshotterFor(record).upperDir(record.id), sink).then(
+      () => tar.end(),
+      (error: Error) => tar.destroy(error),
+    );
+    unpacked = await engine.layers.unpack(tar, 'commit', writer);
+    await producing;
   } catch (error) {
     writer.abort();
     throw error;
