@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { Engine } from '../engine.js';
 import { applyChange } from '../images/changes.js';
-import { canonicalJson, type ContainerConfig, type ImageConfig, MediaType } from '../images/model.js';
+import { canonicalJson, type ContainerConfig, type ImageConfig } from '../images/model.js';
 import { parseReference } from '../images/reference.js';
 import type { NewLayer } from '../images/store.js';
 import { writeLayerTar } from '../layers/diff.js';
@@ -69,21 +69,9 @@ export async function commitContainer(engine: Engine, nameOrId: string, options:
       },
     ],
   };
-  const existing = engine.images.existingLayer(chainIds(config.rootfs.diff_ids).at(-1)!);
-  if (existing) engine.layers.discard(unpacked.tempDir);
   const { id } = engine.images.add({
     config: canonicalJson(config),
-    layers: [
-      ...parentLayers,
-      {
-        blob: { mediaType: MediaType.ociLayer, digest: unpacked.diffId, size: writer.size },
-        diffId: unpacked.diffId,
-        size: unpacked.size,
-        tarSize: unpacked.tarSize,
-        stagedBlob: writer,
-        ...(!existing && { tempDir: unpacked.tempDir }),
-      },
-    ],
+    layers: [...parentLayers, engine.images.madeLayer(chainIds(config.rootfs.diff_ids).at(-1)!, unpacked, writer)],
     tags,
     parent: image.id,
   });

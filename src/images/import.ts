@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { hostPlatform, type ContainerConfig, type ImageConfig, MediaType, canonicalJson } from './model.js';
+import { hostPlatform, type ContainerConfig, type ImageConfig, canonicalJson } from './model.js';
 import { applyChange } from './changes.js';
 import { parseReference } from './reference.js';
 import type { ImageStore } from './store.js';
@@ -27,8 +27,6 @@ export async function importRootfs(images: ImageStore, source: Readable, options
     writer.abort();
     throw error;
   }
-  const existing = images.existingLayer(unpacked.diffId);
-  if (existing) images.layers.discard(unpacked.tempDir);
 
   const created = new Date().toISOString();
   const config: ImageConfig = {
@@ -40,16 +38,8 @@ export async function importRootfs(images: ImageStore, source: Readable, options
   };
   return images.add({
     config: canonicalJson(config),
-    layers: [
-      {
-        blob: { mediaType: MediaType.ociLayer, digest: unpacked.diffId, size: writer.size },
-        diffId: unpacked.diffId,
-        size: unpacked.size,
-        tarSize: unpacked.tarSize,
-        stagedBlob: writer,
-        ...(!existing && { tempDir: unpacked.tempDir }),
-      },
-    ],
+    // One layer: its chain ID is its diffID.
+    layers: [images.madeLayer(unpacked.diffId, unpacked, writer)],
     tags,
   });
 }

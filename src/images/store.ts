@@ -1,6 +1,6 @@
 import type { BlobWriter, ContentStore, Descriptor } from '../content/store.js';
 import { conflict, dataCorrupt, invalidArgument, notFound, StrataError } from '../errors.js';
-import { LayerStore } from '../layers/store.js';
+import { LayerStore, type UnpackedLayer } from '../layers/store.js';
 import type { ImageRecord, LayerRecord, MetadataStore } from '../metadata/db.js';
 import { chainIds, type Digest, isDigest } from '../util/digest.js';
 import { canonicalJson, type ImageConfig, type Manifest, MediaType } from './model.js';
@@ -92,6 +92,23 @@ export class ImageStore {
       if (image.repoDigest) this.meta.addRepoDigest(image.repoDigest.repository, image.repoDigest.digest, id);
     });
     return { id, tags };
+  }
+
+  /**
+   * A layer made here (import, commit): its blob is the uncompressed tar `writer` holds. When the store already
+   * has the layer at `chainId`, the fresh unpack is dropped rather than published twice.
+   */
+  madeLayer(chainId: Digest, unpacked: UnpackedLayer, writer: BlobWriter): NewLayer {
+    const existing = this.existingLayer(chainId);
+    if (existing) this.layers.discard(unpacked.tempDir);
+    return {
+      blob: { mediaType: MediaType.ociLayer, digest: unpacked.diffId, size: writer.size },
+      diffId: unpacked.diffId,
+      size: unpacked.size,
+      tarSize: unpacked.tarSize,
+      stagedBlob: writer,
+      ...(!existing && { tempDir: unpacked.tempDir }),
+    };
   }
 
   /** If the layer for `chainId` is already unpacked, returns it, so the blob need not be read at all. */
