@@ -9,6 +9,7 @@ import { formatResult, jsonSummary, type WorkloadResult } from './report.js';
 import { containerWorkloads } from './workloads/containers.js';
 import { importWorkload } from './workloads/import.js';
 import { listingWorkloads } from './workloads/listing.js';
+import { registryWorkloads } from './workloads/registry.js';
 import { saveWorkload } from './workloads/save.js';
 import { startupWorkload } from './workloads/startup.js';
 
@@ -50,6 +51,7 @@ try {
   await report('images and history', () => listingWorkloads(ctx));
   await report('startup', () => startupWorkload(ctx));
   await report('containers', () => containerWorkloads(ctx));
+  await report('registry', () => registryWorkloads(ctx));
   if (config.json) console.log(jsonSummary(results, { runs: config.runs, quick: config.quick, node: process.version }));
 } finally {
   removeScratch();
