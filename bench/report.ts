@@ -26,6 +26,8 @@ export interface WorkloadResult {
   comparisons: Comparison[];
   /** Highest peak RSS over strata's runs, when measured. */
   peakRssMB?: number;
+  /** The workload's own RSS target, when its issue names one other than the default. */
+  rssLimitMB?: number;
 }
 
 const outcomeOf = (samples: Samples | undefined, skipped?: string): Outcome => {
@@ -35,10 +37,11 @@ const outcomeOf = (samples: Samples | undefined, skipped?: string): Outcome => {
 };
 
 /** Turns a workload's samples into its result; `tools` lists what strata is compared with, floor first. */
-export function summarize(label: string, samples: Map<string, Samples>, tools: { tool: string; target?: Target; skipped?: string }[]): WorkloadResult {
+export function summarize(label: string, samples: Map<string, Samples>, tools: { tool: string; target?: Target; skipped?: string }[], options: { rssLimitMB?: number } = {}): WorkloadResult {
   const rss = samples.get('strata')?.rssKiB ?? [];
   return {
     label,
+    ...(options.rssLimitMB !== undefined && { rssLimitMB: options.rssLimitMB }),
     strata: outcomeOf(samples.get('strata')),
     comparisons: tools.map(({ tool, target, skipped }) => ({ tool, target, outcome: outcomeOf(samples.get(tool), skipped) })),
     ...(rss.length > 0 && { peakRssMB: Math.max(...rss) / 1024 }),
@@ -71,7 +74,8 @@ export function formatResult(result: WorkloadResult): string[] {
   let main = `${label}  ${timeOrReason('strata', result.strata)}`;
   if (floor) main += `  ${timeOrReason('floor', floor.outcome)}${ratioPart('ratio', strata, floor)}`;
   if (result.peakRssMB !== undefined) {
-    main += `  peak RSS ${Math.round(result.peakRssMB)}MB (target ≤${rssLimitMB}MB: ${result.peakRssMB <= rssLimitMB ? 'met' : 'missed'})`;
+    const limit = result.rssLimitMB ?? rssLimitMB;
+    main += `  peak RSS ${Math.round(result.peakRssMB)}MB (target ≤${limit}MB: ${result.peakRssMB <= limit ? 'met' : 'missed'})`;
   }
   return [main, ...others.map((c) => `${label}  ${timeOrReason(c.tool, c.outcome)}${ratioPart(`strata/${c.tool}`, strata, c)}`)];
 }
@@ -91,7 +95,7 @@ export function jsonSummary(results: WorkloadResult[], context: Record<string, u
           const ratio = strata === undefined ? null : strata / outcome.seconds;
           return { tool, seconds: outcome.seconds, ratio, target: target ? targetText(target) : null, met: target && ratio !== null ? isMet(ratio, target) : null };
         }),
-        ...(r.peakRssMB !== undefined && { peakRssMB: Math.round(r.peakRssMB), rssTargetMB: rssLimitMB, rssMet: r.peakRssMB <= rssLimitMB }),
+        ...(r.peakRssMB !== undefined && { peakRssMB: Math.round(r.peakRssMB), rssTargetMB: r.rssLimitMB ?? rssLimitMB, rssMet: r.peakRssMB <= (r.rssLimitMB ?? rssLimitMB) }),
       };
     }),
   });

@@ -200,6 +200,9 @@ function strataPush(root: string, registry: Registry): Command {
  * Push and pull of a ~100 MB image in 5 gzip layers over loopback: strata against skopeo with Debian's
  * docker-registry, and strata pulling from its own embedded registry against pulling from docker-registry.
  */
+/** The registry issue's memory target for pull and push. */
+const registryRss = { rssLimitMB: 200 };
+
 export async function registryWorkloads(ctx: BenchContext): Promise<WorkloadResult[]> {
   for (const tool of ['/usr/bin/docker-registry', '/usr/bin/skopeo']) if (!fs.existsSync(tool)) throw new Error(`${tool} not installed`);
   const base = fs.mkdtempSync(path.join(ctx.scratch, 'registry-'));
@@ -266,12 +269,13 @@ export async function registryWorkloads(ctx: BenchContext): Promise<WorkloadResu
     );
     const pick = (names: Record<string, string>) => new Map(Object.entries(names).map(([as, name]) => [as, pullSamples.get(name) as Samples]));
     return [
-      summarize(`push ${image.label}`, pushSamples, [{ tool: 'floor' }, { tool: 'skopeo', target: atMost(1) }]),
-      summarize(`pull ${image.label}`, pullSamples, [{ tool: 'floor' }, { tool: 'skopeo', target: atMost(1) }]),
+      summarize(`push ${image.label}`, pushSamples, [{ tool: 'floor' }, { tool: 'skopeo', target: atMost(1) }], registryRss),
+      summarize(`pull ${image.label}`, pullSamples, [{ tool: 'floor' }, { tool: 'skopeo', target: atMost(1) }], registryRss),
       summarize(
         `pull ${image.label}, embedded`,
         pick({ strata: 'embedded', floor: 'floor', 'docker-registry': 'strata' }),
         [{ tool: 'floor' }, { tool: 'docker-registry', target: atMost(1) }],
+        registryRss,
       ),
     ];
   } finally {
