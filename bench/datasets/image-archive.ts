@@ -13,7 +13,7 @@ export interface ImageArchive {
   deepest: string;
 }
 
-interface Entry {
+export interface Entry {
   name: string;
   body?: Buffer;
   type?: 'file' | 'directory' | 'link';
@@ -24,7 +24,8 @@ interface Entry {
 const sha256Hex = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const mtime = new Date(1_700_000_000_000);
 
-async function tarBuffer(entries: Entry[]): Promise<Buffer> {
+/** A small tar built in memory, with fixed times and owners. */
+export async function tarBuffer(entries: Entry[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import tar from 'tar-stream';
+import { tarBuffer } from '../datasets/image-archive.js';
 import type { BenchContext } from '../config.js';
 import { type Command, type Contender, measureAlternating, run, type Samples, shell } from '../measure.js';
 import { atMost, summarize, type WorkloadResult } from '../report.js';
@@ -23,20 +23,6 @@ interface OciImage {
   label: string;
 }
 
-async function tarOf(name: string, body: Buffer): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (chunk) => chunks.push(chunk as Buffer));
-    pack.on('end', resolve);
-    pack.on('error', reject);
-  });
-  pack.entry({ name: name.split('/')[0]!, type: 'directory', mtime, mode: 0o755, uid: 0, gid: 0 });
-  pack.entry({ name, mtime, mode: 0o644, uid: 0, gid: 0 }, body);
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
 
 /** An OCI layout of `layers` gzip layers of `layerBytes` PRNG bytes each, tagged v1 (and named for strata load). */
 async function writeOciImage(dir: string, layers: number, layerBytes: number): Promise<OciImage> {
@@ -52,7 +38,7 @@ async function writeOciImage(dir: string, layers: number, layerBytes: number): P
   const layerDescriptors = [];
   const layerBlobs: string[] = [];
   for (let i = 0; i < layers; i++) {
-    const layerTar = await tarOf(`layer${i}/data`, prng.bytes(layerBytes));
+    const layerTar = await tarBuffer([{ name: `layer${i}`, type: 'directory' }, { name: `layer${i}/data`, body: prng.bytes(layerBytes) }]);
     diffIds.push(`sha256:${sha256Hex(layerTar)}`);
     const blob = writeBlob(zlib.gzipSync(layerTar, { level: 1 }));
     layerBlobs.push(blob.file);
