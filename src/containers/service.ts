@@ -237,13 +237,4 @@ export class Containers {
     this.meta.transaction(() => this.meta.updateContainer(record.id, update));
     return { ...record, ...update };
   }
-
-  /** The image is used by a container: `rmi` refuses to delete it without -f. */
-  inUse(imageId: string): boolean {
-    return this.meta.containers().some((c) => c.imageId === imageId);
-  }
-
-  assertStopped(record: ContainerRecord, action: string): void {
-    if (record.state === 'running') throw failedPrecondition(`cannot ${action} a running container; stop it first`);
-  }
 }

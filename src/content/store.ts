@@ -144,22 +144,6 @@ export class ContentStore {
     return new BlobWriter(this, path.join(this.ingestDir, `${process.pid}-${randomBytes(6).toString('hex')}`));
   }
 
-  /** Streams into the store, verifying against `expected` when given. */
-  async ingest(source: AsyncIterable<Buffer>, expected: Expected = {}): Promise<{ digest: Digest; size: number }> {
-    if (expected.digest && this.has(expected.digest)) {
-      // Already present: drain nothing, the caller's stream is simply not read.
-      return { digest: expected.digest, size: this.size(expected.digest) };
-    }
-    const writer = this.writer();
-    try {
-      for await (const chunk of source) writer.write(chunk);
-      return writer.commit(expected);
-    } catch (error) {
-      writer.abort();
-      throw error;
-    }
-  }
-
   putBytes(data: Buffer, expected: Expected = {}): { digest: Digest; size: number } {
     const writer = this.writer();
     try {
@@ -189,7 +173,7 @@ export class ContentStore {
     return `sha256:${hash.digest('hex')}` === digest;
   }
 
-  /** Temp files of writers that died mid-write; removed by `system check --repair` and at prune. */
+  /** Temp files of writers still writing or dead mid-write; `system check --repair` removes the dead ones. */
   leftoverIngests(): string[] {
     return fs.readdirSync(this.ingestDir).map((name) => path.join(this.ingestDir, name));
   }

@@ -3,7 +3,7 @@ import { diskUsage, imageHistory, inspectImage, listImages } from '../../images/
 import { familiarString, parseReference } from '../../images/reference.js';
 import { invalidArgument, notFound, StrataError } from '../../errors.js';
 import type { Engine } from '../../engine.js';
-import { shortId } from '../../util/digest.js';
+import { type Digest, shortId } from '../../util/digest.js';
 import { ellipsis, formatRows, goTime, humanSize, renderTemplate, timeAgo } from '../format.js';
 import { print, reportError } from '../run.js';
 import { renderStack, type TreeLayer } from '../tree.js';
@@ -166,7 +166,7 @@ export function tagCommand(engine: Engine, source: string, target: string) {
 
 export function rmiCommand(engine: Engine, names: string[], opts: { force?: boolean }) {
   let failed: unknown;
-  const inUse = (id: string) => engine.meta.containersOfImage(id as `sha256:${string}`) > 0;
+  const inUse = (id: Digest) => engine.meta.containersOfImage(id) > 0;
   for (const result of engine.images.removeMany(names, { force: opts.force ?? false, inUse })) {
     if ('error' in result) {
       failed = result.error;
