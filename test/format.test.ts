@@ -69,8 +69,7 @@ test('formatRows: json lines, custom table, plain template', () => {
     { header: 'REPOSITORY', field: 'Repository' },
     { header: 'TAG', field: 'Tag' },
   ];
-  const cells = (row: Record<string, unknown>) => [String(row.Repository), String(row.Tag)];
-  assert.equal(formatRows(rows, columns, cells, 'json'), '{"Repository":"busybox","Tag":"latest"}');
-  assert.equal(formatRows(rows, columns, cells, '{{.Repository}}:{{.Tag}}'), 'busybox:latest');
-  assert.equal(formatRows(rows, columns, cells, 'table {{.Tag}}'), 'TAG\nlatest');
+  assert.equal(formatRows(rows, columns, 'json'), '{"Repository":"busybox","Tag":"latest"}');
+  assert.equal(formatRows(rows, columns, '{{.Repository}}:{{.Tag}}'), 'busybox:latest');
+  assert.equal(formatRows(rows, columns, 'table {{.Tag}}'), 'TAG\nlatest');
 });

@@ -110,8 +110,9 @@ export function renderTemplate(template: string, data: unknown): string {
  * Prints rows the way Docker's list commands do: a table by default, `json` as one object per line,
  * `table TEMPLATE` as a table with the template's columns, any other TEMPLATE as one line per row.
  */
-export function formatRows(rows: Row[], columns: { header: string; field: string }[], tableCells: (row: Row) => string[], format?: string): string {
-  if (!format || format === 'table') return table(columns.map((c) => c.header), rows.map(tableCells));
+export function formatRows(rows: Row[], columns: { header: string; field: string }[], format?: string): string {
+  const cells = (row: Row) => columns.map((c) => String(row[c.field] ?? ''));
+  if (!format || format === 'table') return table(columns.map((c) => c.header), rows.map(cells));
   if (format === 'json') return rows.map((row) => JSON.stringify(row)).join('\n');
   if (format.startsWith('table ')) {
     const template = format.slice('table '.length);

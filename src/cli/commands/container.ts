@@ -235,7 +235,7 @@ export function psCommand(engine: Engine, flags: { all?: boolean; quiet?: boolea
     { header: 'NAMES', field: 'Names' },
     ...(flags.size ? [{ header: 'SIZE', field: 'Size' }] : []),
   ];
-  print(formatRows(rows, columns, (row) => columns.map((c) => String(row[c.field] ?? '')), flags.format));
+  print(formatRows(rows, columns, flags.format));
 }
 
 export async function logsCommand(engine: Engine, name: string, flags: { follow?: boolean; tail?: string; timestamps?: boolean }) {

@@ -78,7 +78,7 @@ export function imagesCommand(engine: Engine, reference: string | undefined, opt
     { header: 'CREATED', field: 'CreatedSince' },
     { header: 'SIZE', field: 'Size' },
   ];
-  print(formatRows(data, columns, (row) => columns.map((c) => String(row[c.field])), opts.format));
+  print(formatRows(data, columns, opts.format));
 }
 
 export function historyCommand(engine: Engine, name: string, opts: { human: boolean; trunc?: boolean; quiet?: boolean; format?: string; tree?: boolean }) {
@@ -104,7 +104,7 @@ export function historyCommand(engine: Engine, name: string, opts: { human: bool
     { header: 'SIZE', field: 'Size' },
     { header: 'COMMENT', field: 'Comment' },
   ];
-  print(formatRows(data, columns, (row) => columns.map((c) => String(row[c.field])), opts.format));
+  print(formatRows(data, columns, opts.format));
 }
 
 /** The boxed stack for `history --tree`: one box per layer, metadata steps grouped with the layer they follow. */

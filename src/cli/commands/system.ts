@@ -42,7 +42,7 @@ export function dfCommand(engine: Engine, opts: { verbose?: boolean; format?: st
     { header: 'RECLAIMABLE', field: 'Reclaimable' },
   ];
   if (!opts.verbose) {
-    print(formatRows(summary, columns, (row) => columns.map((c) => String(row[c.field])), opts.format));
+    print(formatRows(summary, columns, opts.format));
     return;
   }
   const rows = usage.images.map((image) => ({
