@@ -325,6 +325,34 @@ definePull(imageGroup.command('pull'));
 definePush(imageGroup.command('push'));
 definePrune(imageGroup.command('prune'));
 
+const build = () => import('./commands/build.js');
+const defineBuild: Definer = (c) =>
+  c
+    .description('Build an image from a Dockerfile')
+    .argument('<context>', 'a directory, a tarball, or - (a tar or a lone Dockerfile on stdin)')
+    .option('-t, --tag <name>', 'name and optionally a tag (NAME[:TAG])', collect)
+    .option('-f, --file <file>', "name of the Dockerfile (default: 'CONTEXT/Dockerfile'; - for stdin)")
+    .option('--build-arg <KEY=VALUE>', 'set build-time variables', collect)
+    .option('--target <stage>', 'set the target build stage to build')
+    .option('--no-cache', 'do not use cache when building the image')
+    .option('--label <KEY=VALUE>', 'set metadata for an image', collect)
+    .option('-q, --quiet', 'suppress the build output and print image ID on success')
+    .option('--iidfile <file>', 'write the image ID to the file')
+    .option('--progress <mode>', 'type of progress output: auto, plain, tty (the transcript is plain lines in every mode)')
+    .option('--network <mode>', 'networking mode for RUN instructions: host (default) or none')
+    .option('--check', 'parse the Dockerfile and print its instructions as JSON, without building')
+    .action(run(async (engine, contextPath: string, opts) => (await build()).buildCommand(engine, contextPath, opts)));
+defineBuild(program.command('build'));
+defineBuild(imageGroup.command('build'));
+const builderGroup = program.command('builder').description('Manage builds');
+defineBuild(builderGroup.command('build'));
+builderGroup
+  .command('prune')
+  .description('Remove build cache')
+  .option('-a, --all', 'remove all build cache (the same here: every cached step)')
+  .option('-f, --force', 'do not prompt for confirmation')
+  .action(run(async (engine, opts) => (await build()).builderPruneCommand(engine, opts)));
+
 const systemGroup = program.command('system').description('Manage Strata');
 defineDf(systemGroup.command('df'));
 defineCheck(systemGroup.command('check'));

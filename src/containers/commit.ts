@@ -3,7 +3,6 @@ import type { Engine } from '../engine.js';
 import { applyChange } from '../images/changes.js';
 import { canonicalJson, type ContainerConfig, type ImageConfig } from '../images/model.js';
 import { parseReference } from '../images/reference.js';
-import type { NewLayer } from '../images/store.js';
 import { writeLayerTar } from '../layers/diff.js';
 import { chainIds, type Digest } from '../util/digest.js';
 import { parseSettings } from './settings.js';
@@ -46,13 +45,6 @@ export async function commitContainer(engine: Engine, nameOrId: string, options:
   }
 
   const created = new Date().toISOString();
-  const manifest = engine.images.manifest(image);
-  const parentLayers: NewLayer[] = engine.images.layerChain(image).map((layer, i) => ({
-    blob: manifest.layers[i]!,
-    diffId: layer.diffId,
-    size: layer.size,
-    tarSize: layer.tarSize,
-  }));
   const config: ImageConfig = {
     ...base,
     created,
@@ -71,7 +63,7 @@ export async function commitContainer(engine: Engine, nameOrId: string, options:
   };
   const { id } = engine.images.add({
     config: canonicalJson(config),
-    layers: [...parentLayers, engine.images.madeLayer(chainIds(config.rootfs.diff_ids).at(-1)!, unpacked, writer)],
+    layers: [...engine.images.parentLayers(image), engine.images.madeLayer(chainIds(config.rootfs.diff_ids).at(-1)!, unpacked, writer)],
     tags,
     parent: image.id,
   });

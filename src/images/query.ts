@@ -80,12 +80,14 @@ function sharedSize(images: ImageStore, image: ImageRecord, users: Map<Digest, n
   return images.layerChain(image).reduce((sum, layer) => sum + ((users.get(layer.chainId) ?? 0) > 1 ? layer.size : 0), 0);
 }
 
-/** `images`: one row per tag; untagged images as <none>; intermediate images (untagged parents) only with `all`. */
+/** `images`: one row per tag; untagged images as <none>; intermediate images (untagged parents, build steps) only with `all`. */
 export function listImages(images: ImageStore, options: ListOptions = {}): ImageSummary[] {
   const filters = parseFilters([...(options.filters ?? []), ...(options.reference ? [`reference=${options.reference}`] : [])]);
   const records = images.meta.images();
   const tagsByImage = images.meta.allTags();
   const hasChildren = new Set(records.map((r) => r.parent).filter((p): p is Digest => p !== null));
+  // Untagged images the build cache keeps (steps of a failed or superseded build) are cache, not images.
+  const cacheImages = images.meta.buildCacheImages();
   const createdOf = (name: string) => Date.parse(images.resolve(name).created);
   const before = filters.before !== undefined ? createdOf(filters.before) : undefined;
   const since = filters.since !== undefined ? createdOf(filters.since) : undefined;
@@ -93,7 +95,7 @@ export function listImages(images: ImageStore, options: ListOptions = {}): Image
   const rows: ImageSummary[] = [];
   for (const image of records) {
     const tags = tagsByImage.get(image.id) ?? [];
-    if (tags.length === 0 && hasChildren.has(image.id) && !options.all) continue;
+    if (tags.length === 0 && (hasChildren.has(image.id) || cacheImages.has(image.id)) && !options.all) continue;
     if (filters.dangling !== undefined && (tags.length === 0) !== filters.dangling) continue;
     const created = Date.parse(image.created);
     if (before !== undefined && !(created < before)) continue;

@@ -111,6 +111,12 @@ export class ImageStore {
     };
   }
 
+  /** An image's layers as the base of a new image (commit, build steps): already in the store. */
+  parentLayers(record: ImageRecord): NewLayer[] {
+    const manifest = this.manifest(record);
+    return this.layerChain(record).map((layer, i) => ({ blob: manifest.layers[i]!, diffId: layer.diffId, size: layer.size, tarSize: layer.tarSize }));
+  }
+
   /** If the layer for `chainId` is already unpacked, returns it, so the blob need not be read at all. */
   existingLayer(chainId: Digest): LayerRecord | undefined {
     const record = this.meta.layer(chainId);

@@ -1,3 +1,4 @@
+import type { Hash } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -127,10 +128,10 @@ function paxOf(file: string, stat: fs.Stats): Record<string, string> | undefined
   return Object.keys(pax).length > 0 ? pax : undefined;
 }
 
-type EntryHeader = Partial<Header> & { name: string; pax?: Record<string, string> | undefined };
+export type EntryHeader = Partial<Header> & { name: string; pax?: Record<string, string> | undefined };
 
-/** tar-stream's pack, read into the sink as it fills. */
-class TarOutput {
+/** tar-stream's pack, read into the sink as it fills (awaited, so a slow sink slows the writer). */
+export class TarOutput {
   private readonly pack: Pack = tar.pack();
   private readonly draining: Promise<void>;
   private progressed = () => {};
@@ -153,12 +154,18 @@ class TarOutput {
     return 0;
   }
 
-  /** Adds a regular file with `header.size` bytes read from `file`; resolves to that size. */
-  async addFile(header: EntryHeader & { size: number }, file: string): Promise<number> {
+  /** Adds a regular file with `header.size` bytes read from `file` (fed to `hash` too); resolves to that size. */
+  async addFile(header: EntryHeader & { size: number }, file: string, hash?: Hash): Promise<number> {
+    const content = header.size > 0 ? (fs.createReadStream(file, { end: header.size - 1 }) as AsyncIterable<Buffer>) : [];
+    return this.addContent(header, content, hash);
+  }
+
+  /** Adds a regular file whose `header.size` bytes come from `content`; resolves to that size. */
+  async addContent(header: EntryHeader & { size: number }, content: AsyncIterable<Buffer> | Iterable<Buffer>, hash?: Hash): Promise<number> {
     await this.room();
     await new Promise<void>((resolve, reject) => {
       const entry = this.pack.entry(header, (error) => (error ? reject(error) : resolve()));
-      writeContent(entry, file, header.size, header.name).catch((error: unknown) => {
+      writeContent(entry, content, header.size, header.name, hash).catch((error: unknown) => {
         entry.destroy(error as Error);
         reject(error);
       });
@@ -190,14 +197,13 @@ class TarOutput {
   }
 }
 
-/** Streams `size` bytes of `file` into a pack entry, waiting whenever the entry is full. */
-async function writeContent(entry: ReturnType<Pack['entry']>, file: string, size: number, name: string): Promise<void> {
+/** Streams `size` bytes into a pack entry, waiting whenever the entry is full. */
+async function writeContent(entry: ReturnType<Pack['entry']>, content: AsyncIterable<Buffer> | Iterable<Buffer>, size: number, name: string, hash?: Hash): Promise<void> {
   let written = 0;
-  if (size > 0) {
-    for await (const chunk of fs.createReadStream(file, { end: size - 1 }) as AsyncIterable<Buffer>) {
-      written += chunk.length;
-      if (!entry.write(chunk)) await once(entry, 'drain');
-    }
+  for await (const chunk of content) {
+    written += chunk.length;
+    hash?.update(chunk);
+    if (!entry.write(chunk)) await once(entry, 'drain');
   }
   // The header already promised the size: a file that shrank since its lstat cannot be written any more.
   if (written !== size) throw conflict(`${name} changed while the layer was being written`);

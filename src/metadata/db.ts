@@ -85,6 +85,19 @@ const migrations: string[] = [
      PRIMARY KEY (repository, digest)
    );
    CREATE INDEX repo_digests_image ON repo_digests(image_id);`,
+  `CREATE TABLE build_cache (
+     key      TEXT PRIMARY KEY,
+     step     TEXT NOT NULL,
+     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+     created  INTEGER NOT NULL
+   );
+   CREATE INDEX build_cache_step ON build_cache(step);
+   CREATE INDEX build_cache_image ON build_cache(image_id);
+   CREATE TABLE file_hashes (
+     path     TEXT PRIMARY KEY,
+     stat_key TEXT NOT NULL,
+     digest   TEXT NOT NULL
+   );`,
 ];
 
 export type ContainerState = 'created' | 'running' | 'exited';
@@ -370,5 +383,47 @@ export class MetadataStore {
       byImage.set(row.image_id, list);
     }
     return byImage;
+  }
+
+  /** The image a build step with this cache key made, if it is still there. */
+  cachedStep(key: string): Digest | undefined {
+    return (this.sql('SELECT image_id FROM build_cache WHERE key = ?').get(key) as { image_id: Digest } | undefined)?.image_id;
+  }
+
+  /**
+   * `step` identifies the step without its sources' checksum (parent, instruction): when no row has it, a
+   * COPY is a miss without reading its sources first.
+   */
+  recordStep(key: string, step: string, imageId: Digest): void {
+    this.sql('INSERT OR REPLACE INTO build_cache (key, step, image_id, created) VALUES (?, ?, ?, ?)').run(key, step, imageId, Date.now());
+  }
+
+  hasStep(step: string): boolean {
+    return this.sql('SELECT 1 FROM build_cache WHERE step = ? LIMIT 1').get(step) !== undefined;
+  }
+
+  /** Images the build cache holds (each step's result). */
+  buildCacheImages(): Set<Digest> {
+    return new Set((this.sql('SELECT DISTINCT image_id FROM build_cache').all() as { image_id: Digest }[]).map((row) => row.image_id));
+  }
+
+  clearBuildCache(): void {
+    this.sql('DELETE FROM build_cache').run();
+  }
+
+  /** Content digests of files under the directory `dir`, with the stat key (dev, ino, size, mtime, ctime) each was hashed at. */
+  fileHashes(dir: string): Map<string, { statKey: string; digest: Digest }> {
+    // Every path below dir sorts between "dir/" and "dir0" ('0' follows '/').
+    const rows = this.sql('SELECT path, stat_key, digest FROM file_hashes WHERE path > ? AND path < ?').all(`${dir}/`, `${dir}0`) as { path: string; stat_key: string; digest: Digest }[];
+    return new Map(rows.map((row) => [row.path, { statKey: row.stat_key, digest: row.digest }]));
+  }
+
+  clearFileHashes(): void {
+    this.sql('DELETE FROM file_hashes').run();
+  }
+
+  saveFileHashes(entries: Iterable<[string, string, Digest]>): void {
+    const insert = this.sql('INSERT OR REPLACE INTO file_hashes (path, stat_key, digest) VALUES (?, ?, ?)');
+    for (const [file, statKey, digest] of entries) insert.run(file, statKey, digest);
   }
 }

@@ -1,0 +1,504 @@
+/**
+ * The builder: a parsed Dockerfile, planned (global ARGs, the stages the target needs, base images pulled),
+ * then executed step by step as Docker's classic builder does. Every step makes an image: RUN by running the
+ * command in a container of the previous step's image and committing its read-write layer, COPY/ADD by
+ * writing a layer straight from the sources, every other instruction by changing the config only. A step is
+ * taken from the build cache when its parent image, its expanded instruction and (COPY/ADD) its sources'
+ * checksum match a step built before.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough, type Writable } from 'node:stream';
+import type { Engine } from '../engine.js';
+import { invalidArgument, StrataError, unsupported } from '../errors.js';
+import { canonicalJson, type ContainerConfig, hostPlatform, type ImageConfig } from '../images/model.js';
+import { familiarString, formatReference, parseReference } from '../images/reference.js';
+import type { NewLayer } from '../images/store.js';
+import type { ImageRecord } from '../metadata/db.js';
+import { writeLayerTar } from '../layers/diff.js';
+import { chainIds, type Digest } from '../util/digest.js';
+import { readContainerFile, resolveUser } from '../containers/user.js';
+import type { ContainerSettings } from '../containers/settings.js';
+import { BuildContext, type ContextSource, hashFile } from './context.js';
+import {
+  type CopyPlan,
+  type CopySource,
+  directoryTree,
+  downloadSource,
+  isTarArchive,
+  listedTree,
+  selectSources,
+  sourcesChecksum,
+  writeCopyLayer,
+} from './copy.js';
+import {
+  type AddInstruction,
+  type CopyInstruction,
+  expandBuild,
+  expandFrom,
+  type ExpandedStage,
+  type Instruction,
+  parseDockerfile,
+  type ParsedDockerfile,
+  resolveGlobalArgs,
+  stagesForTarget,
+} from './dockerfile/index.js';
+import { applyMetadata, cacheKey, copyCreatedBy, joinWorkdir, nopCreatedBy, runCommand, runCreatedBy } from './steps.js';
+
+/** What the builder tells its caller as it goes: the classic builder's transcript, as events. */
+export interface BuildReporter {
+  contextSize(bytes: number): void;
+  step(index: number, total: number, text: string): void;
+  triggers(count: number): void;
+  usingCache(): void;
+  runningIn(containerId: string): void;
+  removingContainer(containerId: string): void;
+  stepResult(imageId: Digest | undefined): void;
+  /** Where RUN's output goes. */
+  output: Writable;
+}
+
+export interface BuildOptions {
+  context: ContextSource;
+  tags?: string[];
+  buildArgs?: Record<string, string>;
+  target?: string;
+  noCache?: boolean;
+  labels?: Record<string, string>;
+  /** Network of RUN containers: host (default) or none. */
+  network?: 'host' | 'none';
+  /** SOURCE_DATE_EPOCH: the time of every image, history entry and layer entry of the build. */
+  sourceDateEpoch?: number;
+  /** Pulls a base image the store lacks; without it a missing base is an error. */
+  pull?: (name: string) => Promise<void>;
+}
+
+export interface BuildResult {
+  id: Digest;
+  tags: string[];
+}
+
+/** The image a stage has reached: its record (none yet for `FROM scratch`), its config, whether CMD was set. */
+interface StageState {
+  image?: ImageRecord;
+  config: ImageConfig;
+  cmdSet: boolean;
+}
+
+export class BuildFailure extends StrataError {
+  constructor(message: string) {
+    super('failed-precondition', message);
+  }
+}
+
+export async function build(engine: Engine, options: BuildOptions, report: BuildReporter): Promise<BuildResult> {
+  // Bad names fail before any work is done.
+  const tags = (options.tags ?? []).map((tag) => parseReference(tag));
+  const context = await BuildContext.open(options.context, engine.meta);
+  try {
+    const parsed = parseDockerfile(context.dockerfileText, options.context.dockerfile ?? 'Dockerfile');
+    const builder = new Builder(engine, options, report, context, parsed);
+    const id = await builder.buildTarget();
+    for (const tag of tags) {
+      if (tag.digest !== undefined) throw invalidArgument(`invalid tag ${JSON.stringify(familiarString(tag))}: a tag cannot hold a digest`);
+    }
+    engine.meta.transaction(() => {
+      for (const tag of tags) engine.meta.tag(formatReference(tag), id);
+    });
+    return { id, tags: tags.map(familiarString) };
+  } finally {
+    context.close();
+  }
+}
+
+class Builder {
+  private readonly created: string;
+  private readonly layerTime?: Date;
+  private readonly stageResults = new Map<number, StageState>();
+  private readonly triggerNodes = new Set<Instruction['node']>();
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly options: BuildOptions,
+    private readonly report: BuildReporter,
+    private readonly context: BuildContext,
+    private readonly parsed: ParsedDockerfile,
+  ) {
+    const epoch = options.sourceDateEpoch;
+    this.created = (epoch === undefined ? new Date() : new Date(epoch * 1000)).toISOString();
+    // Reproducible by default: COPY/ADD entries get SOURCE_DATE_EPOCH, or the epoch itself.
+    this.layerTime = new Date((epoch ?? 0) * 1000);
+  }
+
+  async buildTarget(): Promise<Digest> {
+    const { parsed, options } = this;
+    const buildArgs = options.buildArgs ?? {};
+    const globalArgs = resolveGlobalArgs(parsed, { buildArgs, target: options.target });
+    const bases = parsed.stages.map((stage) => expandFrom(parsed, stage, globalArgs).base);
+    const needed = stagesForTarget(parsed, options.target, bases);
+    const baseImages = new Map<string, ImageRecord>();
+    for (const index of needed) {
+      const base = bases[index]!;
+      if (base === 'scratch' || parsed.stages.slice(0, index).some((s) => s.name === base.toLowerCase())) continue;
+      if (!baseImages.has(base)) baseImages.set(base, await this.baseImage(base));
+      this.addTriggers(index, baseImages.get(base)!);
+    }
+    this.addLabels(needed.at(-1)!);
+    const expanded = expandBuild(parsed, {
+      buildArgs,
+      target: options.target,
+      baseEnv: (base) => this.engine.images.config(baseImages.get(base)!.id).config?.Env ?? [],
+    });
+    this.report.contextSize(this.context.size());
+
+    const total = expanded.stages.reduce((sum, stage) => sum + 1 + stage.steps.filter((s) => !this.triggerNodes.has(s.instruction.node)).length, 0);
+    let index = 0;
+    let last: StageState | undefined;
+    for (const stage of expanded.stages) {
+      const from = parsed.stages[stage.index]!.from;
+      this.report.step(++index, total, from.node.original);
+      let state = this.startStage(stage, baseImages);
+      this.report.stepResult(state.image?.id);
+      const triggers = stage.steps.filter((s) => this.triggerNodes.has(s.instruction.node)).length;
+      if (triggers > 0) this.report.triggers(triggers);
+      for (const step of stage.steps) {
+        const isTrigger = this.triggerNodes.has(step.instruction.node);
+        if (!isTrigger) this.report.step(++index, total, step.instruction.node.original);
+        state = await this.execute(state, step.instruction, step.args, step.proxyEnv);
+        if (!isTrigger) this.report.stepResult(state.image?.id);
+      }
+      this.stageResults.set(stage.index, state);
+      last = state;
+    }
+    // A Dockerfile of FROM lines only still names an image: the base's own (`FROM busybox` builds busybox).
+    if (!last?.image) throw invalidArgument('the build produced no image: the target stage is empty (FROM scratch and nothing else)');
+    return last.image.id;
+  }
+
+  /** A base image from the store, pulled when missing and a puller was given. */
+  private async baseImage(name: string): Promise<ImageRecord> {
+    const found = this.engine.images.find(name);
+    if (found) return found;
+    if (!this.options.pull) throw invalidArgument(`pull access denied for ${name}: the image is not in the store (strata pull ${name})`);
+    await this.options.pull(name);
+    return this.engine.images.resolve(name);
+  }
+
+  /** ONBUILD triggers of a base image run first in the stage that uses it. */
+  private addTriggers(index: number, image: ImageRecord): void {
+    const triggers = this.engine.images.config(image.id).config?.OnBuild ?? [];
+    if (triggers.length === 0) return;
+    const parsedTriggers = parseDockerfile(`FROM scratch\n${triggers.join('\n')}\n`, `${image.id.slice(7, 19)} ONBUILD`).stages[0]!.instructions;
+    for (const inst of parsedTriggers) {
+      if (inst.kind === 'ONBUILD') throw invalidArgument('Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed');
+      this.triggerNodes.add(inst.node);
+    }
+    const stage = this.parsed.stages[index]!;
+    stage.instructions.unshift(...parsedTriggers);
+  }
+
+  /** `--label k=v`: a LABEL step at the end of the target stage, as Docker's classic builder adds it. */
+  private addLabels(target: number): void {
+    const labels = Object.entries(this.options.labels ?? {});
+    if (labels.length === 0) return;
+    const text = `LABEL ${labels.map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ')}`;
+    const [label] = parseDockerfile(`FROM scratch\n${text}\n`, '--label').stages[0]!.instructions;
+    this.parsed.stages[target]!.instructions.push(label!);
+  }
+
+  private startStage(stage: ExpandedStage, baseImages: Map<string, ImageRecord>): StageState {
+    if (stage.baseStage !== undefined) return { ...this.stageResults.get(stage.baseStage)!, cmdSet: false };
+    if (stage.base === 'scratch') {
+      return { config: { ...hostPlatform(), config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] }, cmdSet: false };
+    }
+    const image = baseImages.get(stage.base)!;
+    return { image, config: this.engine.images.config(image.id), cmdSet: false };
+  }
+
+  private async execute(state: StageState, inst: Instruction, args: [string, string][], proxyEnv: [string, string][]): Promise<StageState> {
+    switch (inst.kind) {
+      case 'RUN':
+        return this.runStep(state, inst, args, proxyEnv);
+      case 'COPY':
+      case 'ADD':
+        return this.copy(state, inst);
+      default: {
+        const runtime = state.config.config ?? {};
+        const { config, text, author } = applyMetadata(runtime, inst, state.cmdSet);
+        const createdBy = nopCreatedBy(runtime, text);
+        const key = cacheKey(state.image?.id ?? 'scratch', createdBy, JSON.stringify(config), author ?? '');
+        const cmdSet = state.cmdSet || inst.kind === 'CMD';
+        return this.cachedOr(key, key, cmdSet, async () => this.commit(state, { config, createdBy, author }));
+      }
+    }
+  }
+
+  /** Reuses the step cached under `key`, or builds it and remembers it. */
+  private async cachedOr(key: string, step: string, cmdSet: boolean, make: () => Promise<ImageRecord>): Promise<StageState> {
+    const cached = this.lookup(key);
+    if (cached) return this.stateOf(cached, cmdSet);
+    const image = await make();
+    this.engine.meta.transaction(() => this.engine.meta.recordStep(key, step, image.id));
+    return this.stateOf(image, cmdSet);
+  }
+
+  private lookup(key: string): ImageRecord | undefined {
+    if (this.options.noCache) return undefined;
+    const id = this.engine.meta.cachedStep(key);
+    const image = id && this.engine.meta.image(id);
+    if (image) this.report.usingCache();
+    return image || undefined;
+  }
+
+  private stateOf(image: ImageRecord, cmdSet: boolean): StageState {
+    return { image, config: this.engine.images.config(image.id), cmdSet };
+  }
+
+  /** A new image on top of the stage's: the config and history entry, and the layer when the step made one. */
+  private async commit(state: StageState, step: { config: ContainerConfig; createdBy: string; author?: string; layer?: NewLayer }): Promise<ImageRecord> {
+    const { container: _container, container_config: _containerConfig, ...base } = state.config;
+    const diffIds = [...base.rootfs.diff_ids, ...(step.layer ? [step.layer.diffId] : [])];
+    const config: ImageConfig = {
+      ...base,
+      created: this.created,
+      ...(step.author !== undefined && { author: step.author }),
+      config: step.config,
+      rootfs: { type: 'layers', diff_ids: diffIds },
+      history: [...(base.history ?? []), { created: this.created, created_by: step.createdBy, ...(!step.layer && { empty_layer: true }) }],
+    };
+    const parentLayers = state.image ? this.engine.images.parentLayers(state.image) : [];
+    const { id } = this.engine.images.add({
+      config: canonicalJson(config),
+      layers: [...parentLayers, ...(step.layer ? [step.layer] : [])],
+      ...(state.image && { parent: state.image.id }),
+    });
+    return this.engine.meta.image(id)!;
+  }
+
+  private async runStep(state: StageState, inst: Extract<Instruction, { kind: 'RUN' }>, args: [string, string][], proxyEnv: [string, string][]): Promise<StageState> {
+    if (inst.mounts.length > 0) throw unsupported(`${this.where(inst)}: RUN --mount is not supported by this builder`);
+    const runtime = state.config.config ?? {};
+    const command = runCommand(runtime, inst);
+    const createdBy = runCreatedBy(command, args);
+    const key = cacheKey(state.image?.id ?? 'scratch', 'RUN', createdBy, inst.network ?? '');
+    return this.cachedOr(key, key, state.cmdSet, async () => {
+      if (!state.image) throw invalidArgument(`${this.where(inst)}: RUN needs a filesystem, but the stage has none yet (FROM scratch)`);
+      const network = inst.network === 'none' ? 'none' : (this.options.network ?? 'host');
+      const settings: ContainerSettings = {
+        args: command,
+        env: [...(runtime.Env ?? []), ...args.map(([k, v]) => `${k}=${v}`), ...proxyEnv.map(([k, v]) => `${k}=${v}`)],
+        cwd: runtime.WorkingDir || '/',
+        user: runtime.User ?? '',
+        hostname: '',
+        tty: false,
+        interactive: false,
+        autoRemove: false,
+        readonlyRootfs: false,
+        mounts: [],
+        network,
+        stopSignal: 'KILL',
+        stopTimeout: 0,
+        runtime: 'runc',
+        labels: {},
+      };
+      const { hostname: _hostname, ...create } = settings;
+      const containers = this.engine.containers;
+      const record = containers.create({ image: state.image.id, settings: create });
+      try {
+        this.report.runningIn(record.id);
+        const { startContainer } = await import('../containers/monitor.js');
+        const { exited } = await startContainer(this.engine, record.id, { stdout: this.report.output, stderr: this.report.output });
+        const code = await exited;
+        if (code !== 0) throw Object.assign(new BuildFailure(`The command '${command.join(' ')}' returned a non-zero code: ${code}`), { exitCode: 1 });
+        const layer = await this.layerFromDir(state, containers.snapshotterFor(record).upperDir(record.id));
+        this.report.removingContainer(record.id);
+        return await this.commit(state, { config: runtime, createdBy, ...(layer && { layer }) });
+      } finally {
+        await containers.remove(record.id, { force: true });
+      }
+    });
+  }
+
+  /** A container's read-write layer as a new layer; none when the step changed nothing (Docker's empty layer). */
+  private async layerFromDir(state: StageState, upper: string): Promise<NewLayer | undefined> {
+    if (fs.readdirSync(upper).length === 0) return undefined;
+    const epoch = this.options.sourceDateEpoch;
+    return this.storeLayer(state, 'RUN', (sink) => writeLayerTar(upper, sink, epoch === undefined ? {} : { mtime: new Date(epoch * 1000) }));
+  }
+
+  /** Streams a layer tar into the store in one pass: hashed, kept as the blob and unpacked as it is written. */
+  private async storeLayer(state: StageState, what: string, produce: (sink: (chunk: Buffer) => Promise<void>) => Promise<unknown>): Promise<NewLayer> {
+    const { engine } = this;
+    const writer = engine.content.writer();
+    try {
+      const tar = new PassThrough({ highWaterMark: 1 << 20 });
+      const sink = (chunk: Buffer) => new Promise<void>((resolve) => (tar.write(chunk) ? resolve() : tar.once('drain', resolve)));
+      const producing = produce(sink).then(
+        () => tar.end(),
+        (error: Error) => tar.destroy(error),
+      );
+      const [unpacked] = await Promise.all([engine.layers.unpack(tar, what, writer), producing]);
+      const chainId = chainIds([...state.config.rootfs.diff_ids, unpacked.diffId]).at(-1)!;
+      return engine.images.madeLayer(chainId, unpacked, writer);
+    } catch (error) {
+      writer.abort();
+      throw error;
+    }
+  }
+
+  private async copy(state: StageState, inst: CopyInstruction | AddInstruction): Promise<StageState> {
+    if (inst.link) throw unsupported(`${this.where(inst)}: ${inst.kind} --link is not supported by this builder`);
+    if (inst.exclude.length > 0) throw unsupported(`${this.where(inst)}: ${inst.kind} --exclude is not supported by this builder`);
+    const runtime = state.config.config ?? {};
+    const { sources, fromImage, cleanup } = await this.copySources(inst);
+    try {
+      const dest = inst.dest.startsWith('/') ? inst.dest : `${joinWorkdir(runtime.WorkingDir, inst.dest)}${inst.dest.endsWith('/') || inst.dest === '.' ? '/' : ''}`;
+      const step = cacheKey(state.image?.id ?? 'scratch', inst.kind, JSON.stringify([inst.sources, inst.contents, inst.dest, runtime.WorkingDir ?? '', inst.chown ?? '', inst.chmod ?? '', fromImage ?? '']));
+      const digestOf = (source: CopySource, file: { rel: string; file: string; stat: fs.BigIntStats }): Digest => {
+        if (source.keepOwner) return `sha256:${'0'.repeat(64)}`; // --from: the source image's ID stands for its content
+        const rel = path.relative(this.context.dir, file.file);
+        // Outside the context: a file ADD downloaded.
+        return rel.startsWith('..') ? hashFile(file.file) : this.context.digest({ rel, stat: file.stat });
+      };
+      if (!this.options.noCache && this.engine.meta.hasStep(step)) {
+        const cached = this.lookup(cacheKey(step, sourcesChecksum(sources, digestOf)));
+        if (cached) return this.stateOf(cached, state.cmdSet);
+      }
+      const learnt = new Map<string, Digest>();
+      const image = await this.withRootfs(state, async (rootfs) => {
+        const plan: CopyPlan = {
+          sources,
+          dest,
+          ...(inst.chown !== undefined && { owner: chownIds(inst.chown, rootfs) }),
+          ...(inst.chmod !== undefined && { chmod: parseChmod(inst.chmod) }),
+          mtime: this.layerTime!,
+          instruction: inst.kind,
+        };
+        const started = Date.now();
+        const layer = await this.storeLayer(state, inst.kind, (sink) =>
+          writeCopyLayer(plan, rootfs, sink, (source, file, digest) => {
+            if (source.keepOwner) return;
+            learnt.set(file.file, digest);
+            this.context.remember(file.file, file.stat, digest, started);
+          }),
+        );
+        const checksum = sourcesChecksum(sources, (source, file) => learnt.get(file.file) ?? digestOf(source, file));
+        const image = await this.commit(state, { config: runtime, createdBy: copyCreatedBy(runtime, inst.kind, checksum, inst.dest), layer });
+        this.engine.meta.transaction(() => this.engine.meta.recordStep(cacheKey(step, checksum), step, image.id));
+        return image;
+      });
+      return this.stateOf(image, state.cmdSet);
+    } finally {
+      cleanup();
+    }
+  }
+
+  /** The sources of a COPY/ADD: from the context, an earlier stage or an image (`--from`), URLs, heredocs. */
+  private async copySources(inst: CopyInstruction | AddInstruction): Promise<{ sources: CopySource[]; fromImage?: Digest; cleanup: () => void }> {
+    const cleanups: (() => void)[] = [];
+    const cleanup = () => {
+      for (const fn of cleanups.reverse()) fn();
+    };
+    try {
+      const sources: CopySource[] = [];
+      let fromImage: Digest | undefined;
+      if (inst.kind === 'COPY' && inst.from !== undefined) {
+        const image = await this.fromImage(inst.from);
+        fromImage = image.id;
+        const { rootfs, release } = await this.mountImage(image);
+        cleanups.push(release);
+        if (inst.sources.length > 0) sources.push(...selectSources(directoryTree(rootfs), inst.sources, inst.kind).map((s) => ({ ...s, keepOwner: true })));
+      } else {
+        const local = inst.sources.filter((s) => !/^https?:\/\//i.test(s));
+        const tree = listedTree(this.context.dir, this.context.entries());
+        const selected = local.length > 0 ? selectSources(tree, local, inst.kind) : [];
+        for (const source of inst.sources) {
+          if (/^https?:\/\//i.test(source)) {
+            if (inst.kind === 'COPY') throw invalidArgument(`${this.where(inst)}: source can't be a URL for COPY`);
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-add-'));
+            cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+            sources.push(await downloadSource(source, dir, inst.kind));
+          }
+        }
+        for (const source of selected) {
+          if (inst.kind === 'ADD' && source.root.stat.isFile() && (await isTarArchive(source.root.file))) source.archive = true;
+          sources.push(source);
+        }
+      }
+      for (const content of inst.contents) {
+        // A heredoc has no file; the stat stands in for one (only its content and name are used).
+        const stat = fs.lstatSync(this.context.dir, { bigint: true });
+        sources.push({ name: content.path, root: { rel: '', file: '', stat }, files: [], content: Buffer.from(content.data) });
+      }
+      return { sources, ...(fromImage && { fromImage }), cleanup };
+    } catch (error) {
+      cleanup();
+      throw error;
+    }
+  }
+
+  /** `--from`: an earlier stage's result, by name or index, or an image (pulled if need be). */
+  private async fromImage(ref: string): Promise<ImageRecord> {
+    const stage = /^\d+$/.test(ref) ? this.parsed.stages[Number(ref)] : this.parsed.stages.find((s) => s.name === ref.toLowerCase());
+    if (stage) {
+      const result = this.stageResults.get(stage.index);
+      if (!result?.image) throw invalidArgument(`COPY --from=${ref}: the stage has no filesystem`);
+      return result.image;
+    }
+    return this.baseImage(ref);
+  }
+
+  /** Runs `use` with the stage's root filesystem mounted (an empty dir before the first layer). */
+  private async withRootfs<T>(state: StageState, use: (rootfs: string) => Promise<T>): Promise<T> {
+    if (!state.image) {
+      const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-scratch-'));
+      try {
+        return await use(empty);
+      } finally {
+        fs.rmSync(empty, { recursive: true, force: true });
+      }
+    }
+    const { rootfs, release } = await this.mountImage(state.image);
+    try {
+      return await use(rootfs);
+    } finally {
+      release();
+    }
+  }
+
+  /** A throwaway snapshot of an image, mounted for reading: its files, resolved as the container will see them. */
+  private async mountImage(image: ImageRecord): Promise<{ rootfs: string; release: () => void }> {
+    const containers = this.engine.containers;
+    const snapshotter = containers.snapshotterFor({ snapshotter: containers.defaultSnapshotter });
+    const key = `build-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
+    snapshotter.prepare(key);
+    try {
+      const rootfs = await snapshotter.mount(key, this.engine.images.layerChain(image));
+      return { rootfs, release: () => snapshotter.remove(key) };
+    } catch (error) {
+      snapshotter.remove(key);
+      throw error;
+    }
+  }
+
+  private where(inst: Instruction): string {
+    return `${this.parsed.fileName}:${inst.node.startLine}`;
+  }
+}
+
+/** `--chown=user[:group]`: names looked up in the image's passwd and group; a lone user means gid = uid (Docker's rule). */
+export function chownIds(spec: string, rootfs: string): { uid: number; gid: number } {
+  const passwd = readContainerFile(rootfs, '/etc/passwd') ?? '';
+  const group = readContainerFile(rootfs, '/etc/group') ?? '';
+  const [user = '', groupName] = spec.split(':');
+  const uid = resolveUser(user, passwd, group).uid;
+  const gid = groupName === undefined || groupName === '' ? uid : resolveUser(`${user}:${groupName}`, passwd, group).gid;
+  return { uid, gid };
+}
+
+export function parseChmod(text: string): number {
+  if (!/^[0-7]{3,4}$/.test(text)) throw invalidArgument(`invalid chmod parameter ${JSON.stringify(text)}: only octal modes such as 755 are supported`);
+  return Number.parseInt(text, 8);
+}
+

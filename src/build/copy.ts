@@ -1,0 +1,396 @@
+/**
+ * COPY and ADD: which files a source list names (Docker's rules for wildcards, directories and symlinks), a
+ * checksum of them for the build cache (paths, types, modes, link targets and content; never times), and the
+ * layer tar that puts them at the destination. The tar is written straight from the sources, so each file is
+ * read once and written once (by the layer unpack), and deterministically: entries in byte order, one mtime.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import { conflict, invalidArgument, isNodeError, notFound } from '../errors.js';
+import { decompress } from '../layers/compression.js';
+import { type EntryHeader, TarOutput } from '../layers/diff.js';
+import { deviceNumbers } from '../layers/overlay-entries.js';
+import { whiteoutPrefix } from '../layers/whiteout.js';
+import type { Digest } from '../util/digest.js';
+import { resolveInRoot } from '../util/rootpath.js';
+import { peek } from '../util/streams.js';
+
+/** Where sources are looked up: the build context (.dockerignore applied) or another stage's or image's root. */
+export interface SourceTree {
+  readonly dir: string;
+  /** lstat of a path inside the tree ('' is its root); undefined when absent or excluded. */
+  stat(rel: string): fs.BigIntStats | undefined;
+  /** Names directly inside a directory of the tree, sorted. */
+  list(rel: string): string[];
+  /** Every path of the tree, for wildcard matching. */
+  all(): Iterable<string>;
+}
+
+/** A tree over a plain directory (a mounted image), nothing excluded. */
+export function directoryTree(dir: string): SourceTree {
+  const all = function* (rel: string): Generator<string> {
+    for (const name of list(rel)) {
+      const child = rel === '' ? name : `${rel}/${name}`;
+      yield child;
+      if (stat(child)?.isDirectory()) yield* all(child);
+    }
+  };
+  const stat = (rel: string) => {
+    try {
+      return fs.lstatSync(path.join(dir, rel), { bigint: true });
+    } catch (error) {
+      if (isNodeError(error, 'ENOENT') || isNodeError(error, 'ENOTDIR')) return undefined;
+      throw error;
+    }
+  };
+  const list = (rel: string) => fs.readdirSync(path.join(dir, rel)).sort();
+  return { dir, stat, list, all: () => all('') };
+}
+
+/** A tree over a stat walk already made (the build context's), so matching sources costs no system call. */
+export function listedTree(dir: string, entries: readonly { rel: string; stat: fs.BigIntStats }[]): SourceTree {
+  const stats = new Map<string, fs.BigIntStats>([['', fs.lstatSync(dir, { bigint: true })]]);
+  const children = new Map<string, string[]>();
+  for (const { rel, stat } of entries) {
+    stats.set(rel, stat);
+    const slash = rel.lastIndexOf('/');
+    const parent = slash < 0 ? '' : rel.slice(0, slash);
+    const list = children.get(parent) ?? [];
+    list.push(rel.slice(slash + 1));
+    children.set(parent, list);
+  }
+  return {
+    dir,
+    stat: (rel) => stats.get(rel),
+    list: (rel) => (children.get(rel) ?? []).sort(),
+    all: () => stats.keys(),
+  };
+}
+
+export interface SourceFile {
+  /** Path below the source ('' for the source itself). */
+  rel: string;
+  /** Where it is on this machine. */
+  file: string;
+  stat: fs.BigIntStats;
+}
+
+export interface CopySource {
+  /** The name it gets inside a destination directory. */
+  name: string;
+  /** The source itself (a directory's own mode is given to a destination it creates). */
+  root: SourceFile;
+  /** A directory: everything below it, parents first; otherwise the source alone. */
+  files: SourceFile[];
+  /** Inline content (a heredoc). */
+  content?: Buffer;
+  /** ADD of a local tar archive: its entries are extracted at the destination. */
+  archive?: boolean;
+  /** Files a file source is read from keep the owner of their tree (COPY --from) instead of root. */
+  keepOwner?: boolean;
+}
+
+const wildcard = /[*?[]/;
+
+/**
+ * The sources a COPY/ADD names in `tree`: paths are taken relative to the tree's root (a leading `/` or `..`
+ * cannot leave it), symlinks on the way are followed inside the tree, wildcards match as Go's filepath.Match.
+ */
+export function selectSources(tree: SourceTree, patterns: readonly string[], instruction: string): CopySource[] {
+  const out: CopySource[] = [];
+  for (const pattern of patterns) {
+    const cleaned = path.posix.normalize(`/${pattern}`).slice(1).replace(/\/$/, '');
+    if (wildcard.test(cleaned)) {
+      const matcher = goMatch(cleaned);
+      const matched = [...tree.all()].filter((rel) => rel !== '' && matcher.test(rel)).sort();
+      for (const rel of matched) out.push(sourceAt(tree, rel, tree.stat(rel)!));
+      continue;
+    }
+    const resolved = path.relative(tree.dir, resolveInRoot(tree.dir, cleaned));
+    const stat = resolved.startsWith('..') ? undefined : tree.stat(resolved);
+    if (!stat) throw notFound(`${instruction} failed: file not found in build context or excluded by .dockerignore: stat ${cleaned || '.'}: file does not exist`);
+    out.push(sourceAt(tree, resolved, stat, path.posix.basename(cleaned)));
+  }
+  if (out.length === 0) throw notFound(`${instruction} failed: no source files were specified`);
+  return out;
+}
+
+function sourceAt(tree: SourceTree, rel: string, stat: fs.BigIntStats, name = path.posix.basename(rel)): CopySource {
+  const root = { rel: '', file: path.join(tree.dir, rel), stat };
+  if (!stat.isDirectory()) return { name, root, files: [root] };
+  const files: SourceFile[] = [];
+  const walk = (below: string) => {
+    for (const child of tree.list(below === '' ? rel : `${rel}/${below}`)) {
+      const childRel = below === '' ? child : `${below}/${child}`;
+      const childStat = tree.stat(rel === '' ? childRel : `${rel}/${childRel}`);
+      if (!childStat) continue;
+      files.push({ rel: childRel, file: path.join(root.file, childRel), stat: childStat });
+      if (childStat.isDirectory()) walk(childRel);
+    }
+  };
+  walk('');
+  return { name, root, files };
+}
+
+/** Go's filepath.Match as a regular expression over a whole `/`-separated path. */
+export function goMatch(pattern: string): RegExp {
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const char = pattern[i]!;
+    if (char === '*') out += '[^/]*';
+    else if (char === '?') out += '[^/]';
+    else if (char === '\\' && i + 1 < pattern.length) out += escapeRegExp(pattern[++i]!);
+    else if (char === '[') {
+      const end = pattern.indexOf(']', i + 2);
+      if (end < 0) throw invalidArgument(`syntax error in pattern: ${pattern}`);
+      let body = pattern.slice(i + 1, end);
+      const negate = body.startsWith('^');
+      if (negate) body = body.slice(1);
+      out += `[${negate ? '^' : ''}${body.replace(/[\]\\]/g, '\\$&')}]`;
+      i = end;
+    } else out += escapeRegExp(char);
+  }
+  return new RegExp(`^${out}$`);
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
+
+const typeBits = (stat: fs.BigIntStats) => Number(stat.mode) & fs.constants.S_IFMT;
+
+/**
+ * The checksum Docker's history shows as `file:<hex>`, `dir:<hex>` or `multi:<hex>`: a hash of every source's
+ * paths, types, permission bits, link targets and content digests. `digest` gives a file's content digest.
+ */
+export function sourcesChecksum(sources: readonly CopySource[], digest: (source: CopySource, file: SourceFile) => Digest): string {
+  const hash = createHash('sha256');
+  for (const source of sources) {
+    hash.update(`source ${source.name} ${source.archive ? 'archive' : ''}\n`);
+    if (source.content) hash.update(`content ${createHash('sha256').update(source.content).digest('hex')}\n`);
+    else {
+      for (const file of source.root.stat.isDirectory() ? [source.root, ...source.files] : source.files) {
+        const { stat } = file;
+        const content = stat.isFile() ? digest(source, file) : '';
+        const link = stat.isSymbolicLink() ? fs.readlinkSync(file.file) : '';
+        const owner = source.keepOwner ? `${stat.uid}:${stat.gid}` : '';
+        hash.update(`${JSON.stringify(file.rel)} ${typeBits(stat)} ${(Number(stat.mode) & 0o7777).toString(8)} ${owner} ${JSON.stringify(link)} ${content}\n`);
+      }
+    }
+  }
+  const hex = hash.digest('hex');
+  const kind = sources.length > 1 ? 'multi' : sources[0]!.root.stat.isDirectory() && !sources[0]!.content ? 'dir' : 'file';
+  return `${kind}:${hex}`;
+}
+
+export interface CopyPlan {
+  sources: CopySource[];
+  /** Absolute destination (WORKDIR applied); a trailing `/` says it is a directory. */
+  dest: string;
+  /** `--chown`, resolved. */
+  owner?: { uid: number; gid: number };
+  /** `--chmod`, for every file and directory copied. */
+  chmod?: number;
+  /** The mtime every entry gets (archives extracted by ADD keep their own). */
+  mtime: Date;
+  instruction: string;
+}
+
+/**
+ * Writes the layer a COPY/ADD makes on top of the root filesystem `rootfs` (the parent image, mounted): the
+ * destination is resolved inside it, its existing parent directories are repeated with their own metadata,
+ * missing ones created 0755. `onDigest` learns the content digest of each file as it is streamed.
+ */
+export async function writeCopyLayer(plan: CopyPlan, rootfs: string, sink: (chunk: Buffer) => void | Promise<void>, onDigest?: (source: CopySource, file: SourceFile, digest: Digest) => void): Promise<{ size: number }> {
+  const { sources, instruction } = plan;
+  if (sources.length > 1 && !plan.dest.endsWith('/')) {
+    throw invalidArgument(`When using ${instruction} with more than one source file, the destination must be a directory and end with a /`);
+  }
+  const destRel = path.relative(rootfs, resolveInRoot(rootfs, plan.dest));
+  const existing = (rel: string) => lstatOrUndefined(path.join(rootfs, rel));
+  const destIsDir = plan.dest.endsWith('/') || destRel === '' || existing(destRel)?.isDirectory() === true;
+
+  const entries = new Map<string, Entry>();
+  const newDirOwner = plan.owner ?? { uid: 0, gid: 0 };
+  const addDir = (rel: string, mode: number, owner: { uid: number; gid: number }) => {
+    const stat = existing(rel);
+    if (stat && !stat.isDirectory()) throw conflict(`${instruction} failed: cannot copy to non-directory: /${rel}`);
+    entries.set(rel, stat ? { kind: 'dir', mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid } : { kind: 'dir', mode, uid: owner.uid, gid: owner.gid });
+  };
+  const archives: { source: CopySource; base: string }[] = [];
+  for (const source of sources) {
+    if (source.archive) {
+      archives.push({ source, base: destRel });
+      continue;
+    }
+    const isDir = source.root.stat.isDirectory() && !source.content;
+    if (!isDir) {
+      const target = destIsDir ? join(destRel, source.name) : destRel;
+      checkName(target, instruction);
+      entries.set(target, fileEntry(source, source.files[0] ?? source.root, plan));
+      continue;
+    }
+    if (!entries.has(destRel) && !existing(destRel)) entries.set(destRel, { kind: 'dir', mode: plan.chmod ?? Number(source.root.stat.mode) & 0o7777, ...ownerOf(source, source.root.stat, plan) });
+    for (const file of source.files) {
+      const target = join(destRel, file.rel);
+      checkName(target, instruction);
+      entries.set(target, fileEntry(source, file, plan));
+    }
+  }
+  // Every parent of what is written gets an entry: existing ones as they are, missing ones created.
+  for (const rel of [...entries.keys(), ...archives.map((a) => a.base)]) {
+    for (let parent = path.posix.dirname(rel); parent !== '.' && parent !== ''; parent = path.posix.dirname(parent)) {
+      if (!entries.has(parent)) addDir(parent, 0o755, newDirOwner);
+    }
+  }
+  for (const { base } of archives) if (base !== '' && !entries.has(base)) addDir(base, 0o755, newDirOwner);
+
+  const out = new TarOutput(sink);
+  let size = 0;
+  try {
+    const names = [...entries.keys()].filter((name) => name !== '').sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const name of names) size += await writeEntry(out, name, entries.get(name)!, plan.mtime, onDigest);
+    for (const { source, base } of archives) size += await extractArchive(out, source.root.file, base, plan);
+    await out.finish();
+  } catch (error) {
+    throw await out.abort(error);
+  }
+  return { size };
+}
+
+type Entry =
+  | { kind: 'dir'; mode: number; uid: number; gid: number }
+  | { kind: 'file'; mode: number; uid: number; gid: number; source: CopySource; file: SourceFile }
+  | { kind: 'content'; mode: number; uid: number; gid: number; content: Buffer };
+
+function fileEntry(source: CopySource, file: SourceFile, plan: CopyPlan): Entry {
+  const owner = ownerOf(source, file.stat, plan);
+  if (source.content) return { kind: 'content', mode: plan.chmod ?? 0o644, ...owner, content: source.content };
+  const perm = Number(file.stat.mode) & 0o7777;
+  if (file.stat.isDirectory()) return { kind: 'dir', mode: plan.chmod ?? perm, ...owner };
+  return { kind: 'file', mode: file.stat.isSymbolicLink() ? perm : (plan.chmod ?? perm), ...owner, source, file };
+}
+
+function ownerOf(source: CopySource, stat: fs.BigIntStats, plan: CopyPlan): { uid: number; gid: number } {
+  if (plan.owner) return plan.owner;
+  return source.keepOwner ? { uid: Number(stat.uid), gid: Number(stat.gid) } : { uid: 0, gid: 0 };
+}
+
+async function writeEntry(out: TarOutput, name: string, entry: Entry, mtime: Date, onDigest: Parameters<typeof writeCopyLayer>[3]): Promise<number> {
+  const base = { name, uid: entry.uid, gid: entry.gid, mtime };
+  if (entry.kind === 'dir') return out.add({ ...base, name: `${name}/`, type: 'directory', mode: fs.constants.S_IFDIR | entry.mode });
+  if (entry.kind === 'content') return out.addContent({ ...base, type: 'file', mode: fs.constants.S_IFREG | entry.mode, size: entry.content.length }, [entry.content]);
+  const { stat, file } = entry.file;
+  const header: EntryHeader = { ...base, mode: typeBits(stat) | entry.mode };
+  if (stat.isSymbolicLink()) return out.add({ ...header, type: 'symlink', linkname: fs.readlinkSync(file) });
+  if (stat.isFile()) {
+    const hash = createHash('sha256');
+    const written = await out.addFile({ ...header, type: 'file', size: Number(stat.size) }, file, hash);
+    onDigest?.(entry.source, entry.file, `sha256:${hash.digest('hex')}`);
+    return written;
+  }
+  if (stat.isSocket()) return 0;
+  const [devmajor, devminor] = deviceNumbers(Number(stat.rdev));
+  return out.add({ ...header, type: stat.isFIFO() ? 'fifo' : stat.isBlockDevice() ? 'block-device' : 'character-device', devmajor, devminor });
+}
+
+/** ADD of a local archive: its entries, re-rooted at `base`, with their own modes, owners and times. */
+async function extractArchive(out: TarOutput, file: string, base: string, plan: CopyPlan): Promise<number> {
+  const { stream } = await decompress(fs.createReadStream(file));
+  const extract = tar.extract();
+  stream.pipe(extract);
+  const where = (name: string) => {
+    const normal = path.posix.normalize(`/${name}`).slice(1).replace(/\/$/, '');
+    return normal === '' ? base : join(base, normal);
+  };
+  let size = 0;
+  for await (const entry of extract) {
+    const header = entry.header;
+    const name = where(header.name);
+    checkName(name, plan.instruction);
+    const common: EntryHeader = {
+      name,
+      mode: (header.mode ?? 0o644) & 0o7777,
+      uid: plan.owner?.uid ?? header.uid ?? 0,
+      gid: plan.owner?.gid ?? header.gid ?? 0,
+      mtime: header.mtime ?? plan.mtime,
+    };
+    switch (header.type) {
+      case 'file':
+      case 'contiguous-file':
+        size += await out.addContent({ ...common, mode: fs.constants.S_IFREG | common.mode!, type: 'file', size: header.size ?? 0 }, entry as AsyncIterable<Buffer>);
+        continue;
+      case 'directory':
+        if (name !== '') await out.add({ ...common, name: `${name}/`, mode: fs.constants.S_IFDIR | common.mode!, type: 'directory' });
+        break;
+      case 'symlink':
+        await out.add({ ...common, mode: fs.constants.S_IFLNK | common.mode!, type: 'symlink', linkname: header.linkname ?? '' });
+        break;
+      case 'link':
+        await out.add({ ...common, mode: fs.constants.S_IFREG | common.mode!, type: 'link', linkname: where(header.linkname ?? '') });
+        break;
+      case 'character-device':
+      case 'block-device':
+      case 'fifo':
+        await out.add({ ...common, type: header.type, devmajor: header.devmajor ?? 0, devminor: header.devminor ?? 0 });
+        break;
+      default:
+        break;
+    }
+    entry.resume();
+  }
+  return size;
+}
+
+/** ADD extracts a local file when it is a tar archive, plain or compressed with gzip, bzip2, xz or zstd. */
+export async function isTarArchive(file: string): Promise<boolean> {
+  const source = fs.createReadStream(file);
+  try {
+    const { stream } = await decompress(source);
+    const head = await peek(stream, 262);
+    stream.destroy();
+    return head.length >= 262 && head.subarray(257, 262).toString() === 'ustar';
+  } catch {
+    return false;
+  } finally {
+    source.destroy();
+  }
+}
+
+/** ADD <url>: the file is downloaded next to the context (mode 0600 as Docker gives it; mtime from Last-Modified). */
+export async function downloadSource(url: string, dir: string, instruction: string): Promise<CopySource> {
+  let response: Response;
+  try {
+    response = await fetch(url, { redirect: 'follow' });
+  } catch (error) {
+    throw invalidArgument(`${instruction} failed: ${url}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`);
+  }
+  if (!response.ok || !response.body) throw notFound(`${instruction} failed: ${url}: ${response.status} ${response.statusText}`);
+  const name = path.posix.basename(new URL(url).pathname) || 'index.html';
+  const file = path.join(fs.mkdtempSync(path.join(dir, 'download-')), 'content');
+  await fs.promises.writeFile(file, Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>));
+  fs.chmodSync(file, 0o600);
+  const modified = Date.parse(response.headers.get('last-modified') ?? '');
+  if (!Number.isNaN(modified)) fs.utimesSync(file, modified / 1000, modified / 1000);
+  const stat = fs.lstatSync(file, { bigint: true });
+  const root = { rel: '', file, stat };
+  return { name, root, files: [root] };
+}
+
+function checkName(rel: string, instruction: string): void {
+  if (path.posix.basename(rel).startsWith(whiteoutPrefix)) throw invalidArgument(`${instruction} failed: /${rel}: names beginning with ${whiteoutPrefix} are reserved for layer whiteouts`);
+}
+
+function join(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
+function lstatOrUndefined(file: string): { mode: number; uid: number; gid: number; isDirectory(): boolean } | undefined {
+  try {
+    return fs.lstatSync(file);
+  } catch (error) {
+    if (isNodeError(error, 'ENOENT') || isNodeError(error, 'ENOTDIR')) return undefined;
+    throw error;
+  }
+}
