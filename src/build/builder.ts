@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, type Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type { Engine } from '../engine.js';
 import { invalidArgument, StrataError, unsupported } from '../errors.js';
 import { canonicalJson, type ContainerConfig, hostPlatform, type ImageConfig } from '../images/model.js';
@@ -17,7 +17,7 @@ import { familiarString, formatReference, parseReference } from '../images/refer
 import type { NewLayer } from '../images/store.js';
 import type { ImageRecord } from '../metadata/db.js';
 import { writeLayerTar } from '../layers/diff.js';
-import { chainIds, type Digest } from '../util/digest.js';
+import type { Digest } from '../util/digest.js';
 import { readContainerFile, resolveUser } from '../containers/user.js';
 import type { ContainerSettings } from '../containers/settings.js';
 import { BuildContext, type ContextSource, hashFile } from './context.js';
@@ -310,7 +310,8 @@ class Builder {
         const { startContainer } = await import('../containers/monitor.js');
         const { exited } = await startContainer(this.engine, record.id, { stdout: this.report.output, stderr: this.report.output });
         const code = await exited;
-        if (code !== 0) throw Object.assign(new BuildFailure(`The command '${command.join(' ')}' returned a non-zero code: ${code}`), { exitCode: 1 });
+        // docker build exits with the failed command's own code.
+        if (code !== 0) throw Object.assign(new BuildFailure(`The command '${command.join(' ')}' returned a non-zero code: ${code}`), { exitCode: code });
         const layer = await this.layerFromDir(state, containers.snapshotterFor(record).upperDir(record.id));
         this.report.removingContainer(record.id);
         return await this.commit(state, { config: runtime, createdBy, ...(layer && { layer }) });
@@ -324,27 +325,7 @@ class Builder {
   private async layerFromDir(state: StageState, upper: string): Promise<NewLayer | undefined> {
     if (fs.readdirSync(upper).length === 0) return undefined;
     const epoch = this.options.sourceDateEpoch;
-    return this.storeLayer(state, 'RUN', (sink) => writeLayerTar(upper, sink, epoch === undefined ? {} : { mtime: new Date(epoch * 1000) }));
-  }
-
-  /** Streams a layer tar into the store in one pass: hashed, kept as the blob and unpacked as it is written. */
-  private async storeLayer(state: StageState, what: string, produce: (sink: (chunk: Buffer) => Promise<void>) => Promise<unknown>): Promise<NewLayer> {
-    const { engine } = this;
-    const writer = engine.content.writer();
-    try {
-      const tar = new PassThrough({ highWaterMark: 1 << 20 });
-      const sink = (chunk: Buffer) => new Promise<void>((resolve) => (tar.write(chunk) ? resolve() : tar.once('drain', resolve)));
-      const producing = produce(sink).then(
-        () => tar.end(),
-        (error: Error) => tar.destroy(error),
-      );
-      const [unpacked] = await Promise.all([engine.layers.unpack(tar, what, writer), producing]);
-      const chainId = chainIds([...state.config.rootfs.diff_ids, unpacked.diffId]).at(-1)!;
-      return engine.images.madeLayer(chainId, unpacked, writer);
-    } catch (error) {
-      writer.abort();
-      throw error;
-    }
+    return this.engine.images.makeLayer(state.config.rootfs.diff_ids, 'RUN', (sink) => writeLayerTar(upper, sink, epoch === undefined ? {} : { mtime: new Date(epoch * 1000) }));
   }
 
   private async copy(state: StageState, inst: CopyInstruction | AddInstruction): Promise<StageState> {
@@ -376,7 +357,7 @@ class Builder {
           instruction: inst.kind,
         };
         const started = Date.now();
-        const layer = await this.storeLayer(state, inst.kind, (sink) =>
+        const layer = await this.engine.images.makeLayer(state.config.rootfs.diff_ids, inst.kind, (sink) =>
           writeCopyLayer(plan, rootfs, sink, (source, file, digest) => {
             if (source.keepOwner) return;
             learnt.set(file.file, digest);

@@ -1,10 +1,9 @@
-import { PassThrough } from 'node:stream';
 import type { Engine } from '../engine.js';
 import { applyChange } from '../images/changes.js';
 import { canonicalJson, type ContainerConfig, type ImageConfig } from '../images/model.js';
 import { parseReference } from '../images/reference.js';
 import { writeLayerTar } from '../layers/diff.js';
-import { chainIds, type Digest } from '../util/digest.js';
+import type { Digest } from '../util/digest.js';
 import { parseSettings } from './settings.js';
 
 export interface CommitOptions {
@@ -27,30 +26,16 @@ export async function commitContainer(engine: Engine, nameOrId: string, options:
   const base = engine.images.config(image.id);
   const runtimeConfig = (options.changes ?? []).reduce<ContainerConfig>(applyChange, base.config ?? {});
 
-  const writer = engine.content.writer();
-  let unpacked;
-  try {
-    // One pass: the tar of the upper dir is hashed, stored as the blob and unpacked as the new layer as it is made.
-    const tar = new PassThrough({ highWaterMark: 1 << 20 });
-    const sink = (chunk: Buffer) => new Promise<void>((resolve) => (tar.write(chunk) ? resolve() : tar.once('drain', resolve)));
-    const producing = writeLayerTar(engine.containers.snapshotterFor(record).upperDir(record.id), sink).then(
-      () => tar.end(),
-      (error: Error) => tar.destroy(error),
-    );
-    unpacked = await engine.layers.unpack(tar, 'commit', writer);
-    await producing;
-  } catch (error) {
-    writer.abort();
-    throw error;
-  }
-
+  // The cost follows the change: only the upper dir is read, hashed, stored and unpacked, in one pass.
+  const upper = engine.containers.snapshotterFor(record).upperDir(record.id);
+  const layer = await engine.images.makeLayer(base.rootfs.diff_ids, 'commit', (sink) => writeLayerTar(upper, sink));
   const created = new Date().toISOString();
   const config: ImageConfig = {
     ...base,
     created,
     ...(options.author !== undefined && { author: options.author }),
     config: runtimeConfig,
-    rootfs: { type: 'layers', diff_ids: [...base.rootfs.diff_ids, unpacked.diffId] },
+    rootfs: { type: 'layers', diff_ids: [...base.rootfs.diff_ids, layer.diffId] },
     history: [
       ...(base.history ?? []),
       {
@@ -63,7 +48,7 @@ export async function commitContainer(engine: Engine, nameOrId: string, options:
   };
   const { id } = engine.images.add({
     config: canonicalJson(config),
-    layers: [...engine.images.parentLayers(image), engine.images.madeLayer(chainIds(config.rootfs.diff_ids).at(-1)!, unpacked, writer)],
+    layers: [...engine.images.parentLayers(image), layer],
     tags,
     parent: image.id,
   });

@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import type { BlobWriter, ContentStore, Descriptor } from '../content/store.js';
 import { conflict, dataCorrupt, invalidArgument, notFound, StrataError } from '../errors.js';
 import { LayerStore, type UnpackedLayer } from '../layers/store.js';
@@ -115,6 +116,32 @@ export class ImageStore {
   parentLayers(record: ImageRecord): NewLayer[] {
     const manifest = this.manifest(record);
     return this.layerChain(record).map((layer, i) => ({ blob: manifest.layers[i]!, diffId: layer.diffId, size: layer.size, tarSize: layer.tarSize }));
+  }
+
+  /**
+   * A layer made here from a tar `produce` writes (commit, build): hashed, kept as the blob and unpacked as it
+   * is written, in one pass. `parentDiffIds` places it in its chain. Nothing is published until `add`.
+   */
+  async makeLayer(parentDiffIds: readonly Digest[], what: string, produce: (sink: (chunk: Buffer) => Promise<void>) => Promise<unknown>): Promise<NewLayer> {
+    const writer = this.content.writer();
+    try {
+      const tar = new PassThrough({ highWaterMark: 1 << 20 });
+      // A failure of the producer reaches the caller through Promise.all; the stream only ends.
+      tar.on('error', () => undefined);
+      const sink = (chunk: Buffer) => new Promise<void>((resolve) => (tar.write(chunk) ? resolve() : tar.once('drain', resolve)));
+      const producing = produce(sink).then(
+        () => tar.end(),
+        (error: Error) => {
+          tar.destroy(error);
+          throw error;
+        },
+      );
+      const [unpacked] = await Promise.all([this.layers.unpack(tar, what, writer), producing]);
+      return this.madeLayer(chainIds([...parentDiffIds, unpacked.diffId]).at(-1)!, unpacked, writer);
+    } catch (error) {
+      writer.abort();
+      throw error;
+    }
   }
 
   /** If the layer for `chainId` is already unpacked, returns it, so the blob need not be read at all. */

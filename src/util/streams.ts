@@ -22,6 +22,11 @@ export class Tap {
   }
 }
 
+/** The stream has received all its data (Node has no public flag for this before 'end' is emitted). */
+function endOfData(stream: Readable): boolean {
+  return (stream as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
+}
+
 /** Reads the first bytes of a stream without consuming them. */
 export async function peek(stream: Readable, length: number): Promise<Buffer> {
   // A stream that failed before we got here (a download dropped while modules loaded) emits nothing more.
@@ -42,7 +47,8 @@ export async function peek(stream: Readable, length: number): Promise<Buffer> {
         chunks.push(chunk);
         total += chunk.length;
       }
-      if (total >= length) finish();
+      // At the end of a short stream, put the bytes back now: after 'end' has been emitted, unshift fails.
+      if (total >= length || endOfData(stream)) finish();
     };
     const onError = (error: Error) => {
       cleanup();

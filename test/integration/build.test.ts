@@ -1,0 +1,346 @@
+/**
+ * `strata build` for real: RUN steps in runc containers over overlay, COPY/ADD layers, the classic builder's
+ * transcript and history, and the layer cache across builds. Needs root, overlayfs and runc; skips otherwise.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { busyboxTar, cliPath, hasCommand, sh, strata, strataOk, tempDir } from '../helpers.js';
+
+const canRun = process.getuid?.() === 0 && hasCommand('runc');
+const skip = { skip: canRun ? false : 'needs root and runc' };
+const roots: string[] = [];
+
+after(() => {
+  for (const root of roots) fs.rmSync(root, { recursive: true, force: true });
+});
+
+function storeWithBusybox(): string {
+  const root = tempDir('strata-build-');
+  roots.push(root);
+  strataOk(root, ['import', '-c', 'CMD ["sh"]', busyboxTar(), 'busybox']);
+  return root;
+}
+
+/** A context directory with the given files (a trailing `/` makes a directory). */
+function context(files: Record<string, string>): string {
+  const dir = tempDir('strata-ctx-');
+  roots.push(dir);
+  for (const [name, content] of Object.entries(files)) {
+    const file = path.join(dir, name);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    if (name.endsWith('/')) fs.mkdirSync(file, { recursive: true });
+    else fs.writeFileSync(file, content);
+  }
+  return dir;
+}
+
+/** The seeds' tutorial, on busybox: 8 steps, RUN, WORKDIR, two COPYs, EXPOSE, CMD. */
+const tutorial = `FROM busybox
+RUN mkdir -p /usr/src/app
+WORKDIR /usr/src/app
+COPY app /usr/src/app/
+RUN cat package.json > /usr/src/installed
+COPY . /usr/src/app
+EXPOSE 8080
+CMD ["cat", "/usr/src/app/server.txt"]
+`;
+const tutorialFiles = { Dockerfile: tutorial, 'app/package.json': '{"name":"app"}\n', 'server.txt': 'hello from the server\n' };
+
+const jsonLines = (out: string): unknown[] => out.trim().split('\n').map((line) => JSON.parse(line) as unknown);
+const steps = (out: string) => out.split('\n').filter((line) => line.startsWith('Step '));
+/** For each step, whether it said `Using cache`. */
+function cacheUse(out: string): boolean[] {
+  return out
+    .split(/^Step /m)
+    .slice(1)
+    .map((chunk) => chunk.includes(' ---> Using cache'));
+}
+
+test('the tutorial builds with the classic transcript, its history reads like Docker, and the image runs', skip, () => {
+  const root = storeWithBusybox();
+  const ctx = context(tutorialFiles);
+  const out = strataOk(root, ['build', '-t', 'expressweb', ctx]);
+  assert.match(out, /^Sending build context to Strata +\d+B\n/);
+  assert.deepEqual(steps(out), [
+    'Step 1/8 : FROM busybox',
+    'Step 2/8 : RUN mkdir -p /usr/src/app',
+    'Step 3/8 : WORKDIR /usr/src/app',
+    'Step 4/8 : COPY app /usr/src/app/',
+    'Step 5/8 : RUN cat package.json > /usr/src/installed',
+    'Step 6/8 : COPY . /usr/src/app',
+    'Step 7/8 : EXPOSE 8080',
+    'Step 8/8 : CMD ["cat", "/usr/src/app/server.txt"]',
+  ]);
+  assert.match(out, / ---> Running in [0-9a-f]{12}\nRemoving intermediate container [0-9a-f]{12}\n ---> [0-9a-f]{12}\n/);
+  const id = /Successfully built ([0-9a-f]{12})\n/.exec(out)?.[1];
+  assert.ok(id);
+  assert.match(out, /Successfully tagged expressweb:latest\n$/);
+
+  const history = jsonLines(strataOk(root, ['history', '--format', 'json', '--no-trunc', 'expressweb'])) as { CreatedBy: string; ID: string }[];
+  const createdBy = history.map((row) => row.CreatedBy);
+  assert.equal(createdBy[0], '/bin/sh -c #(nop)  CMD ["cat" "/usr/src/app/server.txt"]');
+  assert.equal(createdBy[1], '/bin/sh -c #(nop)  EXPOSE 8080');
+  assert.match(createdBy[2]!, /^\/bin\/sh -c #\(nop\) COPY dir:[0-9a-f]{64} in \/usr\/src\/app $/);
+  assert.equal(createdBy[3], '/bin/sh -c cat package.json > /usr/src/installed');
+  assert.match(createdBy[4]!, /^\/bin\/sh -c #\(nop\) COPY dir:[0-9a-f]{64} in \/usr\/src\/app\/ $/);
+  assert.equal(createdBy[5], '/bin/sh -c #(nop)  WORKDIR /usr/src/app');
+  assert.equal(createdBy[6], '/bin/sh -c mkdir -p /usr/src/app');
+  // Every step's image is kept locally, so history shows its ID, as Docker's does after a classic build.
+  assert.ok(history.slice(0, 8).every((row) => row.ID.startsWith('sha256:')));
+
+  assert.equal(strataOk(root, ['run', '--rm', 'expressweb']), 'hello from the server\n');
+  assert.equal(strataOk(root, ['run', '--rm', 'expressweb', 'cat', '/usr/src/installed']), '{"name":"app"}\n');
+  // No container is left from the RUN steps, and the intermediate images are hidden from `images`.
+  assert.equal(strataOk(root, ['ps', '-aq']), '');
+  assert.deepEqual(strataOk(root, ['images', '--format', '{{.Repository}}']).trim().split('\n').sort(), ['busybox', 'expressweb']);
+});
+
+test('the cache: unchanged, late change, early change, same-size edit, --no-cache and builder prune', skip, () => {
+  const root = storeWithBusybox();
+  const ctx = context(tutorialFiles);
+  const first = strataOk(root, ['build', '-t', 'expressweb', ctx]);
+  const id = /Successfully built (\w+)/.exec(first)![1];
+
+  const unchanged = strataOk(root, ['build', '-t', 'expressweb', ctx]);
+  assert.deepEqual(cacheUse(unchanged), [false, true, true, true, true, true, true, true]);
+  assert.equal(/Successfully built (\w+)/.exec(unchanged)![1], id);
+  assert.doesNotMatch(unchanged, /Running in/);
+
+  // A file only the second COPY uses: everything before it comes from the cache.
+  fs.writeFileSync(path.join(ctx, 'server.txt'), 'hello again\n');
+  assert.deepEqual(cacheUse(strataOk(root, ['build', '-t', 'expressweb', ctx])), [false, true, true, true, true, false, false, false]);
+  assert.equal(strataOk(root, ['run', '--rm', 'expressweb']), 'hello again\n');
+
+  // A file the first COPY uses: rebuilt from step 4 on, RUN included.
+  fs.writeFileSync(path.join(ctx, 'app/package.json'), '{"name":"changed"}\n');
+  const early = strataOk(root, ['build', '-t', 'expressweb', ctx]);
+  assert.deepEqual(cacheUse(early), [false, true, true, false, false, false, false, false]);
+  assert.match(early, /Running in/);
+
+  // Same size, same mtime, new content: the ctime gives it away.
+  const file = path.join(ctx, 'app/package.json');
+  const { mtime, size } = fs.statSync(file);
+  fs.writeFileSync(file, '{"name":"CHANGED"}\n');
+  fs.utimesSync(file, mtime, mtime);
+  assert.equal(fs.statSync(file).size, size);
+  assert.deepEqual(cacheUse(strataOk(root, ['build', '-t', 'expressweb', ctx])).slice(0, 4), [false, true, true, false]);
+  assert.equal(strataOk(root, ['run', '--rm', 'expressweb', 'cat', '/usr/src/installed']), '{"name":"CHANGED"}\n');
+
+  const noCache = strataOk(root, ['build', '--no-cache', '-t', 'expressweb', ctx]);
+  assert.doesNotMatch(noCache, /Using cache/);
+
+  const pruned = strataOk(root, ['builder', 'prune', '-f']);
+  assert.match(pruned, /Total reclaimed space: /);
+  assert.doesNotMatch(strataOk(root, ['build', '-t', 'expressweb', ctx]), /Using cache/);
+  assert.equal(strata(root, ['system', 'check']).status, 0);
+});
+
+test('two Dockerfiles that begin alike share their first steps and layers', skip, () => {
+  const root = storeWithBusybox();
+  const ctx = context({ 'a.txt': 'a\n', Dockerfile: 'FROM busybox\nRUN echo base > /base\nCOPY a.txt /a.txt\nCMD ["one"]\n', 'Dockerfile.other': 'FROM busybox\nRUN echo base > /base\nCOPY a.txt /a.txt\nCMD ["two"]\n' });
+  strataOk(root, ['build', '-t', 'one', ctx]);
+  const other = strataOk(root, ['build', '-t', 'two', '-f', path.join(ctx, 'Dockerfile.other'), ctx]);
+  assert.deepEqual(cacheUse(other), [false, true, true, false]);
+  const layers = (name: string) => (JSON.parse(strataOk(root, ['inspect', name])) as { RootFS: { Layers: string[] } }[])[0]!.RootFS.Layers;
+  assert.deepEqual(layers('one'), layers('two'));
+});
+
+test('a failed RUN prints its output and exit code, and leaves no image and no container', skip, () => {
+  const root = storeWithBusybox();
+  const ctx = context({ Dockerfile: 'FROM busybox\nRUN echo working && echo oops >&2 && exit 3\nCMD ["x"]\n' });
+  const before = strataOk(root, ['images', '-q']);
+  const failed = strata(root, ['build', '-t', 'broken', ctx]);
+  assert.equal(failed.status, 3);
+  assert.match(failed.stdout, /working\noops\n/);
+  assert.match(failed.stderr, /The command '\/bin\/sh -c echo working && echo oops >&2 && exit 3' returned a non-zero code: 3/);
+  assert.equal(strataOk(root, ['images', '-q']), before);
+  assert.equal(strataOk(root, ['ps', '-aq']), '');
+  assert.deepEqual(fs.readdirSync(path.join(root, 'snapshots')).filter((name) => name !== 'l'), []);
+  assert.equal(strata(root, ['system', 'check']).status, 0);
+});
+
+test('multi-stage: COPY --from a stage, stages the target does not need are skipped, --target', skip, () => {
+  const root = storeWithBusybox();
+  const ctx = context({
+    Dockerfile: `FROM busybox AS build
+RUN mkdir /out && echo compiled > /out/app
+FROM busybox AS broken
+RUN exit 1
+FROM busybox
+COPY --from=build /out/app /usr/bin/app
+CMD ["cat", "/usr/bin/app"]
+`,
+  });
+  const out = strataOk(root, ['build', '-t', 'multi', ctx]);
+  assert.doesNotMatch(out, /exit 1/);
+  assert.equal(steps(out).length, 5);
+  assert.equal(strataOk(root, ['run', '--rm', 'multi']), 'compiled\n');
+  const target = strata(root, ['build', '--target', 'broken', ctx]);
+  assert.equal(target.status, 1);
+  assert.match(target.stderr, /returned a non-zero code: 1/);
+  const missing = strata(root, ['build', '--target', 'nope', ctx]);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /target stage "nope" could not be found/);
+});
+
+test('COPY and ADD: .dockerignore, --chown, --chmod, heredocs, ADD of a tar, build args, labels', skip, () => {
+  const root = storeWithBusybox();
+  const ctx = context({
+    '.dockerignore': 'secret*\n*.log\n!keep.log\n',
+    'secret.txt': 'do not send\n',
+    'debug.log': 'noise\n',
+    'keep.log': 'kept\n',
+    'src/main.sh': 'echo main\n',
+    Dockerfile: `FROM busybox
+ARG GREETING=hello
+ENV WHO=world
+LABEL org.example.title="demo app"
+COPY --chown=nobody:nogroup --chmod=750 src/ /opt/src/
+COPY . /ctx/
+ADD bundle.tar /opt/bundle/
+COPY <<EOF /etc/motd
+$GREETING $WHO
+EOF
+RUN <<EOF
+echo "$GREETING from a heredoc" > /greeting
+EOF
+RUN echo "$GREETING" > /arg
+`,
+  });
+  const tarSource = tempDir('strata-tarsrc-');
+  roots.push(tarSource);
+  fs.mkdirSync(path.join(tarSource, 'lib'));
+  fs.writeFileSync(path.join(tarSource, 'lib/data.txt'), 'from the tarball\n');
+  fs.chmodSync(path.join(tarSource, 'lib/data.txt'), 0o640);
+  sh(`tar -C '${tarSource}' -czf '${path.join(ctx, 'bundle.tar')}' lib`);
+
+  strataOk(root, ['build', '--build-arg', 'GREETING=hi', '--label', 'stage=test', '-t', 'files', ctx]);
+  const inContainer = (command: string) => strataOk(root, ['run', '--rm', 'files', 'sh', '-c', command]);
+  assert.equal(inContainer('ls /ctx | sort'), 'Dockerfile\nbundle.tar\nkeep.log\nsrc\n');
+  assert.equal(inContainer('stat -c "%U:%G %a" /opt/src/main.sh'), 'nobody:nogroup 750\n');
+  assert.equal(inContainer('cat /opt/bundle/lib/data.txt; stat -c %a /opt/bundle/lib/data.txt'), 'from the tarball\n640\n');
+  assert.equal(inContainer('cat /etc/motd'), 'hi world\n');
+  assert.equal(inContainer('cat /greeting /arg'), 'hi from a heredoc\nhi\n');
+  const config = (JSON.parse(strataOk(root, ['inspect', 'files'])) as { Config: { Env: string[]; Labels: Record<string, string> } }[])[0]!.Config;
+  assert.ok(config.Env.includes('WHO=world'));
+  assert.deepEqual(config.Labels, { 'org.example.title': 'demo app', stage: 'test' });
+  const history = jsonLines(strataOk(root, ['history', '--format', 'json', '--no-trunc', 'files'])) as { CreatedBy: string }[];
+  assert.equal(history[1]!.CreatedBy, '|1 GREETING=hi /bin/sh -c echo "$GREETING" > /arg');
+});
+
+test('ADD of an http URL downloads the file', skip, async () => {
+  const root = storeWithBusybox();
+  const server = http.createServer((request, response) => {
+    if (request.url === '/files/tool.sh') {
+      response.writeHead(200, { 'last-modified': 'Wed, 21 Oct 2015 07:28:00 GMT' });
+      response.end('echo downloaded\n');
+    } else {
+      response.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const ctx = context({ Dockerfile: `FROM busybox\nADD http://127.0.0.1:${port}/files/tool.sh /opt/\n` });
+    const result = await strataAsync(root, ['build', '-t', 'added', ctx]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(strataOk(root, ['run', '--rm', 'added', 'sh', '-c', 'cat /opt/tool.sh; stat -c %a /opt/tool.sh']), 'echo downloaded\n600\n');
+    const missing = context({ Dockerfile: `FROM busybox\nADD http://127.0.0.1:${port}/nothing /opt/\n` });
+    const failed = await strataAsync(root, ['build', missing]);
+    assert.equal(failed.status, 1);
+    assert.match(failed.stderr, /404/);
+  } finally {
+    server.close();
+  }
+});
+
+/** The CLI in a child process that does not block this one (an HTTP server runs here). */
+function strataAsync(root: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, '--root', root, ...args]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
+  });
+}
+
+test('contexts from stdin: a tarball, or a lone Dockerfile; -q and --iidfile print the ID', skip, () => {
+  const root = storeWithBusybox();
+  const ctx = context({ Dockerfile: 'FROM busybox\nCOPY hello.txt /\n', 'hello.txt': 'hi\n' });
+  const tarball = path.join(tempDir('strata-ctxtar-'), 'ctx.tar');
+  roots.push(path.dirname(tarball));
+  sh(`tar -C '${ctx}' -cf '${tarball}' .`);
+  const fromTar = strataOk(root, ['build', '-q', '-t', 'fromtar', '-'], { input: fs.readFileSync(tarball) });
+  assert.match(fromTar, /^sha256:[0-9a-f]{64}\n$/);
+  assert.equal(strataOk(root, ['run', '--rm', 'fromtar', 'cat', '/hello.txt']), 'hi\n');
+  assert.equal(strataOk(root, ['build', '-q', tarball]), fromTar);
+
+  const iidfile = path.join(path.dirname(tarball), 'iid');
+  strataOk(root, ['build', '--iidfile', iidfile, '-t', 'lone', '-'], { input: 'FROM busybox\nCMD ["echo", "from stdin"]\n' });
+  assert.match(fs.readFileSync(iidfile, 'utf8'), /^sha256:[0-9a-f]{64}$/);
+  assert.equal(strataOk(root, ['run', '--rm', 'lone']), 'from stdin\n');
+});
+
+test('the same Dockerfile and context give the same layers in another store, another day', skip, () => {
+  const ctx = context({ Dockerfile: 'FROM busybox\nCOPY app/ /app/\nRUN echo built > /app/built\n', 'app/a.txt': 'a\n', 'app/sub/b.txt': 'b\n' });
+  const layersOf = (root: string) => (JSON.parse(strataOk(root, ['inspect', 'repro'])) as { RootFS: { Layers: string[] } }[])[0]!.RootFS.Layers;
+  const env = { SOURCE_DATE_EPOCH: '1700000000' };
+  const first = storeWithBusybox();
+  assert.equal(strata(first, ['build', '-t', 'repro', ctx], { env }).status, 0);
+  // New mtimes on every file: nothing in the layers may depend on them.
+  for (const file of ['app/a.txt', 'app/sub/b.txt']) fs.utimesSync(path.join(ctx, file), new Date(), new Date());
+  const second = storeWithBusybox();
+  assert.equal(strata(second, ['build', '-t', 'repro', ctx], { env }).status, 0);
+  assert.deepEqual(layersOf(first), layersOf(second));
+});
+
+test('ONBUILD triggers run in the child build', skip, () => {
+  const root = storeWithBusybox();
+  strataOk(root, ['build', '-t', 'parent', context({ Dockerfile: 'FROM busybox\nONBUILD COPY message.txt /message.txt\n' })]);
+  const out = strataOk(root, ['build', '-t', 'child', context({ Dockerfile: 'FROM parent\nCMD ["cat", "/message.txt"]\n', 'message.txt': 'triggered\n' })]);
+  assert.match(out, /# Executing 1 build trigger\n/);
+  assert.equal(strataOk(root, ['run', '--rm', 'child']), 'triggered\n');
+});
+
+test('bad Dockerfiles and bad sources: file:line, exit 1, store unchanged', skip, () => {
+  const root = storeWithBusybox();
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ Dockerfile: 'FROM busybox\nFORM x\n' }, /Dockerfile:2: unknown instruction: FORM/i],
+    [{ Dockerfile: 'RUN echo\n' }, /Dockerfile:1: no build stage in current context/],
+    [{ Dockerfile: 'FROM busybox\nCOPY missing.txt /\n' }, /COPY failed: file not found in build context or excluded by \.dockerignore: stat missing\.txt: file does not exist/],
+    [{ Dockerfile: 'FROM busybox\nCOPY a b /dest\n', a: '', b: '' }, /must be a directory and end with a \//],
+    [{ Dockerfile: 'FROM nosuchimage\n' }, /nosuchimage/],
+    [{ 'other.txt': '' }, /Dockerfile/],
+  ];
+  const before = fs.readdirSync(path.join(root, 'blobs', 'sha256')).sort();
+  for (const [files, error] of cases) {
+    const result = strata(root, ['build', context(files)]);
+    assert.equal(result.status, 1, `${JSON.stringify(files)}: ${result.stderr}`);
+    assert.match(result.stderr, error);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+  }
+  assert.deepEqual(fs.readdirSync(path.join(root, 'blobs', 'sha256')).sort(), before);
+  assert.equal(strata(root, ['system', 'check']).status, 0);
+});
+
+test('build --check prints the parsed instructions as JSON', () => {
+  const root = tempDir('strata-check-');
+  roots.push(root);
+  const ctx = context({ Dockerfile: 'FROM busybox AS base\nRUN ["echo", "hi"]\nCOPY --chown=1:1 a /b\n' });
+  const parsed = JSON.parse(strataOk(root, ['build', '--check', ctx])) as { name: string; json: boolean; flags: string[]; startLine: number }[];
+  assert.deepEqual(
+    parsed.map((i) => [i.name, i.json, i.flags, i.startLine]),
+    [
+      ['FROM', false, [], 1],
+      ['RUN', true, [], 2],
+      ['COPY', false, ['--chown=1:1'], 3],
+    ],
+  );
+});
