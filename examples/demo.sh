@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The main job, end to end on a fresh store (the walkthrough of Docker's "image layers" guide):
-# a busybox base image, a container that changes files, `commit -m -c` into a new image that shares the base
-# layer, its history and layer stack, the new image run with its new default command, disk usage, and a
-# save/load round trip. Needs root (overlayfs and runc).
+# The main job, end to end on a fresh store: a busybox base image; `strata build` of examples/app (the seeds'
+# tutorial Dockerfile), its history, the image run; a rebuild that comes from the cache and one after a change;
+# then the walkthrough of Docker's "image layers" guide: a container that changes files, `commit -m -c` into a
+# new image that shares the base layer, its history and layer stack, the new image run with its new default
+# command, disk usage, and a save/load round trip. Needs root (overlayfs and runc).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 strata() { node "$here/dist/src/cli/main.js" "$@"; }
@@ -14,12 +15,27 @@ step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 # A busybox root filesystem from Debian's busybox-static.
 mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
 cp "$(command -v busybox)" "$work/rootfs/bin/busybox"
-for applet in sh ls cat echo env mkdir; do ln "$work/rootfs/bin/busybox" "$work/rootfs/bin/$applet"; done
+for applet in sh ls cat echo env mkdir sed; do ln "$work/rootfs/bin/busybox" "$work/rootfs/bin/$applet"; done
 echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
 tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 
 step strata import -c 'CMD ["sh"]' -m "busybox base" busybox.tar busybox:latest
 strata import -c 'CMD ["sh"]' -m "busybox base" "$work/busybox.tar" busybox:latest
+
+# Build the tutorial image from its Dockerfile, show its history, run it.
+cp -r "$here/examples/app" "$work/app"
+step strata build -t expressweb examples/app
+strata build -t expressweb "$work/app"
+step strata history expressweb
+strata history expressweb
+step strata run --rm expressweb
+strata run --rm expressweb
+step strata build -t expressweb examples/app '  # again: every step from the cache'
+strata build -t expressweb "$work/app"
+echo 'echo "Hello again, from a rebuilt last layer"' > "$work/app/src/start.sh"
+step strata build -t expressweb examples/app '  # after changing src/start.sh: only the last COPY and after'
+strata build -t expressweb "$work/app"
+strata run --rm expressweb
 
 step strata run --name app-container busybox sh -c "mkdir /app && echo 'echo Hello from the app layer' > /app/app.sh"
 strata run --name app-container busybox sh -c "mkdir /app && echo 'echo Hello from the app layer' > /app/app.sh"

@@ -50,6 +50,8 @@ export class BuildContext {
     readonly dockerfileText: string,
     readonly dockerfileName: string,
     private readonly ignorer: Ignore,
+    /** An ignored directory is still walked when an exception (`!pattern`) could re-include something in it. */
+    private readonly hasExceptions: boolean,
     private readonly meta: MetadataStore,
     /** A temp dir to remove at the end (tar and stdin contexts). */
     private readonly temporary: boolean,
@@ -91,8 +93,9 @@ export class BuildContext {
           dockerfileText = readDockerfile(file, source.dockerfile === undefined ? path.join(dir, 'dockerfile') : undefined);
         }
       }
-      const ignorer = ignore().add(readIgnoreFile(dir));
-      return new BuildContext(dir, dockerfileText, path.basename(name), ignorer, meta, temporary);
+      const patterns = readIgnoreFile(dir);
+      const hasExceptions = patterns.some((line) => line.trim().startsWith('!'));
+      return new BuildContext(dir, dockerfileText, path.basename(name), ignore().add(patterns), hasExceptions, meta, temporary);
     } catch (error) {
       if (temporary) fs.rmSync(dir, { recursive: true, force: true });
       throw error;
@@ -150,14 +153,9 @@ export class BuildContext {
       const stat = fs.lstatSync(path.join(this.dir, rel), { bigint: true });
       const ignored = this.ignorer.ignores(rel);
       if (!ignored) out.push({ rel, stat });
-      // An ignored directory is still walked when an exception (`!pattern`) could re-include something in it.
       if (stat.isDirectory() && (!ignored || this.hasExceptions)) out.push(...this.walk(rel));
     }
     return out;
-  }
-
-  private get hasExceptions(): boolean {
-    return readIgnoreFile(this.dir).some((line) => line.trim().startsWith('!'));
   }
 }
 

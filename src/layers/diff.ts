@@ -156,8 +156,11 @@ export class TarOutput {
 
   /** Adds a regular file with `header.size` bytes read from `file` (fed to `hash` too); resolves to that size. */
   async addFile(header: EntryHeader & { size: number }, file: string, hash?: Hash): Promise<number> {
-    const content = header.size > 0 ? (fs.createReadStream(file, { end: header.size - 1 }) as AsyncIterable<Buffer>) : [];
-    return this.addContent(header, content, hash);
+    // Opened only when the entry is written: an aborted tar must not leave a stream opening a file behind.
+    const content = async function* () {
+      if (header.size > 0) yield* fs.createReadStream(file, { end: header.size - 1 }) as AsyncIterable<Buffer>;
+    };
+    return this.addContent(header, content(), hash);
   }
 
   /** Adds a regular file whose `header.size` bytes come from `content`; resolves to that size. */
