@@ -41,6 +41,7 @@ import {
   type Instruction,
   parseDockerfile,
   type ParsedDockerfile,
+  proxyArgs,
   resolveGlobalArgs,
   stagesForTarget,
 } from './dockerfile/index.js';
@@ -55,6 +56,7 @@ export interface BuildReporter {
   runningIn(containerId: string): void;
   removingContainer(containerId: string): void;
   stepResult(imageId: Digest | undefined): void;
+  warning(text: string): void;
   /** Where RUN's output goes. */
   output: Writable;
 }
@@ -171,6 +173,9 @@ class Builder {
       this.stageResults.set(stage.index, state);
       last = state;
     }
+    const declared = new Set([...parsed.metaArgs, ...expanded.needed.flatMap((i) => parsed.stages[i]!.instructions)].flatMap((inst) => (inst.kind === 'ARG' ? inst.args.map((a) => a.key) : [])));
+    const unused = Object.keys(buildArgs).filter((key) => !declared.has(key) && !proxyArgs.includes(key) && !expanded.globalArgs.has(key));
+    if (unused.length > 0) this.report.warning(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed`);
     // A Dockerfile of FROM lines only still names an image: the base's own (`FROM busybox` builds busybox).
     if (!last?.image) throw invalidArgument('the build produced no image: the target stage is empty (FROM scratch and nothing else)');
     return last.image.id;
@@ -226,7 +231,8 @@ class Builder {
       default: {
         const runtime = state.config.config ?? {};
         const { config, text, author } = applyMetadata(runtime, inst, state.cmdSet);
-        const createdBy = nopCreatedBy(runtime, text);
+        // The comment is made with the config after the step: SHELL's own entry already names the new shell.
+        const createdBy = nopCreatedBy(config, text);
         const key = cacheKey(state.image?.id ?? 'scratch', createdBy, JSON.stringify(config), author ?? '');
         const cmdSet = state.cmdSet || inst.kind === 'CMD';
         return this.cachedOr(key, key, cmdSet, async () => this.commit(state, { config, createdBy, author }));

@@ -45,6 +45,7 @@ function transcript(quiet: boolean): BuildReporter {
     usingCache: () => line(' ---> Using cache'),
     runningIn: (id) => line(` ---> Running in ${shortId(id)}`),
     removingContainer: (id) => line(`Removing intermediate container ${shortId(id)}`),
+    warning: (text) => line(text),
     stepResult: (id) => line(` ---> ${id ? shortId(id) : ''}`.trimEnd()),
     output: quiet ? new Writable({ write: (_chunk, _encoding, done) => done() }) : process.stdout,
   };
