@@ -5,8 +5,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import tar, { type Header, type Pack } from 'tar-stream';
 import { conflict } from '../errors.js';
-import { fsExtras } from './native.js';
-import { contentXattrs, deviceNumbers, isOpaque, isWhiteout } from './overlay-entries.js';
+import { contentXattrs, deviceNumbers, differs, isOpaque, isWhiteout, lowerEntry, lowerNames } from './overlay-entries.js';
 import { opaqueMarker, whiteoutPrefix } from './whiteout.js';
 
 const xattrPrefix = 'SCHILY.xattr.';
@@ -239,42 +238,6 @@ export async function changes(upperDir: string, lowerDirs: string[]): Promise<Ch
   return found.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
 }
 
-/** An entry of the image's merged view: the topmost lower's, with the lowers a directory merges (topmost first). */
-interface LowerEntry {
-  file: string;
-  stat: fs.BigIntStats;
-  layers: string[];
-}
-
-/** Looks `rel` up in `layers`, the lowers that merge its parent directory, as overlay does. */
-function lowerEntry(layers: string[], rel: string): LowerEntry | undefined {
-  let top: LowerEntry | undefined;
-  for (const layer of layers) {
-    const file = `${layer}/${rel}`;
-    // Every layer passed in holds the parent as a real directory: absent is ENOENT, never ENOTDIR.
-    const stat = fs.lstatSync(file, { bigint: true, throwIfNoEntry: false });
-    if (!stat) continue;
-    // A whiteout hides what is below it; so does a non-directory under a directory.
-    if (isWhiteout(stat) || (top && !stat.isDirectory())) break;
-    top ??= { file, stat, layers: [] };
-    if (!stat.isDirectory()) break;
-    top.layers.push(layer);
-    if (isOpaque(file)) break;
-  }
-  return top;
-}
-
-/** Names visible in the merged directory `rel` of `layers`. */
-function lowerNames(layers: string[], rel: string): string[] {
-  const visible = new Map<string, boolean>();
-  for (const layer of layers) {
-    for (const name of fs.readdirSync(`${layer}/${rel}`)) {
-      if (!visible.has(name)) visible.set(name, !isWhiteout(fs.lstatSync(`${layer}/${join(rel, name)}`)));
-    }
-  }
-  return [...visible].filter(([, shown]) => shown).map(([name]) => name);
-}
-
 /** Adds the changes below upper directory `rel`, whose image counterpart the lowers `below` merge; returns how many. */
 function compareDir(upperDir: string, rel: string, below: string[], found: Change[]): number {
   const start = found.length;
@@ -313,19 +276,4 @@ function addTree(upperDir: string, rel: string, stat: fs.BigIntStats, found: Cha
     const childStat = fs.lstatSync(`${upperDir}/${child}`, { bigint: true });
     if (!isWhiteout(childStat)) addTree(upperDir, child, childStat, found);
   }
-}
-
-/** Docker's statDifferent plus its security.capability comparison (go-archive changes_unix.go, changes.go). */
-function differs(before: LowerEntry, stat: fs.BigIntStats, file: string): boolean {
-  const old = before.stat;
-  if (old.mode !== stat.mode || old.uid !== stat.uid || old.gid !== stat.gid || old.rdev !== stat.rdev) return true;
-  if (!stat.isDirectory() && (old.size !== stat.size || !sameFsTime(old.mtimeNs, stat.mtimeNs))) return true;
-  const capability = (target: string) => fsExtras().lgetxattr(target, 'security.capability') ?? Buffer.alloc(0);
-  return !capability(before.file).equals(capability(file));
-}
-
-/** Tar keeps whole seconds: times are the same when equal, or in the same second with one of them on it. */
-function sameFsTime(a: bigint, b: bigint): boolean {
-  const second = 1_000_000_000n;
-  return a === b || (a / second === b / second && (a % second === 0n || b % second === 0n));
 }

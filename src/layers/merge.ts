@@ -71,7 +71,7 @@ async function copyEntry(from: string, to: string, stat: fs.Stats, links: Map<st
 }
 
 /** Owner, mode, xattrs and times of `from` on `to`; in that order, as chown clears setuid bits and capabilities. */
-function setAttributes(to: string, stat: fs.Stats, from: string): void {
+export function setAttributes(to: string, stat: fs.Stats, from: string): void {
   fs.lchownSync(to, stat.uid, stat.gid);
   if (!stat.isSymbolicLink()) fs.chmodSync(to, stat.mode & 0o7777);
   applyXattrs(to, contentXattrs(from), from);

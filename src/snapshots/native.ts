@@ -1,16 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { unsupported } from '../errors.js';
 import { copyLayerInto } from '../layers/merge.js';
 import type { LayerStore } from '../layers/store.js';
 import type { LayerRecord } from '../metadata/db.js';
-import type { Snapshotter, Usage } from './types.js';
+import { makeInitDir, type Snapshotter, type Usage } from './types.js';
+import { writeUpperView } from './native-changes.js';
 import { dirUsage } from './usage.js';
 
 /**
  * The copying fallback for filesystems without overlay (Docker's vfs): each container gets a full copy of its
- * image's layers, merged bottom to top on first mount. Start time and disk grow with the image; diff and
- * commit would need a whole-tree comparison and are not offered on it yet.
+ * image's layers, merged bottom to top on first mount. Start time and disk grow with the image. For diff and
+ * commit, the changes are found by comparing the copy with the layers (native-changes.ts).
  */
 export class NativeSnapshotter implements Snapshotter {
   readonly name = 'native';
@@ -35,12 +35,19 @@ export class NativeSnapshotter implements Snapshotter {
 
   prepare(key: string): void {
     fs.mkdirSync(this.rootfs(key), { recursive: true, mode: 0o755 });
+    makeInitDir(this.initDir(key));
+  }
+
+  private initDir(key: string): string {
+    return path.join(this.dir, key, 'init');
   }
 
   async mount(key: string, lowers: readonly LayerRecord[]): Promise<string> {
     if (!fs.existsSync(this.marker(key))) {
       for (const layer of lowers) await copyLayerInto(this.layers.path(layer.dir), this.rootfs(key));
-      fs.writeFileSync(this.marker(key), '');
+      await copyLayerInto(this.initDir(key), this.rootfs(key));
+      // The layers it was copied from (bottom first), for finding its changes later; written last, as the marker.
+      fs.writeFileSync(this.marker(key), JSON.stringify(lowers.map((layer) => layer.dir)));
     }
     return this.rootfs(key);
   }
@@ -53,8 +60,15 @@ export class NativeSnapshotter implements Snapshotter {
     return fs.existsSync(this.marker(key));
   }
 
-  upperDir(): string {
-    throw unsupported('diff and commit need the overlay storage driver; this container uses the native (copying) one');
+  /** Made afresh on each call from the full copy (empty for a container that never ran). */
+  upperDir(key: string): string {
+    const view = path.join(this.dir, key, 'changes');
+    fs.rmSync(view, { recursive: true, force: true });
+    fs.mkdirSync(view, { mode: 0o755 });
+    if (!fs.existsSync(this.marker(key))) return view;
+    const lowers = (JSON.parse(fs.readFileSync(this.marker(key), 'utf8') || '[]') as string[]).map((dir) => this.layers.path(dir)).reverse();
+    writeUpperView(this.rootfs(key), [this.initDir(key), ...lowers], view);
+    return view;
   }
 
   usage(key: string): Usage {

@@ -5,7 +5,7 @@ import { failedPrecondition, isNodeError } from '../errors.js';
 import type { LayerStore } from '../layers/store.js';
 import { fsExtras, MNT_DETACH } from '../layers/native.js';
 import type { LayerRecord } from '../metadata/db.js';
-import type { Snapshotter, Usage } from './types.js';
+import { makeInitDir, type Snapshotter, type Usage } from './types.js';
 import { dirUsage, isMountPoint } from './usage.js';
 
 /**
@@ -36,9 +36,7 @@ export class OverlaySnapshotter implements Snapshotter {
   prepare(key: string): void {
     fs.mkdirSync(path.join(this.dir, key));
     for (const part of ['upper', 'work', 'merged'] as const) fs.mkdirSync(this.path(key, part), 0o755);
-    // Docker's "init layer": the mount points the runtime needs, in a lower dir of their own, so that creating
-    // them is not a change of the container's (not in diff, commit or ps -s).
-    for (const dir of initDirs) fs.mkdirSync(path.join(this.path(key, 'init'), dir), { recursive: true, mode: 0o755 });
+    makeInitDir(this.path(key, 'init'));
   }
 
   /** A short, stable name for a layer dir: sha256 of its name in base32, 26 characters (130 bits). */
@@ -98,8 +96,6 @@ export class OverlaySnapshotter implements Snapshotter {
     fs.rmSync(path.join(this.dir, key), { recursive: true, force: true });
   }
 }
-
-const initDirs = ['dev/pts', 'dev/shm', 'dev/mqueue', 'proc', 'sys'];
 
 function base32(bytes: Buffer): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';

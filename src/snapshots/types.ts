@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { LayerRecord } from '../metadata/db.js';
 
 export interface Usage {
@@ -22,4 +24,12 @@ export interface Snapshotter {
   upperDir(key: string): string;
   usage(key: string): Usage;
   remove(key: string): void;
+}
+
+/**
+ * Docker's "init layer": the mount points the runtime needs, in a lower dir of their own on top of the image's,
+ * so that creating them is not a change of the container's (not in diff, commit or ps -s).
+ */
+export function makeInitDir(dir: string): void {
+  for (const mountPoint of ['dev/pts', 'dev/shm', 'dev/mqueue', 'proc', 'sys']) fs.mkdirSync(path.join(dir, mountPoint), { recursive: true, mode: 0o755 });
 }

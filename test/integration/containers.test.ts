@@ -195,6 +195,25 @@ test('the native storage driver runs containers from a full copy of the layers',
   assert.deepEqual(fs.readdirSync(path.join(root, 'snapshots-native')), []);
 });
 
+test('diff and commit on the native driver find the same changes as on overlay', skip, () => {
+  const root = storeWithBusybox();
+  const script = 'mkdir -p /app/sub && echo hi > /app/sub/f && echo x >> /etc/passwd && rm /etc/group && rm -r /tmp && mkdir /tmp';
+  const results = ['overlay', 'native'].map((driver) => {
+    strataOk(root, ['--storage-driver', driver, 'run', '--name', `changes-${driver}`, 'busybox', 'sh', '-c', script]);
+    const diff = strataOk(root, ['diff', `changes-${driver}`]);
+    strataOk(root, ['commit', `changes-${driver}`, `committed-${driver}`]);
+    const files = strataOk(root, ['run', '--rm', `committed-${driver}`, 'sh', '-c', 'cat /app/sub/f; tail -n1 /etc/passwd; ls /etc/group 2>&1; ls -a /tmp | wc -l']);
+    return { diff, files };
+  });
+  assert.equal(results[1]!.diff, results[0]!.diff);
+  assert.equal(results[0]!.diff, 'C /etc\nC /etc/passwd\nD /etc/group\nA /app\nA /app/sub\nA /app/sub/f\nC /tmp\n'.split('\n').filter(Boolean).sort((a, b) => Buffer.compare(Buffer.from(a.slice(2)), Buffer.from(b.slice(2)))).join('\n') + '\n');
+  assert.equal(results[1]!.files, results[0]!.files);
+  assert.match(results[1]!.files, /^hi\nx\nls: \/etc\/group: No such file or directory\n/);
+  const build = strata(root, ['--storage-driver', 'native', 'build', '-q', '-'], { input: 'FROM busybox\nRUN echo built > /built && rm /etc/group\n' });
+  assert.equal(build.status, 0, build.stderr);
+  assert.equal(strataOk(root, ['run', '--rm', build.stdout.trim(), 'sh', '-c', 'cat /built; ls /etc']), 'built\npasswd\n');
+});
+
 test('a foreground run whose CLI is killed is reconciled: the container is stopped, unmounted and shown as exited', skip, async () => {
   const root = storeWithBusybox();
   const { spawn } = await import('node:child_process');
