@@ -60,7 +60,7 @@ export async function startContainer(engine: Engine, id: string, attach: Attach 
       cwd: settings.cwd || '/',
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
       hostname: settings.hostname,
-      terminal: attach.tty ?? false,
+      terminal: attach.tty ?? settings.tty,
       mounts: [...settings.mounts, ...networkMounts],
       network: network ? { mode: 'private', netnsPath: network.netnsPath } : { mode: settings.network === 'host' ? 'host' : 'none' },
       ...(settings.memoryBytes !== undefined && { memoryBytes: settings.memoryBytes }),
@@ -76,7 +76,11 @@ export async function startContainer(engine: Engine, id: string, attach: Attach 
 
   const runtime = containers.runtime(record);
   runtime.delete(id); // stale state of an earlier run
-  const child = runtime.run(id, bundle, pidFile, attach.tty ? 'inherit' : [attach.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe']);
+  // A detached container with a terminal (-dt): runc proxies a pty of script(1)'s, whose output is logged.
+  const detachedTty = settings.tty && !attach.tty;
+  const child = detachedTty
+    ? runtime.runInTerminal(id, bundle, pidFile)
+    : runtime.run(id, bundle, pidFile, attach.tty ? 'inherit' : [attach.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe']);
   const log = attach.tty ? undefined : new LogWriter(containers.logPath(id));
   let started = false;
   // stderr before we know whether the process started: the runtime's error, or the container's first words.
@@ -85,10 +89,12 @@ export async function startContainer(engine: Engine, id: string, attach: Attach 
     log?.write('stderr', chunk);
     attach.stderr?.write(chunk);
   };
-  child.stdout?.on('data', (chunk: Buffer) => {
+  const forwardStdout = (chunk: Buffer) => {
     log?.write('stdout', chunk);
     attach.stdout?.write(chunk);
-  });
+  };
+  // A terminal merges both streams: before the start, its output may be the runtime's error.
+  child.stdout?.on('data', (chunk: Buffer) => (started || !detachedTty ? forwardStdout(chunk) : early.push(chunk)));
   child.stderr?.on('data', (chunk: Buffer) => (started ? forwardStderr(chunk) : early.push(chunk)));
   if (attach.stdin && child.stdin) {
     attach.stdin.pipe(child.stdin);
@@ -104,7 +110,7 @@ export async function startContainer(engine: Engine, id: string, attach: Attach 
   for (let delay = 1; !done && !fs.existsSync(pidFile); delay = Math.min(delay * 2, 20)) await sleep(delay);
   if (fs.existsSync(pidFile)) {
     started = true;
-    for (const chunk of early.splice(0)) forwardStderr(chunk);
+    for (const chunk of early.splice(0)) (detachedTty ? forwardStdout : forwardStderr)(chunk);
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
     engine.meta.transaction(() =>
       engine.meta.updateContainer(id, { state: 'running', pid, monitorPid: process.pid, startedAt: Date.now(), finishedAt: null, exitCode: null, error: null }),

@@ -69,6 +69,17 @@ export class Runtime {
     return spawn(this.binary, [...this.logArgs(path.join(bundle, 'runtime.log')), ...this.args('run', '--bundle', bundle, '--pid-file', pidFile, id)], { stdio, cwd: bundle });
   }
 
+  /**
+   * `runc run` for a detached container with a terminal: under script(1), which gives runc a pty to proxy and
+   * copies its output to stdout. Its stdin is a pipe the caller keeps open, so the container never reads EOF
+   * (Docker keeps a detached `-it` container's stdin open the same way).
+   */
+  runInTerminal(id: string, bundle: string, pidFile: string): ChildProcess {
+    const command = [this.binary, ...this.logArgs(path.join(bundle, 'runtime.log')), ...this.args('run', '--bundle', bundle, '--pid-file', pidFile, id)];
+    const quoted = command.map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(' ');
+    return spawn('script', ['--quiet', '--return', '--flush', '--command', quoted, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], cwd: bundle });
+  }
+
   exec(id: string, processJson: string, logFile: string, options: { tty: boolean; detach?: boolean }, stdio: StdioOptions): ChildProcess {
     const flags = [...(options.tty ? ['--tty'] : []), ...(options.detach ? ['--detach'] : [])];
     return spawn(this.binary, [...this.logArgs(logFile), ...this.args('exec', '--process', processJson, ...flags, id)], { stdio });

@@ -256,3 +256,17 @@ test('-p publishes a container port on the host through the container own networ
   });
   assert.equal(free, true, 'the host port is free again');
 });
+
+test('run -dit keeps a shell running on a terminal, logged; run -dt gives the process a tty', skip, async () => {
+  const root = storeWithBusybox();
+  strataOk(root, ['run', '-dit', '--name', 'shell', 'busybox', 'sh']);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.match(strataOk(root, ['ps', '--format', '{{.Names}} {{.Status}}']), /^shell Up /m);
+  assert.equal(strataOk(root, ['exec', 'shell', 'echo', 'still here']), 'still here\n');
+  strataOk(root, ['stop', '-t', '1', 'shell']);
+  strataOk(root, ['run', '-dt', '--name', 'tty', 'busybox', 'sh', '-c', '[ -t 1 ] && echo on a terminal']);
+  assert.equal(strataOk(root, ['wait', 'tty']), '0\n');
+  // A terminal turns \n into \r\n, as in Docker's logs of a -t container.
+  assert.equal(strataOk(root, ['logs', 'tty']), 'on a terminal\r\n');
+  strataOk(root, ['rm', 'shell', 'tty']);
+});

@@ -82,7 +82,6 @@ export function createCommand(engine: Engine, image: string, command: string[], 
  * CLI as its monitor, output streamed and logged, signals forwarded, and the container's exit code as ours.
  */
 export async function runCommand(engine: Engine, image: string, command: string[], flags: RunFlags) {
-  if (flags.detach && flags.rm && flags.tty) throw invalidArgument('-t with -d is not supported yet');
   const record = create(engine, image, command, flags);
   if (flags.detach) {
     await engine.containers.start(record.id);
