@@ -353,6 +353,12 @@ export class MetadataStore {
     return (this.sql('SELECT image_id FROM repo_digests WHERE repository = ? AND digest = ?').get(repository, digest) as { image_id: Digest } | undefined)?.image_id;
   }
 
+  /** Repositories (`domain/path`) known to hold a blob: those an image using it was pulled from or pushed to. */
+  repositoriesWithBlob(digest: Digest): string[] {
+    const rows = this.sql('SELECT DISTINCT r.repository FROM repo_digests r JOIN image_blobs b ON b.image_id = r.image_id WHERE b.digest = ? ORDER BY r.repository').all(digest) as { repository: string }[];
+    return rows.map((row) => row.repository);
+  }
+
   repoDigestsOf(imageId: Digest): { repository: string; digest: Digest }[] {
     return this.sql('SELECT repository, digest FROM repo_digests WHERE image_id = ? ORDER BY repository').all(imageId) as { repository: string; digest: Digest }[];
   }

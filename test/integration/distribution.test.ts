@@ -90,6 +90,10 @@ test('push to docker-registry and pull back: same image ID and layers; present l
   assert.equal(pushed.match(/: Pushed$/gm)?.length, 2);
   const digest = /^v1: digest: (sha256:[a-f0-9]{64}) size: \d+$/m.exec(pushed)![1]!;
   assert.equal(strataOk(source, ['push', name]).match(/: Layer already exists$/gm)?.length, 2);
+  // The same layers under another repository of the registry: mounted from the one they were pushed to.
+  const copy = `${registry!.host}/strata/copy:v1`;
+  strataOk(source, ['tag', name, copy]);
+  assert.equal(strataOk(source, ['push', copy]).match(/: Mounted from strata\/app$/gm)?.length, 2);
 
   const target = tmp('strata-dist-root-');
   const pulled = strataOk(target, ['pull', name]);

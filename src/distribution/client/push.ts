@@ -11,7 +11,7 @@ import { RegistryClient, type RegistryOptions } from './registry.js';
 export interface PushOptions extends RegistryOptions {
   /** Blobs larger than this go up in chunks of this size (PATCH); smaller ones in one PUT. */
   chunkSize?: number;
-  /** A repository on the same registry that has the blobs: they are mounted from it instead of uploaded. */
+  /** A repository on the same registry that has the blobs; by default, one this store knows holds each blob. */
   mountFrom?: string;
 }
 
@@ -24,12 +24,16 @@ function uploadUrl(client: RegistryClient, location: string, params: Record<stri
   return url.toString();
 }
 
-async function uploadBlob(engine: Engine, client: RegistryClient, blob: Descriptor, options: PushOptions, onBytes: (sent: number) => void): Promise<'exists' | 'mounted' | 'pushed'> {
-  const scope = `repository:${client.repository}:pull,push`;
+/**
+ * Uploads a blob the registry lacks; with `from`, first asks the registry to mount it from that repository (a
+ * registry that cannot answers with an ordinary upload session, which is then used).
+ */
+async function uploadBlob(engine: Engine, client: RegistryClient, blob: Descriptor, options: PushOptions, from: string | undefined, onBytes: (sent: number) => void): Promise<'exists' | 'mounted' | 'pushed'> {
+  const scope = `repository:${client.repository}:pull,push${from ? ` repository:${from}:pull` : ''}`;
   const what = `blob ${blob.digest}`;
   const head = await client.request('HEAD', `/${client.repository}/blobs/${blob.digest}`, { scope, what, ok: [200, 404] });
   if (head.status === 200) return 'exists';
-  const mount = options.mountFrom ? `?mount=${blob.digest}&from=${encodeURIComponent(options.mountFrom)}` : '';
+  const mount = from ? `?mount=${blob.digest}&from=${encodeURIComponent(from)}` : '';
   const start = await client.request('POST', `/${client.repository}/blobs/uploads/${mount}`, { scope, what, ok: [201, 202] });
   if (start.status === 201) return 'mounted';
   let location = start.headers.get('location');
@@ -73,17 +77,25 @@ export async function pushImage(engine: Engine, name: string, progress: Progress
   const manifestBytes = engine.content.read(record.manifest);
   const manifest = engine.images.manifest(record);
   for (const layer of [...manifest.layers].reverse()) progress.update(shortId(layer.digest), 'Preparing');
+  // A layer this store pulled from, or pushed to, another repository of the same registry is mounted from there.
+  const mountSource = (digest: Digest) =>
+    options.mountFrom ??
+    engine.meta
+      .repositoriesWithBlob(digest)
+      .filter((repository) => repository.startsWith(`${reference.domain}/`) && repository !== repositoryName(reference))
+      .map((repository) => repository.slice(reference.domain.length + 1))[0];
   // Docker pushes up to 5 layers at once.
   const queue = [...manifest.layers];
   const push = async () => {
     for (let layer = queue.shift(); layer; layer = queue.shift()) {
       const id = shortId(layer.digest);
-      const outcome = await uploadBlob(engine, client, layer, options, (sent) => progress.update(id, 'Pushing', { current: sent, total: layer!.size }));
-      progress.update(id, outcome === 'exists' ? 'Layer already exists' : outcome === 'mounted' ? `Mounted from ${options.mountFrom}` : 'Pushed');
+      const from = mountSource(layer.digest);
+      const outcome = await uploadBlob(engine, client, layer, options, from, (sent) => progress.update(id, 'Pushing', { current: sent, total: layer!.size }));
+      progress.update(id, outcome === 'exists' ? 'Layer already exists' : outcome === 'mounted' ? `Mounted from ${from}` : 'Pushed');
     }
   };
   await Promise.all(Array.from({ length: Math.min(5, queue.length) }, push));
-  await uploadBlob(engine, client, manifest.config, options, () => undefined);
+  await uploadBlob(engine, client, manifest.config, options, mountSource(manifest.config.digest), () => undefined);
   const tagOrDigest = reference.tag ?? record.manifest;
   const response = await client.request('PUT', `/${client.repository}/manifests/${tagOrDigest}`, {
     scope: `repository:${client.repository}:pull,push`,

@@ -103,7 +103,8 @@ export class RegistryClient {
     if (challenge?.scheme !== 'bearer' || !challenge.params.realm) return;
     const url = new URL(challenge.params.realm);
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
-    url.searchParams.set('scope', scope);
+    // Several scopes (push here, pull from a mount's source) go as repeated parameters, as Docker sends them.
+    for (const part of scope.split(' ')) url.searchParams.append('scope', part);
     const response = await fetch(url, { headers: basic ? { authorization: basic } : {} });
     if (!response.ok) throw await registryError(response, `token from ${url.host}`);
     const token = (await response.json()) as { token?: string; access_token?: string };
