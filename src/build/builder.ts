@@ -340,7 +340,9 @@ class Builder {
     const runtime = state.config.config ?? {};
     const { sources, fromImage, cleanup } = await this.copySources(inst);
     try {
-      const dest = inst.dest.startsWith('/') ? inst.dest : `${joinWorkdir(runtime.WorkingDir, inst.dest)}${inst.dest.endsWith('/') || inst.dest === '.' ? '/' : ''}`;
+      // Relative to WORKDIR; a destination ending in `/` or `/.` (or `.` alone) names a directory.
+      const isDir = /(^|\/)\.?$/.test(inst.dest) || inst.dest.endsWith('/');
+      const dest = `${joinWorkdir(runtime.WorkingDir, inst.dest)}${isDir ? '/' : ''}`.replace(/^\/\/$/, '/');
       const step = cacheKey(state.image?.id ?? 'scratch', inst.kind, JSON.stringify([inst.sources, inst.contents, inst.dest, runtime.WorkingDir ?? '', inst.chown ?? '', inst.chmod ?? '', fromImage ?? '']));
       const digestOf = (source: CopySource, file: { rel: string; file: string; stat: fs.BigIntStats }): Digest => {
         if (source.keepOwner) return `sha256:${'0'.repeat(64)}`; // --from: the source image's ID stands for its content

@@ -106,11 +106,18 @@ export function selectSources(tree: SourceTree, patterns: readonly string[], ins
     if (wildcard.test(cleaned)) {
       const matcher = goMatch(cleaned);
       const matched = [...tree.all()].filter((rel) => rel !== '' && matcher.test(rel)).sort();
-      for (const rel of matched) out.push(sourceAt(tree, rel, tree.stat(rel)!));
+      for (const rel of matched) {
+        // A matched symlink is followed inside the tree, as a named source is (Docker does the same).
+        const real = tree.stat(rel)!.isSymbolicLink() ? path.relative(tree.dir, resolveInRoot(tree.dir, rel)) : rel;
+        const stat = tree.stat(real);
+        if (!stat) throw notFound(`${instruction} failed: file not found in build context or excluded by .dockerignore: stat ${rel}: file does not exist`);
+        out.push(sourceAt(tree, real, stat, path.posix.basename(rel)));
+      }
       continue;
     }
+    // resolveInRoot never leaves the root: `resolved` is '' or a path below it.
     const resolved = path.relative(tree.dir, resolveInRoot(tree.dir, cleaned));
-    const stat = resolved.startsWith('..') ? undefined : tree.stat(resolved);
+    const stat = tree.stat(resolved);
     if (!stat) throw notFound(`${instruction} failed: file not found in build context or excluded by .dockerignore: stat ${cleaned || '.'}: file does not exist`);
     out.push(sourceAt(tree, resolved, stat, path.posix.basename(cleaned)));
   }
@@ -123,9 +130,9 @@ function sourceAt(tree: SourceTree, rel: string, stat: fs.BigIntStats, name = pa
   if (!stat.isDirectory()) return { name, root, files: [root] };
   const files: SourceFile[] = [];
   const walk = (below: string) => {
-    for (const child of tree.list(below === '' ? rel : `${rel}/${below}`)) {
-      const childRel = below === '' ? child : `${below}/${child}`;
-      const childStat = tree.stat(rel === '' ? childRel : `${rel}/${childRel}`);
+    for (const child of tree.list(join(rel, below))) {
+      const childRel = join(below, child);
+      const childStat = tree.stat(join(rel, childRel));
       if (!childStat) continue;
       files.push({ rel: childRel, file: path.join(root.file, childRel), stat: childStat });
       if (childStat.isDirectory()) walk(childRel);
@@ -144,13 +151,22 @@ export function goMatch(pattern: string): RegExp {
     else if (char === '?') out += '[^/]';
     else if (char === '\\' && i + 1 < pattern.length) out += escapeRegExp(pattern[++i]!);
     else if (char === '[') {
-      const end = pattern.indexOf(']', i + 2);
-      if (end < 0) throw invalidArgument(`syntax error in pattern: ${pattern}`);
-      let body = pattern.slice(i + 1, end);
-      const negate = body.startsWith('^');
-      if (negate) body = body.slice(1);
-      out += `[${negate ? '^' : ''}${body.replace(/[\]\\]/g, '\\$&')}]`;
-      i = end;
+      // A class: `^` negates, `\x` is a literal x (`]` included), `a-z` a range; it must be closed.
+      let j = i + 1;
+      let body = '';
+      if (pattern[j] === '^') {
+        body = '^';
+        j++;
+      }
+      const start = j;
+      for (; j < pattern.length && !(pattern[j] === ']' && j > start); j++) {
+        const c = pattern[j]!;
+        if (c === '\\' && j + 1 < pattern.length) body += `\\${pattern[++j]}`;
+        else body += c === '-' ? '-' : /[\]\\^[]/.test(c) ? `\\${c}` : c;
+      }
+      if (j >= pattern.length || body === '' || body === '^') throw invalidArgument(`syntax error in pattern: ${pattern}`);
+      out += `[${body}]`;
+      i = j;
     } else out += escapeRegExp(char);
   }
   return new RegExp(`^${out}$`);
@@ -214,6 +230,7 @@ export async function writeCopyLayer(plan: CopyPlan, rootfs: string, sink: (chun
   const entries = new Map<string, Entry>();
   const newDirOwner = plan.owner ?? { uid: 0, gid: 0 };
   const addDir = (rel: string, mode: number, owner: { uid: number; gid: number }) => {
+    checkName(rel, instruction);
     const stat = existing(rel);
     if (stat && !stat.isDirectory()) throw conflict(`${instruction} failed: cannot copy to non-directory: /${rel}`);
     entries.set(rel, stat ? { kind: 'dir', mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid } : { kind: 'dir', mode, uid: owner.uid, gid: owner.gid });
@@ -231,6 +248,7 @@ export async function writeCopyLayer(plan: CopyPlan, rootfs: string, sink: (chun
       entries.set(target, fileEntry(source, source.files[0] ?? source.root, plan));
       continue;
     }
+    checkName(destRel, instruction);
     if (!entries.has(destRel) && !existing(destRel)) entries.set(destRel, { kind: 'dir', mode: plan.chmod ?? Number(source.root.stat.mode) & 0o7777, ...ownerOf(source, source.root.stat, plan) });
     for (const file of source.files) {
       const target = join(destRel, file.rel);
@@ -383,7 +401,7 @@ function checkName(rel: string, instruction: string): void {
 }
 
 function join(dir: string, name: string): string {
-  return dir === '' ? name : `${dir}/${name}`;
+  return dir === '' ? name : name === '' ? dir : `${dir}/${name}`;
 }
 
 function lstatOrUndefined(file: string): { mode: number; uid: number; gid: number; isDirectory(): boolean } | undefined {

@@ -49,7 +49,22 @@ export function copyCreatedBy(config: ContainerConfig, kind: 'COPY' | 'ADD', che
 
 /** Go's %q of a []string: `["a" "b"]`. */
 export function goQuoteList(list: readonly string[]): string {
-  return `[${list.map((item) => JSON.stringify(item)).join(' ')}]`;
+  return `[${list.map(goQuote).join(' ')}]`;
+}
+
+const goEscapes: Record<string, string> = { '\u0007': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u000b': '\\v' };
+
+/** Go's strconv.Quote: JSON's escapes, but `\x01` for other control bytes and DEL. */
+function goQuote(text: string): string {
+  let out = '"';
+  for (const char of text) {
+    const code = char.codePointAt(0)!;
+    if (char === '"' || char === '\\') out += `\\${char}`;
+    else if (goEscapes[char]) out += goEscapes[char];
+    else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, '0')}`;
+    else out += char;
+  }
+  return `${out}"`;
 }
 
 /** Go's time.Duration String(): `1m30s`, `500ms`, `0s`. */
@@ -117,10 +132,7 @@ export function applyMetadata(config: ContainerConfig, inst: Instruction, cmdSet
       return { config: next, text: `ARG ${inst.args.map((arg) => (arg.value === undefined ? arg.key : `${arg.key}=${arg.value}`)).join(' ')}` };
     case 'EXPOSE': {
       const ports = { ...(config.ExposedPorts ?? {}) };
-      for (const port of inst.ports) {
-        if (!/^\d+(-\d+)?(\/(tcp|udp|sctp))?$/i.test(port)) throw invalidArgument(`invalid containerPort: ${port}`);
-        ports[port.includes('/') ? port.toLowerCase() : `${port}/tcp`] = {};
-      }
+      for (const spec of inst.ports) for (const port of exposedPorts(spec)) ports[port] = {};
       next.ExposedPorts = ports;
       return { config: next, text: `EXPOSE ${inst.ports.join(' ')}` };
     }
@@ -158,6 +170,18 @@ export function applyMetadata(config: ContainerConfig, inst: Instruction, cmdSet
   }
 }
 
+/** `8080`, `53/udp`, `1000-1002/tcp` as the config's keys (`8080/tcp`, ...), ranges expanded, as Docker's nat package does. */
+export function exposedPorts(spec: string): string[] {
+  const match = /^(\d+)(?:-(\d+))?(?:\/([a-z]+))?$/i.exec(spec);
+  const protocol = (match?.[3] ?? 'tcp').toLowerCase();
+  if (!match || !['tcp', 'udp', 'sctp'].includes(protocol)) throw invalidArgument(`invalid containerPort: ${spec}`);
+  const start = Number(match[1]);
+  const end = match[2] === undefined ? start : Number(match[2]);
+  if (start > 65535 || end > 65535) throw invalidArgument(`invalid containerPort: ${spec}`);
+  if (end < start) throw invalidArgument(`invalid range specified for container port: ${spec}`);
+  return Array.from({ length: end - start + 1 }, (_, i) => `${start + i}/${protocol}`);
+}
+
 /** The image config's Healthcheck object (Docker's field names). */
 function healthcheckConfig(health: Healthcheck): Record<string, unknown> {
   return {
@@ -176,9 +200,12 @@ function healthcheckText(health: Healthcheck): string {
   return `&{${goQuoteList(health.test)} ${durations.join(' ')} '${goRune(health.retries ?? 0)}'}`;
 }
 
-/** Go's %q of an int: a quoted rune. */
+/** Go's %q of an int: a quoted rune (strconv.QuoteRune's escapes). */
 function goRune(value: number): string {
-  if (value >= 0x20 && value < 0x7f && value !== 0x27 && value !== 0x5c) return String.fromCharCode(value);
+  const char = String.fromCodePoint(value);
+  if (char === "'" || char === '\\') return `\\${char}`;
+  if (goEscapes[char]) return goEscapes[char];
+  if (value >= 0x20 && value < 0x7f) return char;
   return `\\x${value.toString(16).padStart(2, '0')}`;
 }
 

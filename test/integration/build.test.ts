@@ -222,6 +222,7 @@ RUN echo "$GREETING" > /arg
   strataOk(root, ['build', '--build-arg', 'GREETING=hi', '--label', 'stage=test', '-t', 'files', ctx]);
   const inContainer = (command: string) => strataOk(root, ['run', '--rm', 'files', 'sh', '-c', command]);
   assert.equal(inContainer('ls /ctx | sort'), 'Dockerfile\nbundle.tar\nkeep.log\nsrc\n');
+  assert.equal(inContainer('cat /ctx/src/main.sh'), 'echo main\n');
   assert.equal(inContainer('stat -c "%U:%G %a" /opt/src/main.sh'), 'nobody:nogroup 750\n');
   assert.equal(inContainer('cat /opt/bundle/lib/data.txt; stat -c %a /opt/bundle/lib/data.txt'), 'from the tarball\n640\n');
   assert.equal(inContainer('cat /etc/motd'), 'hi world\n');
