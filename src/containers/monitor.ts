@@ -37,6 +37,8 @@ export async function startContainer(engine: Engine, id: string, attach: Attach 
   const settings = parseSettings(record.settings);
   const image = engine.images.resolve(record.imageId);
   const bundle = containers.bundle(id);
+  // The files a private network bind-mounts are made in the init layer, so they are no change of the container's.
+  if (settings.network === 'bridge') containers.snapshotterFor(record).addInitFiles(id, ['etc/hosts', 'etc/resolv.conf']);
   const rootfs = await containers.snapshotterFor(record).mount(id, engine.images.layerChain(image));
   const pidFile = path.join(bundle, 'container.pid');
   fs.rmSync(pidFile, { force: true });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { copyLayerInto } from '../layers/merge.js';
 import type { LayerStore } from '../layers/store.js';
 import type { LayerRecord } from '../metadata/db.js';
-import { makeInitDir, type Snapshotter, type Usage } from './types.js';
+import { makeInitDir, type Snapshotter, type Usage, writeInitFiles } from './types.js';
 import { writeUpperView } from './native-changes.js';
 import { dirUsage } from './usage.js';
 
@@ -61,6 +61,10 @@ export class NativeSnapshotter implements Snapshotter {
   }
 
   /** Made afresh on each call from the full copy (empty for a container that never ran). */
+  addInitFiles(key: string, files: readonly string[]): void {
+    writeInitFiles(this.initDir(key), files);
+  }
+
   upperDir(key: string): string {
     const view = path.join(this.dir, key, 'changes');
     fs.rmSync(view, { recursive: true, force: true });

@@ -5,7 +5,7 @@ import { failedPrecondition, isNodeError } from '../errors.js';
 import type { LayerStore } from '../layers/store.js';
 import { fsExtras, MNT_DETACH } from '../layers/native.js';
 import type { LayerRecord } from '../metadata/db.js';
-import { makeInitDir, type Snapshotter, type Usage } from './types.js';
+import { makeInitDir, type Snapshotter, type Usage, writeInitFiles } from './types.js';
 import { dirUsage, isMountPoint } from './usage.js';
 
 /**
@@ -81,6 +81,10 @@ export class OverlaySnapshotter implements Snapshotter {
 
   isMounted(key: string): boolean {
     return isMountPoint(this.path(key, 'merged'));
+  }
+
+  addInitFiles(key: string, files: readonly string[]): void {
+    writeInitFiles(this.path(key, 'init'), files);
   }
 
   upperDir(key: string): string {

@@ -16,6 +16,11 @@ export interface Snapshotter {
   readonly name: 'overlay' | 'native';
   /** Creates the empty read-write layer. */
   prepare(key: string): void;
+  /**
+   * Adds empty files to the container's init layer (before its first mount): the targets of bind mounts the
+   * runtime would otherwise create in the read-write layer, as Docker's init layer holds /etc/hosts.
+   */
+  addInitFiles(key: string, files: readonly string[]): void;
   /** Makes the container's root filesystem available and returns its path. */
   mount(key: string, lowers: readonly LayerRecord[]): Promise<string>;
   unmount(key: string): void;
@@ -32,4 +37,14 @@ export interface Snapshotter {
  */
 export function makeInitDir(dir: string): void {
   for (const mountPoint of ['dev/pts', 'dev/shm', 'dev/mqueue', 'proc', 'sys']) fs.mkdirSync(path.join(dir, mountPoint), { recursive: true, mode: 0o755 });
+}
+
+export function writeInitFiles(dir: string, files: readonly string[]): void {
+  for (const file of files) {
+    fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true, mode: 0o755 });
+    fs.writeFileSync(path.join(dir, file), '', { mode: 0o644, flag: 'a' });
+    // Whole seconds, as in layers from tars: a copy (native driver) keeps them exactly, so they compare equal.
+    const now = Math.floor(Date.now() / 1000);
+    fs.utimesSync(path.join(dir, file), now, now);
+  }
 }

@@ -248,6 +248,8 @@ test('-p publishes a container port on the host through the container own networ
   }
   assert.equal(reply, 'hello\n');
   assert.match(strataOk(root, ['exec', 'web', 'cat', '/etc/resolv.conf']), /^nameserver 10\.0\.2\.3$/m);
+  // The bind-mounted /etc files live in the init layer: they are no change of the container's.
+  assert.equal(strataOk(root, ['diff', 'web']), '');
   strataOk(root, ['rm', '-f', 'web']);
   const free = await new Promise<boolean>(async (resolve) => {
     const server = (await import('node:net')).createServer();
