@@ -18,6 +18,7 @@ import type { NewLayer } from '../images/store.js';
 import type { ImageRecord } from '../metadata/db.js';
 import { writeLayerTar } from '../layers/diff.js';
 import type { Digest } from '../util/digest.js';
+import { processAlive } from '../util/process.js';
 import { readContainerFile, resolveUser } from '../containers/user.js';
 import type { ContainerSettings } from '../containers/settings.js';
 import { BuildContext, type ContextSource, hashFile } from './context.js';
@@ -456,10 +457,17 @@ class Builder {
     }
   }
 
-  /** A throwaway snapshot of an image, mounted for reading: its files, resolved as the container will see them. */
+  /**
+   * A throwaway snapshot of an image, mounted for reading: its files, resolved as the container will see them.
+   * Its key names this process, so one a killed build left is removed (unmounted) by the next build.
+   */
   private async mountImage(image: ImageRecord): Promise<{ rootfs: string; release: () => void }> {
     const containers = this.engine.containers;
     const snapshotter = containers.snapshotterFor({ snapshotter: containers.defaultSnapshotter });
+    for (const stale of snapshotter.keys()) {
+      const pid = Number(/^build-(\d+)-/.exec(stale)?.[1]);
+      if (pid && pid !== process.pid && !processAlive(pid)) snapshotter.remove(stale);
+    }
     const key = `build-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
     snapshotter.prepare(key);
     try {

@@ -8,6 +8,7 @@ import type { ContainerRecord, MetadataStore } from '../metadata/db.js';
 import type { Snapshotter } from '../snapshots/types.js';
 import { newContainerId, randomName, validName } from './names.js';
 import { releaseNetwork } from './network.js';
+import { processAlive } from '../util/process.js';
 import { Runtime } from './runtime.js';
 import { type ContainerSettings, parseSettings } from './settings.js';
 
@@ -18,17 +19,6 @@ export interface CreateOptions {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** True while `pid` runs; a zombie (dead, not yet reaped by whoever inherited it) counts as dead. */
-function processAlive(pid: number | null): boolean {
-  if (!pid) return false;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Containers: a metadata row, a snapshot (the read-write layer), a bundle dir with config.json and the log, and

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Digest } from '../util/digest.js';
+import { processAlive } from '../util/process.js';
 import type { ImageStore } from './store.js';
 
 export interface CheckReport {
@@ -15,15 +16,9 @@ export interface CheckReport {
 
 const linkDirName = 'l';
 
+/** Whether the process a temp name (`[.tmp-]<pid>-...`) was made by still runs. */
 function pidAlive(name: string): boolean {
-  const pid = Number(/^(?:\.tmp-)?(\d+)-/.exec(path.basename(name))?.[1]);
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return processAlive(Number(/^(?:\.tmp-)?(\d+)-/.exec(path.basename(name))?.[1]));
 }
 
 /**

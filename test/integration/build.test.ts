@@ -302,6 +302,15 @@ test('the same Dockerfile and context give the same layers in another store, ano
   assert.deepEqual(layersOf(first), layersOf(second));
 });
 
+test('a snapshot a killed build left behind is removed by the next build', skip, () => {
+  const root = storeWithBusybox();
+  // What a build killed while its COPY had the base image mounted leaves: a snapshot named for its dead pid.
+  const stale = path.join(root, 'snapshots', 'build-999999999-deadbeef');
+  for (const part of ['upper', 'work', 'merged']) fs.mkdirSync(path.join(stale, part), { recursive: true });
+  strataOk(root, ['build', context({ Dockerfile: 'FROM busybox\nCOPY a /a\n', a: 'a\n' })]);
+  assert.deepEqual(fs.readdirSync(path.join(root, 'snapshots')).filter((name) => name !== 'l'), []);
+});
+
 test('ONBUILD triggers run in the child build', skip, () => {
   const root = storeWithBusybox();
   strataOk(root, ['build', '-t', 'parent', context({ Dockerfile: 'FROM busybox\nONBUILD COPY message.txt /message.txt\n' })]);
