@@ -10,19 +10,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import tar from 'tar-stream';
-import {
-  type CopyPlan,
-  type CopySource,
-  directoryTree,
-  goMatch,
-  isTarArchive,
-  listedTree,
-  selectSources,
-  type SourceFile,
-  type SourceTree,
-  sourcesChecksum,
-  writeCopyLayer,
-} from '../src/build/copy.js';
+import { type CopyPlan, isTarArchive, writeCopyLayer } from '../src/build/copy.js';
+import { type CopySource, directoryTree, goMatch, listedTree, selectSources, type SourceFile, type SourceTree, sourcesChecksum } from '../src/build/sources.js';
 import type { Digest } from '../src/util/digest.js';
 import { sh, tempDir } from './helpers.js';
 

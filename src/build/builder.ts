@@ -16,23 +16,13 @@ import { canonicalJson, type ContainerConfig, hostPlatform, type ImageConfig } f
 import { familiarString, formatReference, parseReference } from '../images/reference.js';
 import type { NewLayer } from '../images/store.js';
 import type { ImageRecord } from '../metadata/db.js';
-import { writeLayerTar } from '../layers/diff.js';
 import type { Digest } from '../util/digest.js';
 import { processAlive } from '../util/process.js';
 import { readContainerFile, resolveUser } from '../containers/user.js';
 import type { ContainerSettings } from '../containers/settings.js';
 import { BuildContext, type ContextSource, hashFile } from './context.js';
-import {
-  type CopyPlan,
-  type CopySource,
-  directoryTree,
-  downloadSource,
-  isTarArchive,
-  listedTree,
-  selectSources,
-  sourcesChecksum,
-  writeCopyLayer,
-} from './copy.js';
+import type { CopyPlan } from './copy.js';
+import { type CopySource, directoryTree, listedTree, selectSources, sourcesChecksum } from './sources.js';
 import {
   type AddInstruction,
   type CopyInstruction,
@@ -332,6 +322,7 @@ class Builder {
   private async layerFromDir(state: StageState, upper: string): Promise<NewLayer | undefined> {
     if (fs.readdirSync(upper).length === 0) return undefined;
     const epoch = this.options.sourceDateEpoch;
+    const { writeLayerTar } = await import('../layers/diff.js');
     return this.engine.images.makeLayer(state.config.rootfs.diff_ids, 'RUN', (sink) => writeLayerTar(upper, sink, epoch === undefined ? {} : { mtime: new Date(epoch * 1000) }));
   }
 
@@ -356,6 +347,8 @@ class Builder {
         if (cached) return this.stateOf(cached, state.cmdSet);
       }
       const learnt = new Map<string, Digest>();
+      // The tar code loads only when a COPY really runs: a cached build never needs it.
+      const { writeCopyLayer } = await import('./copy.js');
       const image = await this.withRootfs(state, async (rootfs) => {
         const plan: CopyPlan = {
           sources,
@@ -408,11 +401,13 @@ class Builder {
             if (inst.kind === 'COPY') throw invalidArgument(`${this.where(inst)}: source can't be a URL for COPY`);
             const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-add-'));
             cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+            const { downloadSource } = await import('./copy.js');
             sources.push(await downloadSource(source, dir, inst.kind));
           }
         }
+        const { isTarArchive } = inst.kind === 'ADD' ? await import('./copy.js') : { isTarArchive: undefined };
         for (const source of selected) {
-          if (inst.kind === 'ADD' && source.root.stat.isFile() && (await isTarArchive(source.root.file))) source.archive = true;
+          if (isTarArchive && source.root.stat.isFile() && (await isTarArchive(source.root.file))) source.archive = true;
           sources.push(source);
         }
       }

@@ -67,11 +67,7 @@ export async function buildCommand(engine: Engine, contextPath: string, flags: B
     }
     return;
   }
-  const [{ build }, { pullImage }, { progressFor }] = await Promise.all([
-    import('../../build/builder.js'),
-    import('../../distribution/client/pull.js'),
-    import('../../distribution/client/progress.js'),
-  ]);
+  const { build } = await import('../../build/builder.js');
   const quiet = flags.quiet ?? false;
   const epoch = process.env.SOURCE_DATE_EPOCH;
   if (epoch !== undefined && !/^\d+$/.test(epoch)) throw invalidArgument(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(epoch)}: expected seconds since 1970`);
@@ -87,6 +83,7 @@ export async function buildCommand(engine: Engine, contextPath: string, flags: B
       ...(flags.network === 'none' && { network: 'none' as const }),
       ...(epoch !== undefined && { sourceDateEpoch: Number(epoch) }),
       pull: async (name) => {
+        const [{ pullImage }, { progressFor }] = await Promise.all([import('../../distribution/client/pull.js'), import('../../distribution/client/progress.js')]);
         await pullImage(engine, name, quiet ? { update: () => undefined, line: () => undefined } : progressFor(process.stdout));
       },
     },

@@ -1,0 +1,198 @@
+/**
+ * COPY and ADD sources: which files a source list names (Docker's rules for wildcards, directories and
+ * symlinks), and a checksum of them for the build cache (paths, types, modes, link targets and content; never
+ * times). No tar code here: a cached COPY needs only this.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { invalidArgument, isNodeError, notFound } from '../errors.js';
+import type { Digest } from '../util/digest.js';
+import { resolveInRoot } from '../util/rootpath.js';
+
+/** Where sources are looked up: the build context (.dockerignore applied) or another stage's or image's root. */
+export interface SourceTree {
+  readonly dir: string;
+  /** lstat of a path inside the tree ('' is its root); undefined when absent or excluded. */
+  stat(rel: string): fs.BigIntStats | undefined;
+  /** Names directly inside a directory of the tree, sorted. */
+  list(rel: string): string[];
+  /** Every path of the tree, for wildcard matching. */
+  all(): Iterable<string>;
+}
+
+/** A tree over a plain directory (a mounted image), nothing excluded. */
+export function directoryTree(dir: string): SourceTree {
+  const all = function* (rel: string): Generator<string> {
+    for (const name of list(rel)) {
+      const child = rel === '' ? name : `${rel}/${name}`;
+      yield child;
+      if (stat(child)?.isDirectory()) yield* all(child);
+    }
+  };
+  const stat = (rel: string) => {
+    try {
+      return fs.lstatSync(path.join(dir, rel), { bigint: true });
+    } catch (error) {
+      if (isNodeError(error, 'ENOENT') || isNodeError(error, 'ENOTDIR')) return undefined;
+      throw error;
+    }
+  };
+  const list = (rel: string) => fs.readdirSync(path.join(dir, rel)).sort();
+  return { dir, stat, list, all: () => all('') };
+}
+
+/** A tree over a stat walk already made (the build context's), so matching sources costs no system call. */
+export function listedTree(dir: string, entries: readonly { rel: string; stat: fs.BigIntStats }[]): SourceTree {
+  const stats = new Map<string, fs.BigIntStats>([['', fs.lstatSync(dir, { bigint: true })]]);
+  const children = new Map<string, string[]>();
+  for (const { rel, stat } of entries) {
+    stats.set(rel, stat);
+    const slash = rel.lastIndexOf('/');
+    const parent = slash < 0 ? '' : rel.slice(0, slash);
+    const list = children.get(parent) ?? [];
+    list.push(rel.slice(slash + 1));
+    children.set(parent, list);
+  }
+  return {
+    dir,
+    stat: (rel) => stats.get(rel),
+    list: (rel) => (children.get(rel) ?? []).sort(),
+    all: () => stats.keys(),
+  };
+}
+
+export interface SourceFile {
+  /** Path below the source ('' for the source itself). */
+  rel: string;
+  /** Where it is on this machine. */
+  file: string;
+  stat: fs.BigIntStats;
+}
+
+export interface CopySource {
+  /** The name it gets inside a destination directory. */
+  name: string;
+  /** The source itself (a directory's own mode is given to a destination it creates). */
+  root: SourceFile;
+  /** A directory: everything below it, parents first; otherwise the source alone. */
+  files: SourceFile[];
+  /** Inline content (a heredoc). */
+  content?: Buffer;
+  /** ADD of a local tar archive: its entries are extracted at the destination. */
+  archive?: boolean;
+  /** Files a file source is read from keep the owner of their tree (COPY --from) instead of root. */
+  keepOwner?: boolean;
+}
+
+const wildcard = /[*?[]/;
+
+/**
+ * The sources a COPY/ADD names in `tree`: paths are taken relative to the tree's root (a leading `/` or `..`
+ * cannot leave it), symlinks on the way are followed inside the tree, wildcards match as Go's filepath.Match.
+ */
+export function selectSources(tree: SourceTree, patterns: readonly string[], instruction: string): CopySource[] {
+  const out: CopySource[] = [];
+  for (const pattern of patterns) {
+    const cleaned = path.posix.normalize(`/${pattern}`).slice(1).replace(/\/$/, '');
+    if (wildcard.test(cleaned)) {
+      const matcher = goMatch(cleaned);
+      const matched = [...tree.all()].filter((rel) => rel !== '' && matcher.test(rel)).sort();
+      for (const rel of matched) {
+        // A matched symlink is followed inside the tree, as a named source is (Docker does the same).
+        const real = tree.stat(rel)!.isSymbolicLink() ? path.relative(tree.dir, resolveInRoot(tree.dir, rel)) : rel;
+        const stat = tree.stat(real);
+        if (!stat) throw notFound(`${instruction} failed: file not found in build context or excluded by .dockerignore: stat ${rel}: file does not exist`);
+        out.push(sourceAt(tree, real, stat, path.posix.basename(rel)));
+      }
+      continue;
+    }
+    // resolveInRoot never leaves the root: `resolved` is '' or a path below it.
+    const resolved = path.relative(tree.dir, resolveInRoot(tree.dir, cleaned));
+    const stat = tree.stat(resolved);
+    if (!stat) throw notFound(`${instruction} failed: file not found in build context or excluded by .dockerignore: stat ${cleaned || '.'}: file does not exist`);
+    out.push(sourceAt(tree, resolved, stat, path.posix.basename(cleaned)));
+  }
+  if (out.length === 0) throw notFound(`${instruction} failed: no source files were specified`);
+  return out;
+}
+
+function sourceAt(tree: SourceTree, rel: string, stat: fs.BigIntStats, name = path.posix.basename(rel)): CopySource {
+  const root = { rel: '', file: path.join(tree.dir, rel), stat };
+  if (!stat.isDirectory()) return { name, root, files: [root] };
+  const files: SourceFile[] = [];
+  const walk = (below: string) => {
+    for (const child of tree.list(join(rel, below))) {
+      const childRel = join(below, child);
+      const childStat = tree.stat(join(rel, childRel));
+      if (!childStat) continue;
+      files.push({ rel: childRel, file: path.join(root.file, childRel), stat: childStat });
+      if (childStat.isDirectory()) walk(childRel);
+    }
+  };
+  walk('');
+  return { name, root, files };
+}
+
+/** Go's filepath.Match as a regular expression over a whole `/`-separated path. */
+export function goMatch(pattern: string): RegExp {
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const char = pattern[i]!;
+    if (char === '*') out += '[^/]*';
+    else if (char === '?') out += '[^/]';
+    else if (char === '\\' && i + 1 < pattern.length) out += escapeRegExp(pattern[++i]!);
+    else if (char === '[') {
+      // A class: `^` negates, `\x` is a literal x (`]` included), `a-z` a range; it must be closed.
+      let j = i + 1;
+      let body = '';
+      if (pattern[j] === '^') {
+        body = '^';
+        j++;
+      }
+      const start = j;
+      for (; j < pattern.length && !(pattern[j] === ']' && j > start); j++) {
+        const c = pattern[j]!;
+        if (c === '\\' && j + 1 < pattern.length) body += `\\${pattern[++j]}`;
+        else body += c === '-' ? '-' : /[\]\\^[]/.test(c) ? `\\${c}` : c;
+      }
+      if (j >= pattern.length || body === '' || body === '^') throw invalidArgument(`syntax error in pattern: ${pattern}`);
+      out += `[${body}]`;
+      i = j;
+    } else out += escapeRegExp(char);
+  }
+  return new RegExp(`^${out}$`);
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
+
+
+/**
+ * The checksum Docker's history shows as `file:<hex>`, `dir:<hex>` or `multi:<hex>`: a hash of every source's
+ * paths, types, permission bits, link targets and content digests. `digest` gives a file's content digest.
+ */
+export function sourcesChecksum(sources: readonly CopySource[], digest: (source: CopySource, file: SourceFile) => Digest): string {
+  const hash = createHash('sha256');
+  for (const source of sources) {
+    hash.update(`source ${source.name} ${source.archive ? 'archive' : ''}\n`);
+    if (source.content) hash.update(`content ${createHash('sha256').update(source.content).digest('hex')}\n`);
+    else {
+      for (const file of source.root.stat.isDirectory() ? [source.root, ...source.files] : source.files) {
+        const { stat } = file;
+        const content = stat.isFile() ? digest(source, file) : '';
+        const link = stat.isSymbolicLink() ? fs.readlinkSync(file.file) : '';
+        const owner = source.keepOwner ? `${stat.uid}:${stat.gid}` : '';
+        hash.update(`${JSON.stringify(file.rel)} ${typeBits(stat)} ${(Number(stat.mode) & 0o7777).toString(8)} ${owner} ${JSON.stringify(link)} ${content}\n`);
+      }
+    }
+  }
+  const hex = hash.digest('hex');
+  const kind = sources.length > 1 ? 'multi' : sources[0]!.root.stat.isDirectory() && !sources[0]!.content ? 'dir' : 'file';
+  return `${kind}:${hex}`;
+}
+
+export const typeBits = (stat: fs.BigIntStats) => Number(stat.mode) & fs.constants.S_IFMT;
+
+export function join(dir: string, name: string): string {
+  return dir === '' ? name : name === '' ? dir : `${dir}/${name}`;
+}
