@@ -65,6 +65,7 @@ type Kind = 'dir' | 'implicit-dir' | 'file' | 'symlink' | 'other';
  */
 export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root: string): Promise<ApplyResult> {
   const seen = new Map<string, Kind>([['', 'dir']]);
+  const setgidDirs = new Set<string>();
   const dirTimes: [string, Date][] = [];
   let size = 0;
   let entries = 0;
@@ -185,12 +186,14 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
           ...(header.mtime && { mtime: header.mtime }),
           xattrs: xattrsOf(header.pax as Record<string, string> | null),
           entry: header.name,
+          inheritsGroup: setgidDirs.has(path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel)),
         });
         size += header.size ?? 0;
         return;
       }
       case 'directory':
         claim(rel, header.name, 'dir');
+        if ((header.mode ?? 0) & 0o2000) setgidDirs.add(rel);
         if (!fs.existsSync(file)) fs.mkdirSync(file, 0o755);
         setAttributes(file, header);
         if (header.mtime) dirTimes.push([file, header.mtime]);

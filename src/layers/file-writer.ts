@@ -10,11 +10,30 @@ export interface FileAttributes {
   xattrs?: [string, Buffer][];
   /** The tar entry's name, for error messages. */
   entry: string;
+  /** The parent directory is setgid: a new file takes its group, so even 0:0 must be set. */
+  inheritsGroup?: boolean;
 }
 
 const setXattrs = (file: string, attributes: FileAttributes) => applyXattrs(file, attributes.xattrs ?? [], attributes.entry);
 
 const isRoot = process.getuid?.() === 0;
+
+/** This process's umask, read without changing it (process.umask() with no argument is deprecated). */
+const umask = (() => {
+  try {
+    return Number.parseInt(/^Umask:\s*([0-7]+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '22', 8);
+  } catch {
+    return 0o022;
+  }
+})();
+
+/**
+ * The file is created with its mode, and owned by root as root creates it: chown and chmod are needed only for
+ * other owners (or a setgid parent's group), setuid/setgid/sticky bits (chown would clear them) and bits the
+ * umask took away. Thousands of small files: two system calls fewer each.
+ */
+const needsChown = (attributes: FileAttributes) => isRoot && ((attributes.uid ?? 0) !== 0 || (attributes.gid ?? 0) !== 0 || attributes.inheritsGroup === true);
+const needsChmod = (attributes: FileAttributes) => (attributes.mode & 0o7000) !== 0 || (attributes.mode & umask) !== 0 || needsChown(attributes);
 
 /**
  * Writes a layer's regular files several at a time on libuv's thread pool. Creating and filling thousands of
@@ -77,14 +96,14 @@ export class ParallelFileWriter {
   }
 
   private async streamNow(file: string, content: AsyncIterable<Buffer> | Readable, attributes: FileAttributes): Promise<void> {
-    const fd = fs.openSync(file, 'wx', 0o600);
+    const fd = fs.openSync(file, 'wx', attributes.mode & 0o777);
     try {
       for await (const chunk of content as AsyncIterable<Buffer>) {
         let offset = 0;
         while (offset < chunk.length) offset += fs.writeSync(fd, chunk, offset);
       }
-      if (isRoot) fs.fchownSync(fd, attributes.uid ?? 0, attributes.gid ?? 0);
-      fs.fchmodSync(fd, attributes.mode);
+      if (needsChown(attributes)) fs.fchownSync(fd, attributes.uid ?? 0, attributes.gid ?? 0);
+      if (needsChmod(attributes)) fs.fchmodSync(fd, attributes.mode);
       setXattrs(file, attributes);
       if (attributes.mtime) fs.futimesSync(fd, attributes.mtime, attributes.mtime);
     } finally {
@@ -94,12 +113,12 @@ export class ParallelFileWriter {
 }
 
 async function writeFile(file: string, chunks: Buffer[], attributes: FileAttributes): Promise<void> {
-  const handle = await fs.promises.open(file, 'wx', 0o600);
+  const handle = await fs.promises.open(file, 'wx', attributes.mode & 0o777);
   try {
     if (chunks.length > 0) await handle.writev(chunks);
     // chown before chmod: chown clears setuid/setgid bits.
-    if (isRoot) await handle.chown(attributes.uid ?? 0, attributes.gid ?? 0);
-    await handle.chmod(attributes.mode);
+    if (needsChown(attributes)) await handle.chown(attributes.uid ?? 0, attributes.gid ?? 0);
+    if (needsChmod(attributes)) await handle.chmod(attributes.mode);
     setXattrs(file, attributes);
     if (attributes.mtime) await handle.utimes(attributes.mtime, attributes.mtime);
   } finally {
