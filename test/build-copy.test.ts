@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import tar from 'tar-stream';
 import { type CopyPlan, isTarArchive, writeCopyLayer } from '../src/build/copy.js';
+import { UnionView } from '../src/layers/union.js';
 import { type CopySource, directoryTree, goMatch, listedTree, selectSources, type SourceFile, type SourceTree, sourcesChecksum } from '../src/build/sources.js';
 import type { Digest } from '../src/util/digest.js';
 import { sh, tempDir } from './helpers.js';
@@ -380,7 +381,7 @@ async function copyLayer(plan: Partial<CopyPlan> & Pick<CopyPlan, 'sources' | 'd
   const digests = new Map<string, Digest>();
   const { size } = await writeCopyLayer(
     { mtime: fixedTime, instruction: 'COPY', ...plan },
-    rootfs,
+    new UnionView([rootfs]),
     (chunk) => void chunks.push(chunk),
     (source, file, digest) => digests.set(path.posix.join(source.name, file.rel), digest),
   );

@@ -17,12 +17,12 @@ import { familiarString, formatReference, parseReference } from '../images/refer
 import type { NewLayer } from '../images/store.js';
 import type { ImageRecord } from '../metadata/db.js';
 import type { Digest } from '../util/digest.js';
-import { processAlive } from '../util/process.js';
-import { readContainerFile, resolveUser } from '../containers/user.js';
+import { resolveUser } from '../containers/user.js';
+import { UnionView } from '../layers/union.js';
 import type { ContainerSettings } from '../containers/settings.js';
 import { BuildContext, type ContextSource, hashFile } from './context.js';
 import type { CopyPlan } from './copy.js';
-import { type CopySource, directoryTree, listedTree, selectSources, sourcesChecksum } from './sources.js';
+import { type CopySource, listedTree, selectSources, sourcesChecksum, viewTree } from './sources.js';
 import {
   type AddInstruction,
   type CopyInstruction,
@@ -349,29 +349,27 @@ class Builder {
       const learnt = new Map<string, Digest>();
       // The tar code loads only when a COPY really runs: a cached build never needs it.
       const { writeCopyLayer } = await import('./copy.js');
-      const image = await this.withRootfs(state, async (rootfs) => {
-        const plan: CopyPlan = {
-          sources,
-          dest,
-          ...(inst.chown !== undefined && { owner: chownIds(inst.chown, rootfs) }),
-          ...(inst.chmod !== undefined && { chmod: parseChmod(inst.chmod) }),
-          mtime: this.layerTime!,
-          instruction: inst.kind,
-        };
-        const started = Date.now();
-        const layer = await this.engine.images.makeLayer(state.config.rootfs.diff_ids, inst.kind, (sink) =>
-          writeCopyLayer(plan, rootfs, sink, (source, file, digest) => {
-            if (source.keepOwner) return;
-            learnt.set(file.file, digest);
-            this.context.remember(file.file, file.stat, digest, started);
-          }),
-          { deterministic: true },
-        );
-        const checksum = sourcesChecksum(sources, (source, file) => learnt.get(file.file) ?? digestOf(source, file));
-        const image = await this.commit(state, { config: runtime, createdBy: copyCreatedBy(runtime, inst.kind, checksum, inst.dest), layer });
-        this.engine.meta.transaction(() => this.engine.meta.recordStep(cacheKey(step, checksum), step, image.id));
-        return image;
-      });
+      const view = this.viewOf(state.image);
+      const plan: CopyPlan = {
+        sources,
+        dest,
+        ...(inst.chown !== undefined && { owner: chownIds(inst.chown, view) }),
+        ...(inst.chmod !== undefined && { chmod: parseChmod(inst.chmod) }),
+        mtime: this.layerTime!,
+        instruction: inst.kind,
+      };
+      const started = Date.now();
+      const layer = await this.engine.images.makeLayer(state.config.rootfs.diff_ids, inst.kind, (sink) =>
+        writeCopyLayer(plan, view, sink, (source, file, digest) => {
+          if (source.keepOwner) return;
+          learnt.set(file.file, digest);
+          this.context.remember(file.file, file.stat, digest, started);
+        }),
+        { deterministic: true },
+      );
+      const checksum = sourcesChecksum(sources, (source, file) => learnt.get(file.file) ?? digestOf(source, file));
+      const image = await this.commit(state, { config: runtime, createdBy: copyCreatedBy(runtime, inst.kind, checksum, inst.dest), layer });
+      this.engine.meta.transaction(() => this.engine.meta.recordStep(cacheKey(step, checksum), step, image.id));
       return this.stateOf(image, state.cmdSet);
     } finally {
       cleanup();
@@ -390,9 +388,7 @@ class Builder {
       if (inst.kind === 'COPY' && inst.from !== undefined) {
         const image = await this.fromImage(inst.from);
         fromImage = image.id;
-        const { rootfs, release } = await this.mountImage(image);
-        cleanups.push(release);
-        if (inst.sources.length > 0) sources.push(...selectSources(directoryTree(rootfs), inst.sources, inst.kind).map((s) => ({ ...s, keepOwner: true })));
+        if (inst.sources.length > 0) sources.push(...selectSources(viewTree(this.viewOf(image)), inst.sources, inst.kind).map((s) => ({ ...s, keepOwner: true })));
       } else {
         const local = inst.sources.filter((s) => !/^https?:\/\//i.test(s));
         const tree = listedTree(this.context.dir, this.context.entries());
@@ -435,44 +431,10 @@ class Builder {
     return this.baseImage(ref);
   }
 
-  /** Runs `use` with the stage's root filesystem mounted (an empty dir before the first layer). */
-  private async withRootfs<T>(state: StageState, use: (rootfs: string) => Promise<T>): Promise<T> {
-    if (!state.image) {
-      const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-scratch-'));
-      try {
-        return await use(empty);
-      } finally {
-        fs.rmSync(empty, { recursive: true, force: true });
-      }
-    }
-    const { rootfs, release } = await this.mountImage(state.image);
-    try {
-      return await use(rootfs);
-    } finally {
-      release();
-    }
-  }
-
-  /**
-   * A throwaway snapshot of an image, mounted for reading: its files, resolved as the container will see them.
-   * Its key names this process, so one a killed build left is removed (unmounted) by the next build.
-   */
-  private async mountImage(image: ImageRecord): Promise<{ rootfs: string; release: () => void }> {
-    const containers = this.engine.containers;
-    const snapshotter = containers.snapshotterFor({ snapshotter: containers.defaultSnapshotter });
-    for (const stale of snapshotter.keys()) {
-      const pid = Number(/^build-(\d+)-/.exec(stale)?.[1]);
-      if (pid && pid !== process.pid && !processAlive(pid)) snapshotter.remove(stale);
-    }
-    const key = `build-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
-    snapshotter.prepare(key);
-    try {
-      const rootfs = await snapshotter.mount(key, this.engine.images.layerChain(image));
-      return { rootfs, release: () => snapshotter.remove(key) };
-    } catch (error) {
-      snapshotter.remove(key);
-      throw error;
-    }
+  /** An image's root filesystem, read from its layer dirs without a mount (nothing to clean up after a kill). */
+  private viewOf(image: ImageRecord | undefined): UnionView {
+    const layers = image ? this.engine.images.layerChain(image).map((layer) => this.engine.layers.path(layer.dir)) : [];
+    return new UnionView(layers.reverse());
   }
 
   private where(inst: Instruction): string {
@@ -481,9 +443,9 @@ class Builder {
 }
 
 /** `--chown=user[:group]`: names looked up in the image's passwd and group; a lone user means gid = uid (Docker's rule). */
-export function chownIds(spec: string, rootfs: string): { uid: number; gid: number } {
-  const passwd = readContainerFile(rootfs, '/etc/passwd') ?? '';
-  const group = readContainerFile(rootfs, '/etc/group') ?? '';
+export function chownIds(spec: string, image: UnionView): { uid: number; gid: number } {
+  const passwd = image.readFile('/etc/passwd') ?? '';
+  const group = image.readFile('/etc/group') ?? '';
   const [user = '', groupName] = spec.split(':');
   const uid = resolveUser(user, passwd, group).uid;
   const gid = groupName === undefined || groupName === '' ? uid : resolveUser(`${user}:${groupName}`, passwd, group).gid;

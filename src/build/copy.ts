@@ -7,13 +7,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { conflict, invalidArgument, isNodeError, notFound } from '../errors.js';
+import { conflict, invalidArgument, notFound } from '../errors.js';
 import { decompress } from '../layers/compression.js';
 import { type EntryHeader, TarOutput } from '../layers/diff.js';
 import { deviceNumbers } from '../layers/overlay-entries.js';
+import type { UnionView } from '../layers/union.js';
 import { whiteoutPrefix } from '../layers/whiteout.js';
 import type { Digest } from '../util/digest.js';
-import { resolveInRoot } from '../util/rootpath.js';
 import { peek } from '../util/streams.js';
 import { type CopySource, join, type SourceFile, typeBits } from './sources.js';
 
@@ -31,17 +31,20 @@ export interface CopyPlan {
 }
 
 /**
- * Writes the layer a COPY/ADD makes on top of the root filesystem `rootfs` (the parent image, mounted): the
+ * Writes the layer a COPY/ADD makes on top of `image` (the parent image's layers, as one view): the
  * destination is resolved inside it, its existing parent directories are repeated with their own metadata,
  * missing ones created 0755. `onDigest` learns the content digest of each file as it is streamed.
  */
-export async function writeCopyLayer(plan: CopyPlan, rootfs: string, sink: (chunk: Buffer) => void | Promise<void>, onDigest?: (source: CopySource, file: SourceFile, digest: Digest) => void): Promise<{ size: number }> {
+export async function writeCopyLayer(plan: CopyPlan, image: UnionView, sink: (chunk: Buffer) => void | Promise<void>, onDigest?: (source: CopySource, file: SourceFile, digest: Digest) => void): Promise<{ size: number }> {
   const { sources, instruction } = plan;
   if (sources.length > 1 && !plan.dest.endsWith('/')) {
     throw invalidArgument(`When using ${instruction} with more than one source file, the destination must be a directory and end with a /`);
   }
-  const destRel = path.relative(rootfs, resolveInRoot(rootfs, plan.dest));
-  const existing = (rel: string) => lstatOrUndefined(path.join(rootfs, rel));
+  const destRel = image.resolve(plan.dest);
+  const existing = (rel: string) => {
+    const stat = image.entry(rel)?.stat;
+    return stat && { mode: Number(stat.mode), uid: Number(stat.uid), gid: Number(stat.gid), isDirectory: () => stat.isDirectory() };
+  };
   const destIsDir = plan.dest.endsWith('/') || destRel === '' || existing(destRel)?.isDirectory() === true;
 
   const entries = new Map<string, Entry>();
@@ -215,14 +218,4 @@ export async function downloadSource(url: string, dir: string, instruction: stri
 
 function checkName(rel: string, instruction: string): void {
   if (path.posix.basename(rel).startsWith(whiteoutPrefix)) throw invalidArgument(`${instruction} failed: /${rel}: names beginning with ${whiteoutPrefix} are reserved for layer whiteouts`);
-}
-
-
-function lstatOrUndefined(file: string): { mode: number; uid: number; gid: number; isDirectory(): boolean } | undefined {
-  try {
-    return fs.lstatSync(file);
-  } catch (error) {
-    if (isNodeError(error, 'ENOENT') || isNodeError(error, 'ENOTDIR')) return undefined;
-    throw error;
-  }
 }

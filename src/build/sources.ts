@@ -6,41 +6,39 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { invalidArgument, isNodeError, notFound } from '../errors.js';
+import { invalidArgument, notFound } from '../errors.js';
+import { UnionView } from '../layers/union.js';
 import type { Digest } from '../util/digest.js';
-import { resolveInRoot } from '../util/rootpath.js';
+import { resolvePath } from '../util/rootpath.js';
 
 /** Where sources are looked up: the build context (.dockerignore applied) or another stage's or image's root. */
 export interface SourceTree {
-  readonly dir: string;
   /** lstat of a path inside the tree ('' is its root); undefined when absent or excluded. */
   stat(rel: string): fs.BigIntStats | undefined;
   /** Names directly inside a directory of the tree, sorted. */
   list(rel: string): string[];
   /** Every path of the tree, for wildcard matching. */
   all(): Iterable<string>;
+  /** A path resolved inside the tree, symlinks followed (resolveInRoot's rules); '' for the root. */
+  resolve(unsafePath: string): string;
+  /** Where the entry at `rel` is on this machine, to be read. */
+  file(rel: string): string;
 }
 
-/** A tree over a plain directory (a mounted image), nothing excluded. */
-export function directoryTree(dir: string): SourceTree {
+/** A tree over an image's layers (or a plain directory, a view of one layer), read without a mount. */
+export function viewTree(view: UnionView): SourceTree {
+  const stat = (rel: string) => view.entry(rel)?.stat;
   const all = function* (rel: string): Generator<string> {
-    for (const name of list(rel)) {
-      const child = rel === '' ? name : `${rel}/${name}`;
+    for (const name of view.names(rel)) {
+      const child = join(rel, name);
       yield child;
       if (stat(child)?.isDirectory()) yield* all(child);
     }
   };
-  const stat = (rel: string) => {
-    try {
-      return fs.lstatSync(path.join(dir, rel), { bigint: true });
-    } catch (error) {
-      if (isNodeError(error, 'ENOENT') || isNodeError(error, 'ENOTDIR')) return undefined;
-      throw error;
-    }
-  };
-  const list = (rel: string) => fs.readdirSync(path.join(dir, rel)).sort();
-  return { dir, stat, list, all: () => all('') };
+  return { stat, list: (rel) => view.names(rel), all: () => all(''), resolve: (p) => view.resolve(p), file: (rel) => view.entry(rel)!.file };
 }
+
+export const directoryTree = (dir: string): SourceTree => viewTree(new UnionView([dir]));
 
 /** A tree over a stat walk already made (the build context's), so matching sources costs no system call. */
 export function listedTree(dir: string, entries: readonly { rel: string; stat: fs.BigIntStats }[]): SourceTree {
@@ -55,10 +53,11 @@ export function listedTree(dir: string, entries: readonly { rel: string; stat: f
     children.set(parent, list);
   }
   return {
-    dir,
     stat: (rel) => stats.get(rel),
     list: (rel) => (children.get(rel) ?? []).sort(),
     all: () => stats.keys(),
+    resolve: (p) => resolvePath(p, (rel) => (stats.get(rel)?.isSymbolicLink() ? fs.readlinkSync(path.join(dir, rel)) : undefined)),
+    file: (rel) => path.join(dir, rel),
   };
 }
 
@@ -100,7 +99,7 @@ export function selectSources(tree: SourceTree, patterns: readonly string[], ins
       const matched = [...tree.all()].filter((rel) => rel !== '' && matcher.test(rel)).sort();
       for (const rel of matched) {
         // A matched symlink is followed inside the tree, as a named source is (Docker does the same).
-        const real = tree.stat(rel)!.isSymbolicLink() ? path.relative(tree.dir, resolveInRoot(tree.dir, rel)) : rel;
+        const real = tree.stat(rel)!.isSymbolicLink() ? tree.resolve(rel) : rel;
         const stat = tree.stat(real);
         if (!stat) throw notFound(`${instruction} failed: file not found in build context or excluded by .dockerignore: stat ${rel}: file does not exist`);
         out.push(sourceAt(tree, real, stat, path.posix.basename(rel)));
@@ -108,7 +107,7 @@ export function selectSources(tree: SourceTree, patterns: readonly string[], ins
       continue;
     }
     // resolveInRoot never leaves the root: `resolved` is '' or a path below it.
-    const resolved = path.relative(tree.dir, resolveInRoot(tree.dir, cleaned));
+    const resolved = tree.resolve(cleaned);
     const stat = tree.stat(resolved);
     if (!stat) throw notFound(`${instruction} failed: file not found in build context or excluded by .dockerignore: stat ${cleaned || '.'}: file does not exist`);
     out.push(sourceAt(tree, resolved, stat, path.posix.basename(cleaned)));
@@ -118,7 +117,7 @@ export function selectSources(tree: SourceTree, patterns: readonly string[], ins
 }
 
 function sourceAt(tree: SourceTree, rel: string, stat: fs.BigIntStats, name = path.posix.basename(rel)): CopySource {
-  const root = { rel: '', file: path.join(tree.dir, rel), stat };
+  const root = { rel: '', file: tree.file(rel), stat };
   if (!stat.isDirectory()) return { name, root, files: [root] };
   const files: SourceFile[] = [];
   const walk = (below: string) => {
@@ -126,7 +125,7 @@ function sourceAt(tree: SourceTree, rel: string, stat: fs.BigIntStats, name = pa
       const childRel = join(below, child);
       const childStat = tree.stat(join(rel, childRel));
       if (!childStat) continue;
-      files.push({ rel: childRel, file: path.join(root.file, childRel), stat: childStat });
+      files.push({ rel: childRel, file: tree.file(join(rel, childRel)), stat: childStat });
       if (childStat.isDirectory()) walk(childRel);
     }
   };

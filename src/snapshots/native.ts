@@ -79,10 +79,6 @@ export class NativeSnapshotter implements Snapshotter {
     return dirUsage(this.rootfs(key));
   }
 
-  keys(): string[] {
-    return fs.readdirSync(this.dir);
-  }
-
   remove(key: string): void {
     fs.rmSync(path.join(this.dir, key), { recursive: true, force: true });
   }

@@ -95,10 +95,6 @@ export class OverlaySnapshotter implements Snapshotter {
     return dirUsage(this.path(key, 'upper'));
   }
 
-  keys(): string[] {
-    return fs.readdirSync(this.dir);
-  }
-
   remove(key: string): void {
     this.unmount(key);
     fs.rmSync(path.join(this.dir, key), { recursive: true, force: true });

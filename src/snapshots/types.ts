@@ -29,8 +29,6 @@ export interface Snapshotter {
   upperDir(key: string): string;
   usage(key: string): Usage;
   remove(key: string): void;
-  /** Every snapshot on disk (containers' and the builder's). */
-  keys(): string[];
 }
 
 /**

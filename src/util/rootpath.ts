@@ -13,6 +13,16 @@ const maxSymlinks = 255;
  * swap can still race this (the caller reads a stopped container's files, which nothing else changes).
  */
 export function resolveInRoot(root: string, unsafePath: string): string {
+  const rel = resolvePath(unsafePath, (inside) => symlinkTarget(path.join(root, inside)), root);
+  return rel === '' ? path.normalize(root) : path.join(root, rel);
+}
+
+/**
+ * The same resolution over any tree that can say whether a path (relative, free of symlinks and `..`) is a
+ * symlink and where it points: a directory, or an image's layers read without a mount. Returns the resolved
+ * path relative to the tree's root ('' for the root itself).
+ */
+export function resolvePath(unsafePath: string, linkAt: (rel: string) => string | undefined, where = '/'): string {
   let current = ''; // the path inside root resolved so far: free of symlinks and '..'
   let remaining = unsafePath;
   let linksWalked = 0;
@@ -25,17 +35,16 @@ export function resolveInRoot(root: string, unsafePath: string): string {
       current = '';
       continue;
     }
-    const full = path.join(root, next);
-    const target = symlinkTarget(full);
+    const target = linkAt(next.slice(1));
     if (target === undefined) {
       current = next;
       continue;
     }
-    if (++linksWalked > maxSymlinks) throw invalidArgument(`${unsafePath}: too many levels of symbolic links under ${root}`);
+    if (++linksWalked > maxSymlinks) throw invalidArgument(`${unsafePath}: too many levels of symbolic links under ${where}`);
     remaining = `${target}/${remaining}`;
     if (target.startsWith('/')) current = '';
   }
-  return current === '' ? path.normalize(root) : path.join(root, current);
+  return current.replace(/^\//, '');
 }
 
 /** A symlink's target, or undefined when the path is something else or does not exist. */
