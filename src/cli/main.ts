@@ -83,7 +83,7 @@ const defineRmi: Definer = (c) =>
     .description('Remove one or more images')
     .argument('<image...>')
     .option('-f, --force', 'force removal of the image')
-    .option('--no-prune', 'do not delete untagged parents (accepted for compatibility)')
+    .option('--no-prune', 'do not delete untagged parents')
     .action(run(async (engine, names: string[], opts) => (await image()).rmiCommand(engine, names, opts)));
 
 const defineImport: Definer = (c) =>

@@ -38,6 +38,13 @@ export interface ResolvedImage {
   config: ImageConfig;
 }
 
+export interface RemoveOptions {
+  force?: boolean;
+  inUse?: (id: Digest) => boolean;
+  /** false: keep untagged parents (`rmi --no-prune`). */
+  prune?: boolean;
+}
+
 /** Images: config + manifest in the content store, rows in the metadata store, layers in the layer store. */
 export class ImageStore {
   constructor(
@@ -245,7 +252,7 @@ export class ImageStore {
    * Docker's rmi: a name that is one of several tags is untagged; the last name (or an ID) deletes the image,
    * unless other images are built on it or, without force, it has several tags.
    */
-  remove(name: string, options: { force?: boolean; inUse?: (id: Digest) => boolean } = {}): { untagged: string[]; deleted: Digest[] } {
+  remove(name: string, options: RemoveOptions = {}): { untagged: string[]; deleted: Digest[] } {
     const image = this.resolve(name);
     const tags = this.meta.tagsOf(image.id);
     const byId = !tags.some((tag) => this.matchesTag(name, tag));
@@ -277,17 +284,28 @@ export class ImageStore {
         untagged.push(tag);
       }
       this.meta.deleteImage(image.id);
-      return { untagged, deleted: [image.id] };
+      const deleted = [image.id];
+      // Docker's prune of parents: untagged ancestors nothing else uses (a build's step images) go too.
+      for (let parent = image.parent; parent !== null && options.prune !== false; ) {
+        const record = this.meta.image(parent);
+        if (!record || this.meta.tagsOf(record.id).length > 0 || this.meta.children(record.id).length > 0 || options.inUse?.(record.id)) break;
+        this.meta.deleteImage(record.id);
+        deleted.push(record.id);
+        parent = record.parent;
+      }
+      return { untagged, deleted };
     });
   }
 
   /** rmi of several names, then one garbage collection for all the blobs and layers they freed. */
-  removeMany(names: string[], options: { force?: boolean; inUse?: (id: Digest) => boolean } = {}) {
+  removeMany(names: string[], options: RemoveOptions = {}) {
     const results: ({ name: string; untagged: string[]; deleted: Digest[] } | { name: string; error: unknown })[] = [];
     const candidates: Digest[] = [];
     for (const name of names) {
       try {
-        const blobs = this.meta.imageBlobs(this.resolve(name).id);
+        // The blobs of the image and of its ancestors, any of which the removal may delete.
+        const blobs: Digest[] = [];
+        for (let id: Digest | null = this.resolve(name).id; id !== null; id = this.meta.image(id)?.parent ?? null) blobs.push(...this.meta.imageBlobs(id));
         const result = this.remove(name, options);
         if (result.deleted.length > 0) candidates.push(...blobs);
         results.push({ name, ...result });

@@ -140,6 +140,20 @@ test('the cache: unchanged, late change, early change, same-size edit, --no-cach
   assert.equal(strata(root, ['system', 'check']).status, 0);
 });
 
+test('rmi of a built image deletes its untagged step images too (not with --no-prune), as Docker does', skip, () => {
+  const root = storeWithBusybox();
+  const ctx = context({ Dockerfile: 'FROM busybox\nRUN echo a > /a\nENV X=1\nCMD ["sh"]\n' });
+  strataOk(root, ['build', '-t', 'pruned', ctx]);
+  strataOk(root, ['tag', 'pruned', 'kept']);
+  const all = () => new Set(strataOk(root, ['images', '-aq']).trim().split('\n')).size;
+  assert.equal(all(), 4); // busybox and the RUN, ENV and CMD steps
+  assert.equal(strataOk(root, ['rmi', '--no-prune', 'pruned']), 'Untagged: pruned:latest\n');
+  const removed = strataOk(root, ['rmi', 'kept']);
+  assert.equal(removed.match(/^Deleted: sha256:/gm)?.length, 3, removed);
+  assert.equal(all(), 1);
+  assert.equal(strata(root, ['system', 'check']).status, 0);
+});
+
 test('two Dockerfiles that begin alike share their first steps and layers', skip, () => {
   const root = storeWithBusybox();
   const ctx = context({ 'a.txt': 'a\n', Dockerfile: 'FROM busybox\nRUN echo base > /base\nCOPY a.txt /a.txt\nCMD ["one"]\n', 'Dockerfile.other': 'FROM busybox\nRUN echo base > /base\nCOPY a.txt /a.txt\nCMD ["two"]\n' });

@@ -164,10 +164,10 @@ export function tagCommand(engine: Engine, source: string, target: string) {
   engine.images.tag(source, target);
 }
 
-export function rmiCommand(engine: Engine, names: string[], opts: { force?: boolean }) {
+export function rmiCommand(engine: Engine, names: string[], opts: { force?: boolean; prune?: boolean }) {
   let failed: unknown;
   const inUse = (id: Digest) => engine.meta.containersOfImage(id) > 0;
-  for (const result of engine.images.removeMany(names, { force: opts.force ?? false, inUse })) {
+  for (const result of engine.images.removeMany(names, { force: opts.force ?? false, inUse, prune: opts.prune !== false })) {
     if ('error' in result) {
       failed = result.error;
       reportError(result.error);
