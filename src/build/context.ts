@@ -108,9 +108,16 @@ export class BuildContext {
     return this.entryList;
   }
 
-  /** Bytes of the regular files the context holds: what `Sending build context` reports. */
+  /**
+   * What `Sending build context` reports: the size of the context as the tar Docker's CLI would send (a
+   * 512-byte header per entry, a PAX record more for a long name, file data in 512-byte blocks, two end blocks).
+   */
   size(): number {
-    return this.entries().reduce((sum, entry) => sum + (entry.stat.isFile() ? Number(entry.stat.size) : 0), 0);
+    const block = 512;
+    return this.entries().reduce((sum, { rel, stat }) => {
+      const data = stat.isFile() ? Math.ceil(Number(stat.size) / block) * block : 0;
+      return sum + block + (Buffer.byteLength(rel) >= 100 ? 2 * block : 0) + data;
+    }, 2 * block);
   }
 
   isIgnored(rel: string): boolean {

@@ -2,15 +2,15 @@
 
 const sizeUnits = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
 
-/** Docker's units.HumanSizeWithPrecision(size, 3): decimal units, three significant digits. */
-export function humanSize(bytes: number): string {
+/** Docker's units.HumanSizeWithPrecision: decimal units, three significant digits (units.HumanSize: four). */
+export function humanSize(bytes: number, precision = 3): string {
   let value = bytes;
   let unit = 0;
   while (value >= 1000 && unit < sizeUnits.length - 1) {
     value /= 1000;
     unit++;
   }
-  return `${Number(value.toPrecision(3))}${sizeUnits[unit]}`;
+  return `${Number(value.toPrecision(precision))}${sizeUnits[unit]}`;
 }
 
 /** Docker's units.HumanDuration, as in "About a minute", "5 weeks". */

@@ -357,9 +357,15 @@ const systemGroup = program.command('system').description('Manage Strata');
 defineDf(systemGroup.command('df'));
 defineCheck(systemGroup.command('check'));
 
+// A reader that went away (`strata images | head -1`): end as a Go CLI does, killed by SIGPIPE (128 + 13).
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(141);
+});
+
 // Docker exits 125 when the command line itself is wrong.
 program.exitOverride();
-for (const command of [...program.commands, ...imageGroup.commands, ...systemGroup.commands, ...containerGroup.commands, ...registryGroup.commands]) command.exitOverride();
+for (const command of [...program.commands, ...imageGroup.commands, ...systemGroup.commands, ...containerGroup.commands, ...registryGroup.commands, ...builderGroup.commands]) command.exitOverride();
 try {
   await program.parseAsync(process.argv);
 } catch (error) {

@@ -39,7 +39,7 @@ function pairs(list: string[] | undefined, fromEnv: boolean): Record<string, str
 function transcript(quiet: boolean): BuildReporter {
   const line = quiet ? () => undefined : (text: string) => process.stdout.write(`${text}\n`);
   return {
-    contextSize: (bytes) => line(`Sending build context to Strata ${humanSize(bytes).padStart(8)}`),
+    contextSize: (bytes) => line(`Sending build context to Strata ${humanSize(bytes, 4).padStart(8)}`),
     step: (index, total, text) => line(`Step ${index}/${total} : ${text}`),
     triggers: (count) => line(`# Executing ${count} build trigger${count === 1 ? '' : 's'}`),
     usingCache: () => line(' ---> Using cache'),
