@@ -4,10 +4,10 @@ import path from 'node:path';
 import { type Command, run } from './measure.js';
 import type { Target } from './report.js';
 
-/** A peer's image store: Docker's daemon, or a throwaway Podman root. */
+/** A peer's image store: Docker's daemon, or a throwaway Podman or Buildah root. */
 export interface PeerStore {
   command(...args: string[]): Command;
-  /** Removes these images (Docker) or the whole store (Podman). */
+  /** Removes these images (Docker) or the whole store (Podman, Buildah). */
   dispose(images: string[]): void;
 }
 
@@ -55,36 +55,58 @@ export function detectPodman(scratch: string): PeerOrReason {
   fs.writeFileSync(path.join(probeDir, 'hello'), 'hello\n');
   const probeTar = path.join(scratch, 'podman-probe.tar');
   run({ file: 'tar', args: ['-C', probeDir, '-cf', probeTar, '.'] });
+  const candidates = ['overlay', 'vfs'].flatMap((driver) => [[], ['--runtime', 'runc']].map((runtime) => containersStorageTool('podman', scratch, ['--storage-driver', driver, ...runtime])));
+  return firstUsable(candidates, (store) => run(store.command('import', probeTar, 'strata-bench:probe')));
+}
+
+/** The first candidate whose throwaway store passes `probe`, or why none did. */
+function firstUsable(candidates: Peer[], probe: (store: PeerStore) => void): PeerOrReason {
   let firstError = '';
-  for (const driver of ['overlay', 'vfs']) {
-    for (const runtime of [[], ['--runtime', 'runc']]) {
-      const peer = podmanWith(scratch, ['--storage-driver', driver, ...runtime]);
-      const store = peer.openStore([]);
-      try {
-        run(store.command('import', probeTar, 'strata-bench:probe'));
-        return peer;
-      } catch (error) {
-        firstError ||= (error as Error).message;
-      } finally {
-        store.dispose([]);
-      }
+  for (const peer of candidates) {
+    const store = peer.openStore([]);
+    try {
+      probe(store);
+      return peer;
+    } catch (error) {
+      firstError ||= (error as Error).message;
+    } finally {
+      store.dispose([]);
     }
   }
   return `not usable (${firstError})`;
 }
 
-function podmanWith(scratch: string, flags: string[]): Peer {
+/** Podman or Buildah over a throwaway containers/storage store (Buildah has no --tmpdir: it uses TMPDIR). */
+function containersStorageTool(tool: 'podman' | 'buildah', scratch: string, flags: string[]): Peer {
   return {
-    name: 'podman',
+    name: tool,
     openStore: () => {
-      const dir = fs.mkdtempSync(path.join(scratch, 'podman-'));
-      const globals = ['--root', `${dir}/root`, '--runroot', `${dir}/run`, '--tmpdir', `${dir}/tmp`, ...flags];
+      const dir = fs.mkdtempSync(path.join(scratch, `${tool}-`));
+      const globals = ['--root', `${dir}/root`, '--runroot', `${dir}/run`, ...(tool === 'podman' ? ['--tmpdir', `${dir}/tmp`] : []), ...flags];
       return {
-        command: (...args) => ({ file: 'podman', args: [...globals, ...args] }),
+        command: (...args) => ({ file: tool, args: [...globals, ...args] }),
         dispose: () => fs.rmSync(dir, { recursive: true, force: true }),
       };
     },
   };
+}
+
+/**
+ * Buildah, each store a fresh --root/--runroot under `scratch`, as Podman's. Not a peer of every workload (it
+ * has no import, save or run of images): the build workload asks for it. The first storage driver that can
+ * copy a file into a container from scratch and commit it wins.
+ */
+export function detectBuildah(scratch: string): PeerOrReason {
+  if (!installed('buildah')) return 'not installed';
+  const probeFile = path.join(scratch, 'buildah-probe');
+  fs.writeFileSync(probeFile, 'hello\n');
+  const candidates = ['overlay', 'vfs'].map((driver) => containersStorageTool('buildah', scratch, ['--storage-driver', driver]));
+  return firstUsable(candidates, (store) => {
+    const container = run(store.command('from', '--name', 'strata-bench-probe', 'scratch')).trim();
+    run(store.command('copy', container, probeFile, '/hello'));
+    run(store.command('commit', '-q', container, 'strata-bench:probe'));
+    run(store.command('rm', container));
+  });
 }
 
 /** The peers as comparisons for `summarize`: each with its target, or the reason it is skipped. */

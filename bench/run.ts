@@ -2,10 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type BenchContext, readConfig } from './config.js';
-import { makeRootfs } from './datasets/rootfs.js';
+import { makeRootfs, type Rootfs } from './datasets/rootfs.js';
 import { canMeasureRss, progress } from './measure.js';
 import { detectDocker, detectPodman } from './peers.js';
 import { formatResult, jsonSummary, type WorkloadResult } from './report.js';
+import { buildWorkloads } from './workloads/build.js';
 import { containerWorkloads } from './workloads/containers.js';
 import { importWorkload } from './workloads/import.js';
 import { listingWorkloads } from './workloads/listing.js';
@@ -26,8 +27,14 @@ process.on('SIGINT', () => {
 });
 
 const results: WorkloadResult[] = [];
-/** Prints a workload's lines as soon as it ends; one that cannot run says why and the others still run. */
+const reported = new Set<string>();
+/**
+ * Prints a workload's lines as soon as it ends; one that cannot run says why and the others still run.
+ * With BENCH_ONLY, a workload not named there is passed over.
+ */
 async function report(name: string, workload: () => WorkloadResult | Promise<WorkloadResult[]>): Promise<void> {
+  reported.add(name);
+  if (config.only && !config.only.includes(name)) return;
   try {
     for (const result of [await workload()].flat()) {
       results.push(result);
@@ -41,17 +48,24 @@ async function report(name: string, workload: () => WorkloadResult | Promise<Wor
 try {
   const ctx: BenchContext = { config, scratch, peers: [{ name: 'docker', peer: detectDocker() }, { name: 'podman', peer: detectPodman(scratch) }] };
   console.log(
-    `Strata bench${config.quick ? ' (quick)' : ''}: median of ${config.runs} run${config.runs === 1 ? '' : 's'} per tool, tools alternating; ` +
+    `Strata bench${config.quick ? ' (quick)' : ''}${config.only ? ` (only ${config.only.join(', ')})` : ''}: ` +
+      `median of ${config.runs} run${config.runs === 1 ? '' : 's'} per tool, tools alternating; ` +
       `node ${process.version}, ${os.cpus().length} CPUs${canMeasureRss ? '' : '; no /usr/bin/time, so no peak RSS'}`,
   );
-  progress('generating the rootfs and its tarball...');
-  const rootfs = makeRootfs(scratch, config.rootfs);
-  await report('import', () => importWorkload(ctx, rootfs));
-  await report('save', () => saveWorkload(ctx, rootfs));
+  let generated: Rootfs | undefined;
+  /** The rootfs and its tarball, generated for the first workload that needs them. */
+  const rootfs = () => {
+    if (!generated) progress('generating the rootfs and its tarball...');
+    return (generated ??= makeRootfs(scratch, config.rootfs));
+  };
+  await report('import', () => importWorkload(ctx, rootfs()));
+  await report('save', () => saveWorkload(ctx, rootfs()));
   await report('images and history', () => listingWorkloads(ctx));
   await report('startup', () => startupWorkload(ctx));
   await report('containers', () => containerWorkloads(ctx));
   await report('registry', () => registryWorkloads(ctx));
+  await report('build', () => buildWorkloads(ctx));
+  for (const name of config.only ?? []) if (!reported.has(name)) console.log(`${name}: no such workload`);
   if (config.json) console.log(jsonSummary(results, { runs: config.runs, quick: config.quick, node: process.version }));
 } finally {
   removeScratch();

@@ -43,7 +43,7 @@ interface PeerSetup {
 }
 
 /** A workload that could not run still gets its line, with the reason, and the others run on. */
-function guarded(label: string, workload: () => WorkloadResult): WorkloadResult {
+export function guarded(label: string, workload: () => WorkloadResult): WorkloadResult {
   try {
     return workload();
   } catch (error) {
@@ -51,7 +51,8 @@ function guarded(label: string, workload: () => WorkloadResult): WorkloadResult 
   }
 }
 
-const floorOf = (parts: (Samples | undefined)[]): Samples => {
+/** The sum of the parts' medians, as one sample (a part listed twice counts twice). */
+export const floorOf = (parts: (Samples | undefined)[]): Samples => {
   const failed = parts.find((p) => !p || p.error);
   if (failed) return { seconds: [], rssKiB: [], error: failed?.error ?? 'not run' };
   return { seconds: [parts.reduce((sum, p) => sum + median(p!.seconds), 0)], rssKiB: [] };
@@ -63,10 +64,15 @@ const floorOf = (parts: (Samples | undefined)[]): Samples => {
  * image, and `ps -a -s`. Needs root, runc and busybox-static. Everything made is removed at the end, whatever
  * failed (the workloads run synchronously: a Ctrl-C fails the tools' runs, then the cleanup runs).
  */
-export async function containerWorkloads(ctx: BenchContext): Promise<WorkloadResult[]> {
-  if (process.getuid?.() !== 0) throw new Error('containers need root (overlay mounts, runc)');
+/** What workloads that run containers need here; throws saying what is missing. */
+export function requireContainerTools(what: string): void {
+  if (process.getuid?.() !== 0) throw new Error(`${what} need root (overlay mounts, runc)`);
   if (!busyboxBinary) throw new Error('busybox is not installed (apt-get install busybox-static)');
   if (spawnSync('runc', ['--version'], { stdio: 'ignore' }).status !== 0) throw new Error('runc is not installed (apt-get install runc)');
+}
+
+export async function containerWorkloads(ctx: BenchContext): Promise<WorkloadResult[]> {
+  requireContainerTools('containers');
   const bench = new ContainerBench(ctx);
   try {
     bench.setup();
@@ -368,10 +374,10 @@ class ContainerBench {
 }
 
 /**
- * `run` for Docker's and Podman's setup commands: their last stderr line is "Run '... --help' for more
+ * `run` for the peers' setup commands: Docker's and Podman's last stderr line is "Run '... --help' for more
  * information", so the error keeps the lines before it, which say what went wrong.
  */
-function runPeer(command: Command): void {
+export function runPeer(command: Command): void {
   const result = spawnSync(command.file, command.args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   if (result.error) throw new Error(`${command.file}: ${result.error.message}`);
   if (result.status !== 0) {
@@ -381,7 +387,7 @@ function runPeer(command: Command): void {
 }
 
 /** Runs a cleanup command; its failure is not the bench's. Returns its stdout. */
-function quietly(command: Command): string {
+export function quietly(command: Command): string {
   const result = spawnSync(command.file, command.args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   return result.status === 0 ? result.stdout.trim() : '';
 }
@@ -395,7 +401,7 @@ function removeDockerContainers(names: string[]): void {
 }
 
 /** Mount points at or below `dir`, from /proc/self/mountinfo (octal escapes for spaces decoded). */
-function mountsUnder(dir: string): string[] {
+export function mountsUnder(dir: string): string[] {
   const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
   return info
     .split('\n')
