@@ -365,7 +365,6 @@ class Builder {
           learnt.set(file.file, digest);
           this.context.remember(file.file, file.stat, digest, started);
         }),
-        { deterministic: true },
       );
       const checksum = sourcesChecksum(sources, (source, file) => learnt.get(file.file) ?? digestOf(source, file));
       const image = await this.commit(state, { config: runtime, createdBy: copyCreatedBy(runtime, inst.kind, checksum, inst.dest), layer });

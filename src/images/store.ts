@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { PassThrough } from 'node:stream';
 import type { BlobWriter, ContentStore, Descriptor } from '../content/store.js';
 import { conflict, dataCorrupt, invalidArgument, notFound, StrataError } from '../errors.js';
@@ -130,13 +129,7 @@ export class ImageStore {
    * A layer made here from a tar `produce` writes (commit, build): hashed, kept as the blob and unpacked as it
    * is written, in one pass. `parentDiffIds` places it in its chain. Nothing is published until `add`.
    */
-  async makeLayer(
-    parentDiffIds: readonly Digest[],
-    what: string,
-    produce: (sink: (chunk: Buffer) => Promise<void>) => Promise<unknown>,
-    options: { deterministic?: boolean } = {},
-  ): Promise<NewLayer> {
-    if (options.deterministic) return this.makeLayerBlobFirst(parentDiffIds, what, produce);
+  async makeLayer(parentDiffIds: readonly Digest[], what: string, produce: (sink: (chunk: Buffer) => Promise<void>) => Promise<unknown>): Promise<NewLayer> {
     const writer = this.content.writer();
     try {
       const tar = new PassThrough({ highWaterMark: 1 << 20 });
@@ -152,29 +145,6 @@ export class ImageStore {
       );
       const [unpacked] = await Promise.all([this.layers.unpack(tar, what, writer), producing]);
       return this.madeLayer(chainIds([...parentDiffIds, unpacked.diffId]).at(-1)!, unpacked, writer);
-    } catch (error) {
-      writer.abort();
-      throw error;
-    }
-  }
-
-  /**
-   * For a layer whose tar is deterministic (COPY/ADD: the same sources give the same bytes), two passes: the tar
-   * is written and hashed as the blob first, then unpacked from it only when the store lacks the layer. A
-   * rebuild of unchanged content (`--no-cache`, another Dockerfile) then costs a read and a hash, not thousands
-   * of files written and thrown away; a new layer costs one more read of its blob, from the page cache.
-   */
-  private async makeLayerBlobFirst(parentDiffIds: readonly Digest[], what: string, produce: (sink: (chunk: Buffer) => Promise<void>) => Promise<unknown>): Promise<NewLayer> {
-    const writer = this.content.writer();
-    try {
-      await produce(async (chunk) => writer.write(chunk));
-      const { digest: diffId, size: tarSize } = writer.stage();
-      const blob = { mediaType: MediaType.ociLayer, digest: diffId, size: tarSize };
-      const existing = this.existingLayer(chainIds([...parentDiffIds, diffId]).at(-1)!);
-      if (existing) return { blob, diffId, size: existing.size, tarSize, stagedBlob: writer };
-      // The blob was hashed as it was written: unpacking it need not hash it again.
-      const unpacked = await this.layers.unpack(fs.createReadStream(writer.currentPath, { highWaterMark: 1 << 20 }), what, undefined, diffId);
-      return { blob, diffId, size: unpacked.size, tarSize, tempDir: unpacked.tempDir, stagedBlob: writer };
     } catch (error) {
       writer.abort();
       throw error;

@@ -36,11 +36,10 @@ export class LayerStore {
 
   /**
    * Decompresses, hashes and unpacks a layer blob in one pass. With `tarCopy` (import keeps the uncompressed
-   * tar as the layer blob), the tar bytes also go to that blob writer, whose hash then is the diffID; with
-   * `knownDiffId` (a blob Strata just wrote and hashed) nothing is hashed. On any failure the temp dir is
-   * removed and a one-line error thrown.
+   * tar as the layer blob), the tar bytes also go to that blob writer, whose hash then is the diffID. On any
+   * failure the temp dir is removed and a one-line error thrown.
    */
-  async unpack(blob: Readable, what: string, tarCopy?: BlobWriter, knownDiffId?: Digest): Promise<UnpackedLayer> {
+  async unpack(blob: Readable, what: string, tarCopy?: BlobWriter): Promise<UnpackedLayer> {
     const tempDir = this.path(`.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
     fs.mkdirSync(tempDir, 0o755);
     // The tar and compression code loads only when a layer is unpacked, not for `images` or `history`.
@@ -50,17 +49,6 @@ export class LayerStore {
       if (tarCopy) {
         const { size } = await applyLayer(copyInto(stream, tarCopy), tempDir);
         return { diffId: tarCopy.stage().digest, size, tarSize: tarCopy.size, compression, tempDir };
-      }
-      if (knownDiffId) {
-        let tarSize = 0;
-        const counted = async function* () {
-          for await (const chunk of stream as AsyncIterable<Buffer>) {
-            tarSize += chunk.length;
-            yield chunk;
-          }
-        };
-        const { size } = await applyLayer(counted(), tempDir);
-        return { diffId: knownDiffId, size, tarSize, compression, tempDir };
       }
       const tap = new Tap();
       const { size } = await applyLayer(tap.through(stream), tempDir);
