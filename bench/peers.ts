@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, run } from './measure.js';
 import type { Target } from './report.js';
+import { mountsUnder } from './workloads/containers.js';
 
 /** A peer's image store: Docker's daemon, or a throwaway Podman or Buildah root. */
 export interface PeerStore {
@@ -85,7 +86,11 @@ function containersStorageTool(tool: 'podman' | 'buildah', scratch: string, flag
       const globals = ['--root', `${dir}/root`, '--runroot', `${dir}/run`, ...(tool === 'podman' ? ['--tmpdir', `${dir}/tmp`] : []), ...flags];
       return {
         command: (...args) => ({ file: tool, args: [...globals, ...args] }),
-        dispose: () => fs.rmSync(dir, { recursive: true, force: true }),
+        dispose: () => {
+          // A failed podman command can leave the overlay driver's bind mount of its home (root/overlay) behind.
+          for (const mount of mountsUnder(dir).reverse()) spawnSync('umount', ['-l', mount], { stdio: 'ignore' });
+          fs.rmSync(dir, { recursive: true, force: true });
+        },
       };
     },
   };

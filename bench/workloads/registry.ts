@@ -5,7 +5,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { tarBuffer } from '../datasets/image-archive.js';
 import type { BenchContext } from '../config.js';
-import { type Command, type Contender, measureAlternating, run, type Samples, shell } from '../measure.js';
+import { attempt, type Command, type Contender, measureAlternating, run, type Samples, shell } from '../measure.js';
+import { type Peer, type PeerStore, peerComparisons, usable } from '../peers.js';
 import { atMost, summarize, type WorkloadResult } from '../report.js';
 import { Prng } from '../datasets/prng.js';
 import { strata } from '../tools.js';
@@ -183,8 +184,10 @@ function strataPush(root: string, registry: Registry): Command {
 }
 
 /**
- * Push and pull of a ~100 MB image in 5 gzip layers over loopback: strata against skopeo with Debian's
- * docker-registry, and strata pulling from its own embedded registry against pulling from docker-registry.
+ * Push and pull of a ~100 MB image in 5 gzip layers over loopback: strata against skopeo and (when usable)
+ * podman with Debian's docker-registry, and strata pulling from its own embedded registry against pulling from
+ * docker-registry. Podman works in throwaway stores (bench/peers.ts): each pull into a fresh, empty one; the
+ * pushes from one store the image was loaded into once, untimed.
  */
 /** The registry issue's memory target for pull and push. */
 const registryRss = { rssLimitMB: 200 };
@@ -198,11 +201,37 @@ export async function registryWorkloads(ctx: BenchContext): Promise<WorkloadResu
     pushRegistry?.stop();
     pushRegistry = undefined;
   };
+  /** Podman's throwaway stores not removed yet: the end removes them, whatever failed. */
+  const podmanStores = new Set<PeerStore>();
+  const openPodmanStore = (peer: Peer) => {
+    const store = peer.openStore([]);
+    podmanStores.add(store);
+    return store;
+  };
+  const disposePodmanStore = (store: PeerStore | undefined) => {
+    if (store && podmanStores.delete(store)) store.dispose([]);
+  };
   try {
     const image = await writeOciImage(path.join(base, 'oci'), 5, ctx.config.quick ? 2e6 : 20e6);
     const sourceRoot = path.join(base, 'source-root');
     run(strata(sourceRoot, 'load', '-q', '-i', image.dir));
     const floor: Contender = { name: 'floor', command: () => blobHashFloor(image) };
+    const podmanSlots = ctx.peers.filter(({ name }) => name === 'podman');
+    const podman = usable(podmanSlots)[0];
+
+    // Podman pushes, by image ID, from a store the OCI layout skopeo pushes was pulled into once (untimed). As
+    // an archive: podman 4.3 names an image pulled from an `oci:` directory after its path, which fails on the
+    // capitals mkdtemp puts there; from `oci-archive:` it takes the name in index.json's annotations.
+    const podmanSource = podman && openPodmanStore(podman);
+    let podmanImage = '';
+    const podmanSetupError =
+      podmanSource &&
+      attempt(() => {
+        const archive = path.join(base, 'oci.tar');
+        run({ file: 'tar', args: ['-C', image.dir, '-cf', archive, '.'] });
+        podmanImage = run(podmanSource.command('pull', '-q', `oci-archive:${archive}:v1`)).trim();
+        fs.rmSync(archive);
+      });
 
     // (a) push into a fresh docker-registry each run (restarted on a new port and empty storage, untimed).
     const pushDir = path.join(base, 'push-registry');
@@ -224,10 +253,26 @@ export async function registryWorkloads(ctx: BenchContext): Promise<WorkloadResu
         command: () => skopeo('copy', '-q', '--dest-tls-verify=false', `oci:${image.dir}:v1`, `docker://${pushRegistry!.ref()}`),
         after: stopPushRegistry,
       },
+      // Podman keeps layers uncompressed in its store, so its push gzips them anew (its default, kept here as
+      // what a user gets) where strata and skopeo send the stored gzip blobs as they are.
+      ...(podmanSource
+        ? [
+            {
+              name: 'podman',
+              before: () => {
+                if (podmanSetupError) throw podmanSetupError;
+                pushRegistry = startDockerRegistry(pushDir);
+              },
+              command: () => podmanSource.command('push', '-q', '--tls-verify=false', podmanImage, `docker://${pushRegistry!.ref()}`),
+              after: stopPushRegistry,
+            },
+          ]
+        : []),
       floor,
     ];
     const pushSamples = measureAlternating('registry push', pushContenders, ctx.config.runs);
     stopPushRegistry();
+    disposePodmanStore(podmanSource);
 
     // (b) and (c): one docker-registry and one embedded registry holding the image, pulled into fresh roots.
     const docker = startDockerRegistry(path.join(base, 'docker-registry'));
@@ -243,20 +288,36 @@ export async function registryWorkloads(ctx: BenchContext): Promise<WorkloadResu
       fs.rmSync(pullDir, { recursive: true, force: true });
     };
     const strataPull = (registry: Registry) => strata(pullRoot, 'pull', '-q', '--insecure-registry', registry.address, registry.ref());
+    // Each podman pull into a fresh, empty store, made and removed untimed as strata's pull root is.
+    let pullStore: PeerStore | undefined;
+    const podmanPull: Contender[] = podman
+      ? [
+          {
+            name: 'podman',
+            before: () => {
+              pullStore = openPodmanStore(podman);
+            },
+            command: () => pullStore!.command('pull', '-q', '--tls-verify=false', docker.ref()),
+            after: () => disposePodmanStore(pullStore),
+          },
+        ]
+      : [];
     const pullSamples = measureAlternating(
       'registry pull',
       [
         { name: 'strata', before: clean, command: () => strataPull(docker), after: clean, rss: true },
         { name: 'skopeo', before: clean, command: () => skopeo('copy', '-q', '--src-tls-verify=false', `docker://${docker.ref()}`, `oci:${pullDir}:v1`), after: clean },
+        ...podmanPull,
         { name: 'embedded', before: clean, command: () => strataPull(embedded), after: clean, rss: true },
         floor,
       ],
       ctx.config.runs,
     );
+    const podmanComparison = peerComparisons(podmanSlots, { podman: atMost(1) });
     const pick = (names: Record<string, string>) => new Map(Object.entries(names).map(([as, name]) => [as, pullSamples.get(name) as Samples]));
     return [
-      summarize(`push ${image.label}`, pushSamples, [{ tool: 'floor' }, { tool: 'skopeo', target: atMost(1) }], registryRss),
-      summarize(`pull ${image.label}`, pullSamples, [{ tool: 'floor' }, { tool: 'skopeo', target: atMost(1) }], registryRss),
+      summarize(`push ${image.label}`, pushSamples, [{ tool: 'floor' }, { tool: 'skopeo', target: atMost(1) }, ...podmanComparison], registryRss),
+      summarize(`pull ${image.label}`, pullSamples, [{ tool: 'floor' }, { tool: 'skopeo', target: atMost(1) }, ...podmanComparison], registryRss),
       summarize(
         `pull ${image.label}, embedded`,
         pick({ strata: 'embedded', floor: 'floor', 'docker-registry': 'strata' }),
@@ -267,6 +328,7 @@ export async function registryWorkloads(ctx: BenchContext): Promise<WorkloadResu
   } finally {
     stopPushRegistry();
     for (const registry of registries) registry.stop();
+    for (const store of podmanStores) disposePodmanStore(store);
     fs.rmSync(base, { recursive: true, force: true });
   }
 }
