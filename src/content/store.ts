@@ -45,6 +45,47 @@ export class BlobWriter {
     this.written += chunk.length;
   }
 
+  /** Writes still on the thread pool (`writeSoon`), in order, and how many bytes they hold. */
+  private flushing: Promise<void> = Promise.resolve();
+  private pendingBytes = 0;
+  private writeFailure: unknown;
+
+  /**
+   * Like `write`, but the bytes reach the file on the thread pool, in order, while the caller goes on (a layer
+   * being unpacked from the same bytes keeps the main thread busy). Resolves at once, or once the writes in
+   * flight are under 16 MiB. Finish with `stageSoon`.
+   */
+  async writeSoon(chunk: Buffer): Promise<void> {
+    if (this.fd === undefined) throw new Error('blob writer is closed');
+    this.hash.update(chunk);
+    this.written += chunk.length;
+    this.pendingBytes += chunk.length;
+    const fd = this.fd;
+    this.flushing = this.flushing
+      .then(() => writeFully(fd, chunk))
+      .catch((error: unknown) => {
+        this.writeFailure ??= error;
+      })
+      .finally(() => {
+        this.pendingBytes -= chunk.length;
+      });
+    if (this.pendingBytes > 16 << 20) await this.flushing;
+  }
+
+  /** `stage` after `writeSoon`: waits for the writes, and flushes to disk on the thread pool too. */
+  async stageSoon(expected: Expected = {}): Promise<{ digest: Digest; size: number }> {
+    if (this.staged) return this.staged;
+    await this.flushing;
+    if (this.writeFailure !== undefined) {
+      this.abort();
+      throw this.writeFailure;
+    }
+    const fd = this.fd;
+    if (fd === undefined) throw new Error('blob writer is closed');
+    await new Promise<void>((resolve, reject) => fs.fsync(fd, (error) => (error ? reject(error) : resolve())));
+    return this.verify(expected);
+  }
+
   get size(): number {
     return this.written;
   }
@@ -53,9 +94,14 @@ export class BlobWriter {
   stage(expected: Expected = {}): { digest: Digest; size: number } {
     if (this.staged) return this.staged;
     if (this.fd === undefined) throw new Error('blob writer is closed');
-    const digest: Digest = `sha256:${this.hash.digest('hex')}`;
     fs.fsyncSync(this.fd);
-    fs.closeSync(this.fd);
+    return this.verify(expected);
+  }
+
+  /** Closes the flushed file and checks size and digest. */
+  private verify(expected: Expected): { digest: Digest; size: number } {
+    const digest: Digest = `sha256:${this.hash.digest('hex')}`;
+    fs.closeSync(this.fd!);
     this.fd = undefined;
     if (expected.size !== undefined && expected.size !== this.written) {
       this.abort();
@@ -90,8 +136,10 @@ export class BlobWriter {
   abort(): void {
     if (this.committed) return;
     if (this.fd !== undefined) {
-      fs.closeSync(this.fd);
+      // Writes on the thread pool may still use the descriptor: it is closed after them, never reused under them.
+      const fd = this.fd;
       this.fd = undefined;
+      void this.flushing.finally(() => fs.closeSync(fd));
     }
     fs.rmSync(this.tempPath, { force: true });
   }
@@ -177,4 +225,16 @@ export class ContentStore {
   leftoverIngests(): string[] {
     return fs.readdirSync(this.ingestDir).map((name) => path.join(this.ingestDir, name));
   }
+}
+
+function writeFully(fd: number, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const next = (offset: number) =>
+      fs.write(fd, chunk, offset, chunk.length - offset, null, (error, written) => {
+        if (error) reject(error);
+        else if (offset + written < chunk.length) next(offset + written);
+        else resolve();
+      });
+    next(0);
+  });
 }

@@ -48,7 +48,7 @@ export class LayerStore {
       const { stream, compression } = await decompress(blob);
       if (tarCopy) {
         const { size } = await applyLayer(copyInto(stream, tarCopy), tempDir);
-        return { diffId: tarCopy.stage().digest, size, tarSize: tarCopy.size, compression, tempDir };
+        return { diffId: (await tarCopy.stageSoon()).digest, size, tarSize: tarCopy.size, compression, tempDir };
       }
       const tap = new Tap();
       const { size } = await applyLayer(tap.through(stream), tempDir);
@@ -109,7 +109,7 @@ export class LayerStore {
 
 async function* copyInto(source: AsyncIterable<Buffer>, writer: BlobWriter): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
-    writer.write(chunk);
+    await writer.writeSoon(chunk);
     yield chunk;
   }
 }

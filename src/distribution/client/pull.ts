@@ -55,7 +55,8 @@ async function downloadLayer(engine: Engine, client: RegistryClient, layer: Desc
   const tee = new PassThrough({ highWaterMark: 1 << 20 });
   let received = 0;
   raw.on('data', (chunk: Buffer) => {
-    writer.write(chunk);
+    // On the thread pool: the main thread unpacks. The pipe to the unpacker bounds what can pile up here.
+    void writer.writeSoon(chunk);
     received += chunk.length;
     progress.update(id, 'Downloading', { current: received, total: layer.size });
   });
@@ -66,7 +67,7 @@ async function downloadLayer(engine: Engine, client: RegistryClient, layer: Desc
   try {
     const unpacked = await engine.layers.unpack(tee, `layer ${layer.digest}`);
     progress.update(id, 'Verifying Checksum');
-    writer.stage({ digest: layer.digest, size: layer.size });
+    await writer.stageSoon({ digest: layer.digest, size: layer.size });
     if (unpacked.diffId !== diffId) {
       engine.layers.discard(unpacked.tempDir);
       throw dataCorrupt(`layer ${layer.digest}: content digest ${unpacked.diffId} does not match diff_id ${diffId} in the config`);
