@@ -364,6 +364,26 @@ test('bad Dockerfiles and bad sources: file:line, exit 1, store unchanged', skip
   assert.equal(strata(root, ['system', 'check']).status, 0);
 });
 
+test('ADD of a hostile archive: paths are kept under the destination, writing through a symlink is refused', skip, () => {
+  const root = storeWithBusybox();
+  const ctx = context({ Dockerfile: 'FROM busybox\nADD evil.tar /x/\n' });
+  const staging = tempDir('strata-evil-');
+  roots.push(staging);
+  fs.mkdirSync(path.join(staging, 'etc'));
+  fs.writeFileSync(path.join(staging, 'etc', 'escaped'), 'x');
+  fs.symlinkSync('/etc', path.join(staging, 'link'));
+  // `../../etc/escaped` and an entry below the symlink `link` (GNU tar keeps both as written).
+  sh(`tar -C '${staging}' -cf '${path.join(ctx, 'evil.tar')}' --transform 's,^etc/escaped,../../etc/escaped,' link etc/escaped`);
+  sh(`cd '${staging}' && tar --append -f '${path.join(ctx, 'evil.tar')}' --transform 's,^etc/,link/,' etc/escaped`);
+  const before = strataOk(root, ['images', '-aq']);
+  const result = strata(root, ['build', '-t', 'evil', ctx]);
+  assert.equal(result.status, 1);
+  assert.match(result.stderr, /path goes through the symlink "x\/link"/);
+  assert.equal(strataOk(root, ['images', '-aq']), before);
+  assert.equal(fs.existsSync('/etc/escaped'), false);
+  assert.equal(strata(root, ['system', 'check']).status, 0);
+});
+
 test('build --check prints the parsed instructions as JSON', () => {
   const root = tempDir('strata-check-');
   roots.push(root);
