@@ -19,16 +19,18 @@ import type { ImageRecord } from '../metadata/db.js';
 import type { Digest } from '../util/digest.js';
 import { resolveUser } from '../containers/user.js';
 import { UnionView } from '../layers/union.js';
-import type { ContainerSettings } from '../containers/settings.js';
+import type { CreateOptions } from '../containers/service.js';
 import { BuildContext, type ContextSource, hashFile } from './context.js';
 import type { CopyPlan } from './copy.js';
 import { type CopySource, listedTree, selectSources, sourcesChecksum, viewTree } from './sources.js';
 import {
   type AddInstruction,
+  baseStage,
   type CopyInstruction,
   expandBuild,
   expandFrom,
   type ExpandedStage,
+  fromReference,
   type Instruction,
   parseDockerfile,
   type ParsedDockerfile,
@@ -88,14 +90,14 @@ export class BuildFailure extends StrataError {
 export async function build(engine: Engine, options: BuildOptions, report: BuildReporter): Promise<BuildResult> {
   // Bad names fail before any work is done.
   const tags = (options.tags ?? []).map((tag) => parseReference(tag));
+  for (const tag of tags) {
+    if (tag.digest !== undefined) throw invalidArgument(`invalid tag ${JSON.stringify(familiarString(tag))}: a tag cannot hold a digest`);
+  }
   const context = await BuildContext.open(options.context, engine.meta);
   try {
     const parsed = parseDockerfile(context.dockerfileText, options.context.dockerfile ?? 'Dockerfile');
     const builder = new Builder(engine, options, report, context, parsed);
     const id = await builder.buildTarget();
-    for (const tag of tags) {
-      if (tag.digest !== undefined) throw invalidArgument(`invalid tag ${JSON.stringify(familiarString(tag))}: a tag cannot hold a digest`);
-    }
     engine.meta.transaction(() => {
       for (const tag of tags) engine.meta.tag(formatReference(tag), id);
     });
@@ -107,7 +109,7 @@ export async function build(engine: Engine, options: BuildOptions, report: Build
 
 class Builder {
   private readonly created: string;
-  private readonly layerTime?: Date;
+  private readonly layerTime: Date;
   private readonly stageResults = new Map<number, StageState>();
   private readonly triggerNodes = new Set<Instruction['node']>();
 
@@ -133,7 +135,7 @@ class Builder {
     const baseImages = new Map<string, ImageRecord>();
     for (const index of needed) {
       const base = bases[index]!;
-      if (base === 'scratch' || parsed.stages.slice(0, index).some((s) => s.name === base.toLowerCase())) continue;
+      if (base === 'scratch' || baseStage(parsed.stages, base, index)) continue;
       if (!baseImages.has(base)) baseImages.set(base, await this.baseImage(base));
       this.addTriggers(index, baseImages.get(base)!);
     }
@@ -226,17 +228,17 @@ class Builder {
         const createdBy = nopCreatedBy(config, text);
         const key = cacheKey(state.image?.id ?? 'scratch', createdBy, JSON.stringify(config), author ?? '');
         const cmdSet = state.cmdSet || inst.kind === 'CMD';
-        return this.cachedOr(key, key, cmdSet, async () => this.commit(state, { config, createdBy, author }));
+        return this.cachedOr(key, cmdSet, async () => this.commit(state, { config, createdBy, author }));
       }
     }
   }
 
-  /** Reuses the step cached under `key`, or builds it and remembers it. */
-  private async cachedOr(key: string, step: string, cmdSet: boolean, make: () => Promise<ImageRecord>): Promise<StageState> {
+  /** Reuses the step cached under `key`, or builds it and remembers it (the key is the whole step: no sources). */
+  private async cachedOr(key: string, cmdSet: boolean, make: () => Promise<ImageRecord>): Promise<StageState> {
     const cached = this.lookup(key);
     if (cached) return this.stateOf(cached, cmdSet);
     const image = await make();
-    this.engine.meta.transaction(() => this.engine.meta.recordStep(key, step, image.id));
+    this.engine.meta.transaction(() => this.engine.meta.recordStep(key, key, image.id));
     return this.stateOf(image, cmdSet);
   }
 
@@ -279,15 +281,15 @@ class Builder {
     const command = runCommand(runtime, inst);
     const createdBy = runCreatedBy(command, args);
     const key = cacheKey(state.image?.id ?? 'scratch', 'RUN', createdBy, inst.network ?? '');
-    return this.cachedOr(key, key, state.cmdSet, async () => {
+    return this.cachedOr(key, state.cmdSet, async () => {
       if (!state.image) throw invalidArgument(`${this.where(inst)}: RUN needs a filesystem, but the stage has none yet (FROM scratch)`);
       const network = inst.network === 'none' ? 'none' : (this.options.network ?? 'host');
-      const settings: ContainerSettings = {
+      // The hostname is the container's ID, as Docker gives a build container's.
+      const settings: CreateOptions['settings'] = {
         args: command,
         env: [...(runtime.Env ?? []), ...args.map(([k, v]) => `${k}=${v}`), ...proxyEnv.map(([k, v]) => `${k}=${v}`)],
         cwd: runtime.WorkingDir || '/',
         user: runtime.User ?? '',
-        hostname: '',
         tty: false,
         interactive: false,
         autoRemove: false,
@@ -299,9 +301,8 @@ class Builder {
         runtime: 'runc',
         labels: {},
       };
-      const { hostname: _hostname, ...create } = settings;
       const containers = this.engine.containers;
-      const record = containers.create({ image: state.image.id, settings: create });
+      const record = containers.create({ image: state.image.id, settings });
       try {
         this.report.runningIn(record.id);
         const { startContainer } = await import('../containers/monitor.js');
@@ -333,7 +334,7 @@ class Builder {
     const { sources, fromImage, cleanup } = await this.copySources(inst);
     try {
       // Relative to WORKDIR; a destination ending in `/` or `/.` (or `.` alone) names a directory.
-      const isDir = /(^|\/)\.?$/.test(inst.dest) || inst.dest.endsWith('/');
+      const isDir = /(^|\/)\.?$/.test(inst.dest);
       const dest = `${joinWorkdir(runtime.WorkingDir, inst.dest)}${isDir ? '/' : ''}`.replace(/^\/\/$/, '/');
       const step = cacheKey(state.image?.id ?? 'scratch', inst.kind, JSON.stringify([inst.sources, inst.contents, inst.dest, runtime.WorkingDir ?? '', inst.chown ?? '', inst.chmod ?? '', fromImage ?? '']));
       const digestOf = (source: CopySource, file: { rel: string; file: string; stat: fs.BigIntStats }): Digest => {
@@ -355,7 +356,7 @@ class Builder {
         dest,
         ...(inst.chown !== undefined && { owner: chownIds(inst.chown, view) }),
         ...(inst.chmod !== undefined && { chmod: parseChmod(inst.chmod) }),
-        mtime: this.layerTime!,
+        mtime: this.layerTime,
         instruction: inst.kind,
       };
       const started = Date.now();
@@ -389,11 +390,11 @@ class Builder {
         fromImage = image.id;
         if (inst.sources.length > 0) sources.push(...selectSources(viewTree(this.viewOf(image)), inst.sources, inst.kind).map((s) => ({ ...s, keepOwner: true })));
       } else {
-        const local = inst.sources.filter((s) => !/^https?:\/\//i.test(s));
+        const local = inst.sources.filter((s) => !isUrl(s));
         const tree = listedTree(this.context.dir, this.context.entries());
         const selected = local.length > 0 ? selectSources(tree, local, inst.kind) : [];
         for (const source of inst.sources) {
-          if (/^https?:\/\//i.test(source)) {
+          if (isUrl(source)) {
             if (inst.kind === 'COPY') throw invalidArgument(`${this.where(inst)}: source can't be a URL for COPY`);
             const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-add-'));
             cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -421,7 +422,7 @@ class Builder {
 
   /** `--from`: an earlier stage's result, by name or index, or an image (pulled if need be). */
   private async fromImage(ref: string): Promise<ImageRecord> {
-    const stage = /^\d+$/.test(ref) ? this.parsed.stages[Number(ref)] : this.parsed.stages.find((s) => s.name === ref.toLowerCase());
+    const stage = fromReference(this.parsed.stages, ref);
     if (stage) {
       const result = this.stageResults.get(stage.index);
       if (!result?.image) throw invalidArgument(`COPY --from=${ref}: the stage has no filesystem`);
@@ -440,6 +441,8 @@ class Builder {
     return `${this.parsed.fileName}:${inst.node.startLine}`;
   }
 }
+
+const isUrl = (source: string) => /^https?:\/\//i.test(source);
 
 /** `--chown=user[:group]`: names looked up in the image's passwd and group; a lone user means gid = uid (Docker's rule). */
 export function chownIds(spec: string, image: UnionView): { uid: number; gid: number } {

@@ -15,7 +15,8 @@ import type { UnionView } from '../layers/union.js';
 import { whiteoutPrefix } from '../layers/whiteout.js';
 import type { Digest } from '../util/digest.js';
 import { peek } from '../util/streams.js';
-import { type CopySource, join, type SourceFile, typeBits } from './sources.js';
+import { joinRelative as join } from '../util/rootpath.js';
+import { type CopySource, type SourceFile, typeBits } from './sources.js';
 
 export interface CopyPlan {
   sources: CopySource[];

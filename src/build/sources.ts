@@ -9,7 +9,8 @@ import path from 'node:path';
 import { invalidArgument, notFound } from '../errors.js';
 import { UnionView } from '../layers/union.js';
 import type { Digest } from '../util/digest.js';
-import { resolvePath } from '../util/rootpath.js';
+import { joinRelative as join, resolvePath } from '../util/rootpath.js';
+import { escapeRegExp } from '../util/text.js';
 
 /** Where sources are looked up: the build context (.dockerignore applied) or another stage's or image's root. */
 export interface SourceTree {
@@ -163,7 +164,6 @@ export function goMatch(pattern: string): RegExp {
   return new RegExp(`^${out}$`);
 }
 
-const escapeRegExp = (text: string) => text.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
 
 
 /**
@@ -191,7 +191,3 @@ export function sourcesChecksum(sources: readonly CopySource[], digest: (source:
 }
 
 export const typeBits = (stat: fs.BigIntStats) => Number(stat.mode) & fs.constants.S_IFMT;
-
-export function join(dir: string, name: string): string {
-  return dir === '' ? name : name === '' ? dir : `${dir}/${name}`;
-}

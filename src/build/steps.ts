@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { invalidArgument } from '../errors.js';
+import { escapeRegExp } from '../util/text.js';
 import type { ContainerConfig } from '../images/model.js';
 import type { CommandLine, Healthcheck, Instruction, RunInstruction } from './dockerfile/index.js';
 
@@ -28,8 +29,6 @@ export function runCommand(config: ContainerConfig, run: RunInstruction): string
   const script = [line, ...run.heredocs.map((doc) => `${doc.content}${doc.name}`)].join('\n');
   return [...shellOf(config), script];
 }
-
-const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Docker's `|<n> K=V ...` prefix: the build args a RUN saw, sorted, which the history and the cache key keep. */
 export function runCreatedBy(command: string[], args: readonly [string, string][]): string {

@@ -7,6 +7,7 @@ import tar, { type Header, type Pack } from 'tar-stream';
 import { conflict } from '../errors.js';
 import { contentXattrs, deviceNumbers, differs, isOpaque, isWhiteout, lowerEntry, lowerNames } from './overlay-entries.js';
 import { opaqueMarker, whiteoutPrefix } from './whiteout.js';
+import { joinRelative as join } from '../util/rootpath.js';
 
 const xattrPrefix = 'SCHILY.xattr.';
 
@@ -47,7 +48,6 @@ function sortedNames(dir: string): string[] {
   return fs.readdirSync(dir).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
 }
 
-const join = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
 
 /** Every entry under `root`, depth first, a directory before its contents. */
 function* walk(root: string, dir = ''): Generator<[string, fs.Stats]> {

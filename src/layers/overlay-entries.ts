@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { unsupported } from '../errors.js';
 import { fsExtras } from './native.js';
 import { overlayOpaqueXattr } from './whiteout.js';
+import { joinRelative as join } from '../util/rootpath.js';
 
 // How overlayfs represents entries in an upper or lower dir. Kept apart from the tar code so that the snapshotters
 // (loaded by every container command) do not pull tar-stream in at start-up.
@@ -92,4 +93,3 @@ function sameFsTime(a: bigint, b: bigint): boolean {
   return a === b || (a / second === b / second && (a % second === 0n || b % second === 0n));
 }
 
-const join = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);

@@ -11,13 +11,13 @@ import { fsExtras, S_IFCHR } from '../layers/native.js';
 import { setAttributes } from '../layers/merge.js';
 import { deviceNumbers, differs, lowerEntry, lowerNames } from '../layers/overlay-entries.js';
 import { overlayOpaqueXattr } from '../layers/whiteout.js';
+import { joinRelative as join } from '../util/rootpath.js';
 
 /** Writes into the empty dir `view` what `rootfs` changed relative to `lowers` (layer dirs, topmost first). */
 export function writeUpperView(rootfs: string, lowers: string[], view: string): void {
   compareDir(rootfs, view, '', lowers, () => undefined);
 }
 
-const join = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
 
 /** Adds the changes below `rel`; `ensureParent` creates the view's copy of `rel` on first need. Returns whether any. */
 function compareDir(rootfs: string, view: string, rel: string, below: string[], ensureParent: () => void): boolean {

@@ -47,6 +47,11 @@ export function resolvePath(unsafePath: string, linkAt: (rel: string) => string 
   return current.replace(/^\//, '');
 }
 
+/** Joins relative paths where '' stands for the root: `a` + `b` is `a/b`, '' + `b` is `b`, `a` + '' is `a`. */
+export function joinRelative(dir: string, name: string): string {
+  return dir === '' ? name : name === '' ? dir : `${dir}/${name}`;
+}
+
 /** A symlink's target, or undefined when the path is something else or does not exist. */
 function symlinkTarget(file: string): string | undefined {
   try {

@@ -6,6 +6,7 @@
 import { type AstResult, type Directive, DockerfileError, type Heredoc, LineError, type Node, type ParseWarning } from './ast.js';
 import { heredocsFromLine } from './heredoc.js';
 import { splitLine } from './line-parsers.js';
+import { escapeRegExp } from '../../util/text.js';
 
 const validDirectives = new Set(['syntax', 'escape', 'check']);
 const directivePattern = /^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$/;
@@ -42,7 +43,6 @@ function splitLines(text: string): string[] {
 const trimNewline = (line: string) => line.replace(/[\r\n]+$/, '');
 const isComment = (line: string) => line.trimStart().startsWith('#');
 const isBlank = (line: string) => trimNewline(line).trimStart() === '';
-const escapeRegExp = (text: string) => text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
 
 function continuationPattern(escape: string): RegExp {
   const e = escapeRegExp(escape);
