@@ -9,7 +9,7 @@ import { attempt, type Command, type Contender, measureAlternating, progress, ru
 import { detectBuildah, type Peer, type PeerSlot, type PeerStore, peerComparisons, usable } from '../peers.js';
 import { atMost, fasterThan, summarize, type Target, type WorkloadResult } from '../report.js';
 import { nodeStartFloor, strata, tarHashFloor } from '../tools.js';
-import { floorOf, guarded, mountsUnder, quietly, requireContainerTools, runPeer } from './containers.js';
+import { floorOf, mountsUnder, quietly, requireContainerTools, runPeer, runWorkloads } from './containers.js';
 
 /** The COPY-heavy build's context: the full run's matches the import workload's rootfs, the quick one is a tenth. */
 const copySizes = (quick: boolean) => (quick ? { totalBytes: 20e6, files: 500, symlinks: 5, seed: 5 } : { totalBytes: 200e6, files: 5000, symlinks: 20, seed: 5 });
@@ -89,19 +89,15 @@ interface PeerSetup {
  */
 export async function buildWorkloads(ctx: BenchContext): Promise<WorkloadResult[]> {
   requireContainerTools('builds');
-  const bench = new BuildBench(ctx, [...ctx.peers, { name: 'buildah', peer: detectBuildah(ctx.scratch) }]);
-  try {
-    bench.setup();
+  return runWorkloads(new BuildBench(ctx, [...ctx.peers, { name: 'buildah', peer: detectBuildah(ctx.scratch) }]), (bench) => {
     const labels = bench.labels();
     return [
-      guarded(labels.cold, () => bench.coldBuild()),
-      guarded(labels.cached, () => bench.cachedBuild()),
-      guarded(labels.changed, () => bench.changedBuild()),
-      guarded(labels.copy, () => bench.copyBuild()),
+      [labels.cold, () => bench.coldBuild()],
+      [labels.cached, () => bench.cachedBuild()],
+      [labels.changed, () => bench.changedBuild()],
+      [labels.copy, () => bench.copyBuild()],
     ];
-  } finally {
-    bench.cleanup();
-  }
+  });
 }
 
 class BuildBench {

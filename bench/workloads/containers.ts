@@ -43,7 +43,7 @@ interface PeerSetup {
 }
 
 /** A workload that could not run still gets its line, with the reason, and the others run on. */
-export function guarded(label: string, workload: () => WorkloadResult): WorkloadResult {
+function guarded(label: string, workload: () => WorkloadResult): WorkloadResult {
   try {
     return workload();
   } catch (error) {
@@ -73,17 +73,23 @@ export function requireContainerTools(what: string): void {
 
 export async function containerWorkloads(ctx: BenchContext): Promise<WorkloadResult[]> {
   requireContainerTools('containers');
-  const bench = new ContainerBench(ctx);
-  try {
-    bench.setup();
+  return runWorkloads(new ContainerBench(ctx), (bench) => {
     const labels = bench.labels();
     return [
-      guarded(labels.run, () => bench.runLatency()),
-      guarded(labels.startByImageSize, () => bench.startByImageSize()),
-      guarded(labels.commitManyFiles, () => bench.commitManyFiles()),
-      guarded(labels.commitOneFile, () => bench.commitOneFile()),
-      guarded(labels.ps, () => bench.psSize()),
+      [labels.run, () => bench.runLatency()],
+      [labels.startByImageSize, () => bench.startByImageSize()],
+      [labels.commitManyFiles, () => bench.commitManyFiles()],
+      [labels.commitOneFile, () => bench.commitOneFile()],
+      [labels.ps, () => bench.psSize()],
     ];
+  });
+}
+
+/** Sets a bench up, runs its workloads (each guarded: one that fails says why), and cleans up whatever happened. */
+export function runWorkloads<B extends { setup(): void; cleanup(): void }>(bench: B, workloads: (bench: B) => [string, () => WorkloadResult][]): WorkloadResult[] {
+  try {
+    bench.setup();
+    return workloads(bench).map(([label, workload]) => guarded(label, workload));
   } finally {
     bench.cleanup();
   }
