@@ -9,7 +9,7 @@ import { attempt, type Command, type Contender, measureAlternating, progress, ru
 import { detectBuildah, type Peer, type PeerSlot, type PeerStore, peerComparisons, usable } from '../peers.js';
 import { atMost, fasterThan, summarize, type Target, type WorkloadResult } from '../report.js';
 import { nodeStartFloor, strata, tarHashFloor } from '../tools.js';
-import { floorOf, mountsUnder, quietly, requireContainerTools, runPeer, runWorkloads } from './containers.js';
+import { floorOf, mountsUnder, quietly, requireContainerTools, runcFloor, runPeer, runWorkloads } from './containers.js';
 
 /** The COPY-heavy build's context: the full run's matches the import workload's rootfs, the quick one is a tenth. */
 const copySizes = (quick: boolean) => (quick ? { totalBytes: 20e6, files: 500, symlinks: 5, seed: 5 } : { totalBytes: 200e6, files: 5000, symlinks: 20, seed: 5 });
@@ -221,7 +221,7 @@ class BuildBench {
    * prepared busybox bundle, measured separately and added.
    */
   coldBuild(): WorkloadResult {
-    const runcRun = this.runcFloor();
+    const runcRun = runcFloor(this.dir, this.busyboxDir, 'strata-bench-build-floor');
     const contenders: Contender[] = [
       { name: 'strata', command: () => this.strataBuild(images.cold, this.tutorial, true), after: this.afterStrata(images.cold, true, { dest: '/src', context: this.tutorial }) },
       { name: 'node -e 0', command: () => nodeStartFloor },
@@ -231,22 +231,6 @@ class BuildBench {
     const samples = measureAlternating('build --no-cache', contenders, this.ctx.config.runs);
     samples.set('floor', floorOf([samples.get('node -e 0'), samples.get('runc run'), samples.get('runc run')]));
     return summarize(this.labels().cold, samples, [{ tool: 'floor' }, { tool: 'node -e 0' }, { tool: 'runc run' }, ...this.peerComparisons(atMost(0.7))]);
-  }
-
-  /** A `runc run` of the busybox tree running `true`, in a bundle made once; each call a new container id. */
-  private runcFloor(): () => Command {
-    const bundle = path.join(this.dir, 'runc-bundle');
-    const state = path.join(this.dir, 'runc-state');
-    fs.mkdirSync(bundle);
-    run({ file: 'cp', args: ['-a', this.busyboxDir, path.join(bundle, 'rootfs')] });
-    run({ file: 'runc', args: ['spec', '--bundle', bundle] });
-    const configFile = path.join(bundle, 'config.json');
-    const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as { process: { terminal: boolean; args: string[] } };
-    config.process.terminal = false;
-    config.process.args = ['true'];
-    fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
-    let runs = 0;
-    return () => ({ file: 'runc', args: ['--root', state, 'run', '--bundle', bundle, `strata-bench-build-floor-${process.pid}-${runs++}`] });
   }
 
   /** The tutorial built once, untimed, into the image every step of the cached and changed builds reuse. */

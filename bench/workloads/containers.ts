@@ -85,6 +85,25 @@ export async function containerWorkloads(ctx: BenchContext): Promise<WorkloadRes
   });
 }
 
+/**
+ * `runc run` of a busybox tree running `true`, from a bundle made once under `dir` (config from `runc spec`,
+ * rootfs a plain copy): the floor under any CLI that runs containers through runc. Each call a new container id.
+ */
+export function runcFloor(dir: string, busyboxDir: string, namePrefix: string): () => Command {
+  const bundle = path.join(dir, 'runc-bundle');
+  const state = path.join(dir, 'runc-state');
+  fs.mkdirSync(bundle);
+  run({ file: 'cp', args: ['-a', busyboxDir, path.join(bundle, 'rootfs')] });
+  run({ file: 'runc', args: ['spec', '--bundle', bundle] });
+  const configFile = path.join(bundle, 'config.json');
+  const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as { process: { terminal: boolean; args: string[] } };
+  config.process.terminal = false;
+  config.process.args = ['true'];
+  fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
+  let runs = 0;
+  return () => ({ file: 'runc', args: ['--root', state, 'run', '--bundle', bundle, `${namePrefix}-${process.pid}-${runs++}`] });
+}
+
 /** Sets a bench up, runs its workloads (each guarded: one that fails says why), and cleans up whatever happened. */
 export function runWorkloads<B extends { setup(): void; cleanup(): void }>(bench: B, workloads: (bench: B) => [string, () => WorkloadResult][]): WorkloadResult[] {
   try {
@@ -187,22 +206,11 @@ class ContainerBench {
    * measured separately and added.
    */
   runLatency(): WorkloadResult {
-    const bundle = path.join(this.dir, 'runc-bundle');
-    const runcState = path.join(this.dir, 'runc-state');
-    fs.mkdirSync(bundle);
-    run({ file: 'cp', args: ['-a', this.busyboxDir, path.join(bundle, 'rootfs')] });
-    run({ file: 'runc', args: ['spec', '--bundle', bundle] });
-    const configFile = path.join(bundle, 'config.json');
-    const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as { process: { terminal: boolean; args: string[] } };
-    config.process.terminal = false;
-    config.process.args = ['true'];
-    fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
-    let runcRuns = 0;
-
+    const runcRun = runcFloor(this.dir, this.busyboxDir, 'strata-bench-floor');
     const contenders: Contender[] = [
       { name: 'strata', command: () => strata(this.root, 'run', '--rm', images.busybox, 'true') },
       { name: 'node -e 0', command: () => nodeStartFloor },
-      { name: 'runc run', command: () => ({ file: 'runc', args: ['--root', runcState, 'run', '--bundle', bundle, `strata-bench-floor-${process.pid}-${runcRuns++}`] }) },
+      { name: 'runc run', command: runcRun },
       ...this.peers.map((setup) => this.peerContender(setup, () => peerRun(setup.peer, setup.store, images.busybox))),
     ];
     const samples = measureAlternating('run --rm true', contenders, this.ctx.config.runs);
