@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { dataCorrupt, isNodeError, notFound } from '../errors.js';
+import { BackgroundWrites } from '../util/background-writes.js';
 import { type Digest, hexOf, isDigest } from '../util/digest.js';
 
 export interface Descriptor {
@@ -45,10 +46,8 @@ export class BlobWriter {
     this.written += chunk.length;
   }
 
-  /** Writes still on the thread pool (`writeSoon`), in order, and how many bytes they hold. */
-  private flushing: Promise<void> = Promise.resolve();
-  private pendingBytes = 0;
-  private writeFailure: unknown;
+  /** Writes still on the thread pool (`writeSoon`), made when the first one comes. */
+  private background: BackgroundWrites | undefined;
 
   /**
    * Like `write`, but the bytes reach the file on the thread pool, in order, while the caller goes on (a layer
@@ -59,26 +58,18 @@ export class BlobWriter {
     if (this.fd === undefined) throw new Error('blob writer is closed');
     this.hash.update(chunk);
     this.written += chunk.length;
-    this.pendingBytes += chunk.length;
-    const fd = this.fd;
-    this.flushing = this.flushing
-      .then(() => writeFully(fd, chunk))
-      .catch((error: unknown) => {
-        this.writeFailure ??= error;
-      })
-      .finally(() => {
-        this.pendingBytes -= chunk.length;
-      });
-    if (this.pendingBytes > 16 << 20) await this.flushing;
+    this.background ??= new BackgroundWrites(this.fd);
+    await this.background.write(chunk);
   }
 
   /** `stage` after `writeSoon`: waits for the writes, and flushes to disk on the thread pool too. */
   async stageSoon(expected: Expected = {}): Promise<{ digest: Digest; size: number }> {
     if (this.staged) return this.staged;
-    await this.flushing;
-    if (this.writeFailure !== undefined) {
+    try {
+      await this.background?.flush();
+    } catch (error) {
       this.abort();
-      throw this.writeFailure;
+      throw error;
     }
     const fd = this.fd;
     if (fd === undefined) throw new Error('blob writer is closed');
@@ -139,7 +130,8 @@ export class BlobWriter {
       // Writes on the thread pool may still use the descriptor: it is closed after them, never reused under them.
       const fd = this.fd;
       this.fd = undefined;
-      void this.flushing.finally(() => fs.closeSync(fd));
+      if (this.background) void this.background.settled().then(() => fs.closeSync(fd));
+      else fs.closeSync(fd);
     }
     fs.rmSync(this.tempPath, { force: true });
   }
@@ -225,16 +217,4 @@ export class ContentStore {
   leftoverIngests(): string[] {
     return fs.readdirSync(this.ingestDir).map((name) => path.join(this.ingestDir, name));
   }
-}
-
-function writeFully(fd: number, chunk: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const next = (offset: number) =>
-      fs.write(fd, chunk, offset, chunk.length - offset, null, (error, written) => {
-        if (error) reject(error);
-        else if (offset + written < chunk.length) next(offset + written);
-        else resolve();
-      });
-    next(0);
-  });
 }

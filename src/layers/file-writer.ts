@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
+import { BackgroundWrites } from '../util/background-writes.js';
 import { applyXattrs } from './pax.js';
 
 export interface FileAttributes {
@@ -95,21 +96,39 @@ export class ParallelFileWriter {
     if (this.failure !== undefined) throw this.failure;
   }
 
+  /**
+   * A large file: its chunks go to the thread pool as they come, so the parser goes on meanwhile; the file is
+   * finished (owner, mode, times, closed) as a pending write once its last chunk is queued.
+   */
   private async streamNow(file: string, content: AsyncIterable<Buffer> | Readable, attributes: FileAttributes): Promise<void> {
     const fd = fs.openSync(file, 'wx', attributes.mode & 0o777);
+    const writes = new BackgroundWrites(fd, this.maxBytes / 2);
     try {
-      for await (const chunk of content as AsyncIterable<Buffer>) {
-        let offset = 0;
-        while (offset < chunk.length) offset += fs.writeSync(fd, chunk, offset);
-      }
-      if (needsChown(attributes)) fs.fchownSync(fd, attributes.uid ?? 0, attributes.gid ?? 0);
-      if (needsChmod(attributes)) fs.fchmodSync(fd, attributes.mode);
-      setXattrs(file, attributes);
-      if (attributes.mtime) fs.futimesSync(fd, attributes.mtime, attributes.mtime);
-    } finally {
-      fs.closeSync(fd);
+      for await (const chunk of content as AsyncIterable<Buffer>) await writes.write(chunk);
+    } catch (error) {
+      void writes.settled().then(() => fs.closeSync(fd));
+      throw error;
     }
+    const job = writes
+      .flush()
+      .then(() => finishFile(fd, file, attributes))
+      .catch((error: unknown) => {
+        this.failure ??= error;
+      })
+      .finally(() => {
+        fs.closeSync(fd);
+        this.pending.delete(file);
+      });
+    this.pending.set(file, job);
   }
+}
+
+/** Owner, mode, xattrs and times of a file whose content is written. chown before chmod: chown clears setuid/setgid bits. */
+function finishFile(fd: number, file: string, attributes: FileAttributes): void {
+  if (needsChown(attributes)) fs.fchownSync(fd, attributes.uid ?? 0, attributes.gid ?? 0);
+  if (needsChmod(attributes)) fs.fchmodSync(fd, attributes.mode);
+  setXattrs(file, attributes);
+  if (attributes.mtime) fs.futimesSync(fd, attributes.mtime, attributes.mtime);
 }
 
 async function writeFile(file: string, chunks: Buffer[], attributes: FileAttributes): Promise<void> {

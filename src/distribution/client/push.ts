@@ -36,7 +36,7 @@ async function uploadBlob(engine: Engine, client: RegistryClient, blob: Descript
   const mount = from ? `?mount=${blob.digest}&from=${encodeURIComponent(from)}` : '';
   const start = await client.request('POST', `/${client.repository}/blobs/uploads/${mount}`, { scope, what, ok: [201, 202] });
   if (start.status === 201) return 'mounted';
-  let location = start.headers.get('location');
+  let location = start.header('location');
   if (!location) throw invalidArgument(`${what}: the registry gave no upload location`);
   const file = engine.content.path(blob.digest);
   const chunkSize = options.chunkSize ?? defaultChunkSize;
@@ -60,7 +60,7 @@ async function uploadBlob(engine: Engine, client: RegistryClient, blob: Descript
       body: () => fs.createReadStream(file, { start: offset, end, highWaterMark: 1 << 20 }),
       ok: [202],
     });
-    location = response.headers.get('location') ?? location;
+    location = response.header('location') ?? location;
     onBytes(end + 1);
   }
   await client.request('PUT', uploadUrl(client, location, { digest: blob.digest }), { scope, what, headers: { 'content-length': '0' }, ok: [201] });
@@ -101,10 +101,10 @@ export async function pushImage(engine: Engine, name: string, progress: Progress
     scope: `repository:${client.repository}:pull,push`,
     what: `manifest for ${name}`,
     headers: { 'content-type': manifest.mediaType ?? MediaType.ociManifest },
-    body: () => new Uint8Array(manifestBytes),
+    body: () => manifestBytes,
     ok: [201],
   });
-  const digest = (response.headers.get('docker-content-digest') as Digest | null) ?? record.manifest;
+  const digest = (response.header('docker-content-digest') as Digest | null) ?? record.manifest;
   engine.meta.transaction(() => engine.meta.addRepoDigest(repositoryName(reference), digest, record.id));
   progress.line(`${reference.tag ?? 'latest'}: digest: ${digest} size: ${manifestBytes.length}`);
   return { digest, size: manifestBytes.length };

@@ -1,6 +1,6 @@
-import { Readable } from 'node:stream';
 import { StrataError, unavailable } from '../../errors.js';
 import { type Credentials, findCredentials, parseChallenge } from './auth.js';
+import { type HttpResponse, type RequestBody, send } from './http.js';
 
 export interface RegistryOptions {
   /** Plain HTTP is used only for these hosts and for localhost, as Docker does. */
@@ -22,10 +22,10 @@ const retryableStatus = new Set([429, 500, 502, 503, 504]);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A registry error in the distribution spec's JSON form, turned into one line. */
-async function registryError(response: Response, what: string): Promise<StrataError> {
+async function registryError(response: HttpResponse, what: string): Promise<StrataError> {
   let detail = `${response.status} ${response.statusText}`;
   try {
-    const body = (await response.json()) as { errors?: { code?: string; message?: string }[] };
+    const body = await response.json<{ errors?: { code?: string; message?: string }[] }>();
     const first = body.errors?.[0];
     if (first) detail = `${first.code ?? response.status}: ${first.message ?? ''}`.trim();
   } catch {
@@ -56,40 +56,43 @@ export class RegistryClient {
     this.credentials = options.credentials ?? findCredentials(domain);
   }
 
-  /** Sends a request; on 401 answers the challenge once and retries; retries transient failures with backoff. */
-  async request(method: string, path: string, init: { headers?: Record<string, string>; body?: () => BodyInit | Readable; scope?: string; what: string; ok?: number[] }): Promise<Response> {
-    const url = path.startsWith('http') ? path : `${this.base}${path}`;
+  /**
+   * Sends a request; on 401 answers the challenge once and retries; retries transient failures with backoff.
+   * The response's body is read whole unless `stream` is set, when the caller reads (or discards) it.
+   */
+  async request(
+    method: string,
+    path: string,
+    init: { headers?: Record<string, string>; body?: () => RequestBody; scope?: string; what: string; ok?: number[]; stream?: boolean },
+  ): Promise<HttpResponse> {
+    const url = new URL(path.startsWith('http') ? path : `${this.base}${path}`);
     let challenged = false;
     for (let attempt = 0; ; attempt++) {
-      let response: Response;
+      let response: HttpResponse;
       try {
         const body = init.body?.();
-        response = await fetch(url, {
-          method,
-          headers: { ...init.headers, ...(this.authorization && { authorization: this.authorization }) },
-          ...(body !== undefined && { body: body instanceof Readable ? (Readable.toWeb(body) as ReadableStream) : body, duplex: 'half' }),
-          redirect: 'follow',
-        } as RequestInit);
+        response = await send(url, { method, headers: { ...init.headers, ...(this.authorization && { authorization: this.authorization }) }, ...(body !== undefined && { body }) });
       } catch (error) {
         if (attempt < 3 && !init.body) {
           await sleep(200 * 2 ** attempt);
           continue;
         }
-        throw unavailable(`${init.what}: cannot reach ${this.domain}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`);
+        throw unavailable(`${init.what}: cannot reach ${this.domain}: ${(error as Error).message}`);
       }
       if (response.status === 401 && !challenged) {
         challenged = true;
-        await response.body?.cancel();
-        await this.authenticate(response.headers.get('www-authenticate'), init.scope ?? `repository:${this.repository}:pull`);
+        await response.read();
+        await this.authenticate(response.header('www-authenticate'), init.scope ?? `repository:${this.repository}:pull`);
         continue;
       }
       if (retryableStatus.has(response.status) && attempt < 3 && !init.body) {
-        await response.body?.cancel();
+        response.discard();
         await sleep(200 * 2 ** attempt);
         continue;
       }
-      if ((init.ok ?? [200]).includes(response.status)) return response;
-      throw await registryError(response, init.what);
+      if (!(init.ok ?? [200]).includes(response.status)) throw await registryError(response, init.what);
+      if (!init.stream) await response.read();
+      return response;
     }
   }
 
@@ -105,9 +108,9 @@ export class RegistryClient {
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
     // Several scopes (push here, pull from a mount's source) go as repeated parameters, as Docker sends them.
     for (const part of scope.split(' ')) url.searchParams.append('scope', part);
-    const response = await fetch(url, { headers: basic ? { authorization: basic } : {} });
-    if (!response.ok) throw await registryError(response, `token from ${url.host}`);
-    const token = (await response.json()) as { token?: string; access_token?: string };
+    const response = await send(url, { method: 'GET', headers: basic ? { authorization: basic } : {} });
+    if (response.status !== 200) throw await registryError(response, `token from ${url.host}`);
+    const token = await response.json<{ token?: string; access_token?: string }>();
     const value = token.token ?? token.access_token;
     if (value) this.authorization = `Bearer ${value}`;
   }
