@@ -1,0 +1,148 @@
+/**
+ * The registry client's HTTP transport (redirects, credentials, streamed bodies, cut responses) against real
+ * servers on loopback, and the thread-pool writer that files and blobs go through.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { test } from 'node:test';
+import { send } from '../src/distribution/client/http.js';
+import { BackgroundWrites } from '../src/util/background-writes.js';
+
+interface Seen {
+  method: string;
+  url: string;
+  authorization: string | undefined;
+  body: Buffer;
+}
+
+/** A loopback server that records each request and answers with `answer`. */
+async function serve(answer: (request: Seen, response: http.ServerResponse) => void): Promise<{ origin: string; seen: Seen[]; close(): Promise<void> }> {
+  const seen: Seen[] = [];
+  const server = http.createServer(async (request, response) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const record = { method: request.method!, url: request.url!, authorization: request.headers.authorization, body: Buffer.concat(chunks) };
+    seen.push(record);
+    answer(record, response);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    origin,
+    seen,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+test('redirects: followed for requests without a body; credentials only to the same origin', async () => {
+  const storage = await serve((_, response) => response.end('blob bytes'));
+  const registry = await serve((request, response) => {
+    if (request.url === '/v2/same') response.writeHead(307, { location: '/v2/final' }).end();
+    else if (request.url === '/v2/elsewhere') response.writeHead(302, { location: `${storage.origin}/signed?x=1` }).end();
+    else if (request.url === '/v2/loop') response.writeHead(302, { location: '/v2/loop' }).end();
+    else if (request.url === '/v2/upload') response.writeHead(307, { location: '/v2/other' }).end();
+    else response.end('final');
+  });
+  try {
+    const auth = { authorization: 'Bearer secret' };
+    const same = await send(new URL(`${registry.origin}/v2/same`), { method: 'GET', headers: auth });
+    assert.equal((await same.read()).toString(), 'final');
+    assert.equal(registry.seen.at(-1)!.authorization, 'Bearer secret', 'same origin keeps the credentials');
+
+    const elsewhere = await send(new URL(`${registry.origin}/v2/elsewhere`), { method: 'GET', headers: auth });
+    assert.equal((await elsewhere.read()).toString(), 'blob bytes');
+    assert.equal(storage.seen[0]!.url, '/signed?x=1');
+    assert.equal(storage.seen[0]!.authorization, undefined, 'another origin never sees the registry token');
+
+    const head = await send(new URL(`${registry.origin}/v2/elsewhere`), { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(storage.seen[1]!.method, 'HEAD');
+
+    await assert.rejects(send(new URL(`${registry.origin}/v2/loop`), { method: 'GET' }), /too many redirects/);
+
+    // A body cannot be sent twice: the redirect comes back to the caller, which reports the status.
+    const upload = await send(new URL(`${registry.origin}/v2/upload`), { method: 'PUT', body: Buffer.from('data') });
+    assert.equal(upload.status, 307);
+    assert.equal(upload.header('location'), '/v2/other');
+  } finally {
+    await registry.close();
+    await storage.close();
+  }
+});
+
+test('bodies: buffers, strings and streams arrive whole; responses read once or streamed', async () => {
+  const echo = await serve((request, response) => response.writeHead(201, { 'x-length': String(request.body.length) }).end(request.body));
+  try {
+    const data = randomBytes(3 << 20);
+    for (const body of [data, data.toString('base64'), Readable.from([data.subarray(0, 1000), data.subarray(1000)])]) {
+      const response = await send(new URL(`${echo.origin}/put`), { method: 'PUT', body });
+      const expected = typeof body === 'string' ? Buffer.from(body) : data;
+      assert.equal(response.status, 201);
+      assert.equal(response.header('x-length'), String(expected.length));
+      assert.ok((await response.read()).equals(expected));
+      assert.ok((await response.read()).equals(expected), 'a second read returns the same bytes');
+    }
+    const streamed = await send(new URL(`${echo.origin}/put`), { method: 'POST', body: Buffer.from('{"a":1}') });
+    assert.deepEqual(await streamed.json(), { a: 1 });
+    assert.equal(streamed.header('X-Length'), '7', 'header names are case-insensitive');
+    assert.equal(streamed.header('missing'), null);
+  } finally {
+    await echo.close();
+  }
+});
+
+test('a response cut short fails its body stream; an unreachable host fails the request', async () => {
+  const cut = await serve((_, response) => {
+    response.writeHead(200, { 'content-length': '1000000' });
+    response.write(Buffer.alloc(1000));
+    setTimeout(() => response.socket?.destroy(), 20);
+  });
+  try {
+    const response = await send(new URL(`${cut.origin}/blob`), { method: 'GET' });
+    await assert.rejects(response.read(), /aborted|ECONNRESET|closed/);
+  } finally {
+    await cut.close();
+  }
+  await assert.rejects(send(new URL(cut.origin), { method: 'GET' }), /ECONNREFUSED/);
+  await assert.rejects(send(new URL('ftp://127.0.0.1/x'), { method: 'GET' }), /unsupported URL scheme/);
+});
+
+test('BackgroundWrites: chunks of any size reach the file in order; a failure is kept and thrown by flush', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bgw-'));
+  try {
+    for (const [name, sizes, limit] of [
+      ['many small chunks under one batch', Array.from({ length: 300 }, (_, i) => 1 + (i % 97)), 16 << 20],
+      ['chunks across several batches, tight limit', Array.from({ length: 40 }, (_, i) => 100_000 + i * 7919), 1 << 20],
+      ['one chunk larger than the limit', [5 << 20], 1 << 20],
+      ['nothing at all', [], 1 << 20],
+    ] as const) {
+      const file = path.join(dir, 'out');
+      const fd = fs.openSync(file, 'w');
+      const chunks = sizes.map((size) => randomBytes(size));
+      const writes = new BackgroundWrites(fd, limit);
+      for (const chunk of chunks) await writes.write(chunk);
+      await writes.flush();
+      fs.closeSync(fd);
+      assert.ok(fs.readFileSync(file).equals(Buffer.concat(chunks)), name);
+    }
+
+    const readOnly = fs.openSync(path.join(dir, 'out'), 'r');
+    const failing = new BackgroundWrites(readOnly);
+    await failing.write(Buffer.from('x'));
+    await failing.settled(); // never rejects: the descriptor can be closed after it
+    await assert.rejects(failing.flush(), { code: 'EBADF' });
+    fs.closeSync(readOnly);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
