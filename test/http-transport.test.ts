@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { send } from '../src/distribution/client/http.js';
+import { send } from '../src/util/http.js';
 import { BackgroundWrites } from '../src/util/background-writes.js';
 
 interface Seen {

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { conflict, invalidArgument, notFound } from '../errors.js';
 import { decompress } from '../layers/compression.js';
@@ -14,6 +14,7 @@ import { deviceNumbers } from '../layers/overlay-entries.js';
 import type { UnionView } from '../layers/union.js';
 import { whiteoutPrefix } from '../layers/whiteout.js';
 import type { Digest } from '../util/digest.js';
+import { type HttpResponse, send } from '../util/http.js';
 import { peek } from '../util/streams.js';
 import { joinRelative as join } from '../util/rootpath.js';
 import { type CopySource, type SourceFile, typeBits } from './sources.js';
@@ -199,18 +200,21 @@ export async function isTarArchive(file: string): Promise<boolean> {
 
 /** ADD <url>: the file is downloaded next to the context (mode 0600 as Docker gives it; mtime from Last-Modified). */
 export async function downloadSource(url: string, dir: string, instruction: string): Promise<CopySource> {
-  let response: Response;
+  let response: HttpResponse;
   try {
-    response = await fetch(url, { redirect: 'follow' });
+    response = await send(new URL(url), { method: 'GET' });
   } catch (error) {
-    throw invalidArgument(`${instruction} failed: ${url}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`);
+    throw invalidArgument(`${instruction} failed: ${url}: ${(error as Error).message}`);
   }
-  if (!response.ok || !response.body) throw notFound(`${instruction} failed: ${url}: ${response.status} ${response.statusText}`);
+  if (response.status < 200 || response.status > 299) {
+    response.discard();
+    throw notFound(`${instruction} failed: ${url}: ${response.status} ${response.statusText}`);
+  }
   const name = path.posix.basename(new URL(url).pathname) || 'index.html';
   const file = path.join(fs.mkdtempSync(path.join(dir, 'download-')), 'content');
-  await fs.promises.writeFile(file, Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>));
+  await pipeline(response.body, fs.createWriteStream(file, { mode: 0o600 }));
   fs.chmodSync(file, 0o600);
-  const modified = Date.parse(response.headers.get('last-modified') ?? '');
+  const modified = Date.parse(response.header('last-modified') ?? '');
   if (!Number.isNaN(modified)) fs.utimesSync(file, modified / 1000, modified / 1000);
   const stat = fs.lstatSync(file, { bigint: true });
   const root = { rel: '', file, stat };

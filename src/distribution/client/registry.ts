@@ -1,6 +1,6 @@
 import { StrataError, unavailable } from '../../errors.js';
 import { type Credentials, findCredentials, parseChallenge } from './auth.js';
-import { type HttpResponse, type RequestBody, send } from './http.js';
+import { type HttpResponse, type RequestBody, send } from '../../util/http.js';
 
 export interface RegistryOptions {
   /** Plain HTTP is used only for these hosts and for localhost, as Docker does. */

@@ -3,9 +3,9 @@ import https from 'node:https';
 import { Readable } from 'node:stream';
 
 /**
- * The registry client's HTTP transport, on node:http rather than fetch: a layer's bytes arrive as a Node stream
- * without passing through web streams, which costs a third less CPU per downloaded byte (measured on a 100 MB
- * pull) and sends uploads straight from the file stream.
+ * Strata's HTTP client (registries, ADD <url>), on node:http rather than fetch: a layer's bytes arrive as a Node
+ * stream without passing through web streams, which costs a third less CPU per downloaded byte (measured on a
+ * 100 MB pull) and sends uploads straight from the file stream.
  */
 
 /** Connections are kept between the requests of one command, as fetch keeps them; idle ones don't hold the process. */
