@@ -1,5 +1,7 @@
 /** Output formatting shared by every command: Docker's sizes, durations, tables and --format templates. */
 
+import { compareText } from '../util/text.js';
+
 const sizeUnits = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
 
 /** Docker's units.HumanSizeWithPrecision: decimal units, three significant digits (units.HumanSize: four). */
@@ -67,7 +69,7 @@ function goString(value: unknown): string {
   if (value === null || value === undefined) return '<no value>';
   if (Array.isArray(value)) return `[${value.map(goString).join(' ')}]`;
   if (typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b));
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => compareText(a, b));
     return `map[${entries.map(([k, v]) => `${k}:${goString(v)}`).join(' ')}]`;
   }
   return String(value);

@@ -2,6 +2,7 @@ import { invalidArgument } from '../errors.js';
 import type { ImageRecord, LayerRecord } from '../metadata/db.js';
 import type { Digest } from '../util/digest.js';
 import { chainIds } from '../util/digest.js';
+import { compareText } from '../util/text.js';
 import { familiarRepository, parseReference } from './reference.js';
 import type { ImageStore } from './store.js';
 
@@ -111,7 +112,7 @@ export function listImages(images: ImageStore, options: ListOptions = {}): Image
     if (visible.length === 0) rows.push({ ...base, repository: '<none>', tag: '<none>' });
     for (const ref of visible) rows.push({ ...base, repository: familiarRepository(ref), tag: ref.tag ?? '<none>' });
   }
-  return rows.sort((a, b) => Date.parse(b.created) - Date.parse(a.created) || a.repository.localeCompare(b.repository) || a.tag.localeCompare(b.tag));
+  return rows.sort((a, b) => Date.parse(b.created) - Date.parse(a.created) || compareText(a.repository, b.repository) || compareText(a.tag, b.tag));
 }
 
 export interface HistoryRow {
