@@ -9,6 +9,7 @@ import { type Instruction, parseDockerfile, type RunInstruction } from '../src/b
 import {
   applyMetadata,
   cacheKey,
+  chownIds,
   commandOf,
   copyCreatedBy,
   defaultShell,
@@ -16,8 +17,10 @@ import {
   goQuoteList,
   joinWorkdir,
   nopCreatedBy,
+  parseChmod,
   runCommand,
   runCreatedBy,
+  runSettings,
   shellOf,
 } from '../src/build/steps.js';
 import type { ContainerConfig } from '../src/images/model.js';
@@ -404,4 +407,53 @@ describe('cacheKey', () => {
   for (const [name, a, b] of different) {
     test(`no collision: ${name}`, () => assert.notEqual(cacheKey(...a), cacheKey(...b)));
   }
+});
+
+describe('COPY --chown and --chmod', () => {
+  const passwd = 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:app:/home/app:/bin/sh\nweb:x:33:33::/var/www:/bin/false\n';
+  const group = 'root:x:0:\nstaff:x:50:app\nappgroup:x:1001:\n';
+  for (const [spec, expected] of [
+    ['app', { uid: 1000, gid: 1000 }], // a lone user: gid = uid, not the passwd group (Docker's rule)
+    ['app:staff', { uid: 1000, gid: 50 }],
+    ['app:1001', { uid: 1000, gid: 1001 }],
+    ['1000:50', { uid: 1000, gid: 50 }],
+    ['4242', { uid: 4242, gid: 4242 }], // numeric ids need no entry
+    ['4242:7', { uid: 4242, gid: 7 }],
+    ['web:', { uid: 33, gid: 33 }],
+    ['root', { uid: 0, gid: 0 }],
+  ] as const) {
+    test(`--chown=${spec}`, () => assert.deepEqual(chownIds(spec, passwd, group), expected));
+  }
+  for (const [spec, message] of [
+    ['nobody', /unable to find user nobody/],
+    ['app:nogroup', /unable to find group nogroup/],
+  ] as const) {
+    test(`--chown=${spec} is refused`, () => assert.throws(() => chownIds(spec, passwd, group), message));
+  }
+  for (const [text, mode] of [
+    ['755', 0o755],
+    ['0644', 0o644],
+    ['4755', 0o4755],
+    ['000', 0],
+  ] as const) {
+    test(`--chmod=${text}`, () => assert.equal(parseChmod(text), mode));
+  }
+  for (const text of ['u+x', '888', '75', '07555', '', '-755']) {
+    test(`--chmod=${JSON.stringify(text)} is refused`, () => assert.throws(() => parseChmod(text), /invalid chmod parameter/));
+  }
+});
+
+test('a RUN container: image env, then build args and proxies; workdir and user from the config; killed at once', () => {
+  const settings = runSettings({ Env: ['PATH=/bin', 'A=image'], WorkingDir: '/src', User: 'app' }, ['/bin/sh', '-c', 'make'], [['B', 'arg'], ['http_proxy', 'http://p:3128']], 'none');
+  assert.deepEqual(settings.args, ['/bin/sh', '-c', 'make']);
+  assert.deepEqual(settings.env, ['PATH=/bin', 'A=image', 'B=arg', 'http_proxy=http://p:3128']); // an arg that ENV overrides never gets here: expandBuild drops it
+  assert.equal(settings.cwd, '/src');
+  assert.equal(settings.user, 'app');
+  assert.equal(settings.network, 'none');
+  assert.equal(settings.stopSignal, 'KILL');
+  assert.equal(settings.tty, false);
+  const bare = runSettings({}, ['true'], [], 'host');
+  assert.equal(bare.cwd, '/');
+  assert.equal(bare.user, '');
+  assert.deepEqual(bare.env, []);
 });

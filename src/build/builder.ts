@@ -7,7 +7,6 @@
  * checksum match a step built before.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Engine } from '../engine.js';
@@ -17,12 +16,10 @@ import { familiarString, formatReference, parseReference } from '../images/refer
 import type { NewLayer } from '../images/store.js';
 import type { ImageRecord } from '../metadata/db.js';
 import type { Digest } from '../util/digest.js';
-import { resolveUser } from '../containers/user.js';
 import { UnionView } from '../layers/union.js';
-import type { CreateOptions } from '../containers/service.js';
 import { BuildContext, type ContextSource, hashFile } from './context.js';
 import type { CopyPlan } from './copy.js';
-import { type CopySource, listedTree, selectSources, sourcesChecksum, viewTree } from './sources.js';
+import { type CopySource, gatherSources, sourcesChecksum } from './sources.js';
 import {
   type AddInstruction,
   baseStage,
@@ -38,7 +35,7 @@ import {
   resolveGlobalArgs,
   stagesForTarget,
 } from './dockerfile/index.js';
-import { applyMetadata, cacheKey, copyCreatedBy, joinWorkdir, nopCreatedBy, runCommand, runCreatedBy } from './steps.js';
+import { applyMetadata, cacheKey, chownIds, copyCreatedBy, joinWorkdir, nopCreatedBy, parseChmod, runCommand, runCreatedBy, runSettings } from './steps.js';
 
 /** What the builder tells its caller as it goes: the classic builder's transcript, as events. */
 export interface BuildReporter {
@@ -284,23 +281,7 @@ class Builder {
     return this.cachedOr(key, state.cmdSet, async () => {
       if (!state.image) throw invalidArgument(`${this.where(inst)}: RUN needs a filesystem, but the stage has none yet (FROM scratch)`);
       const network = inst.network === 'none' ? 'none' : (this.options.network ?? 'host');
-      // The hostname is the container's ID, as Docker gives a build container's.
-      const settings: CreateOptions['settings'] = {
-        args: command,
-        env: [...(runtime.Env ?? []), ...args.map(([k, v]) => `${k}=${v}`), ...proxyEnv.map(([k, v]) => `${k}=${v}`)],
-        cwd: runtime.WorkingDir || '/',
-        user: runtime.User ?? '',
-        tty: false,
-        interactive: false,
-        autoRemove: false,
-        readonlyRootfs: false,
-        mounts: [],
-        network,
-        stopSignal: 'KILL',
-        stopTimeout: 0,
-        runtime: 'runc',
-        labels: {},
-      };
+      const settings = runSettings(runtime, command, [...args, ...proxyEnv], network);
       const containers = this.engine.containers;
       const record = containers.create({ image: state.image.id, settings });
       try {
@@ -331,7 +312,14 @@ class Builder {
     if (inst.link) throw unsupported(`${this.where(inst)}: ${inst.kind} --link is not supported by this builder`);
     if (inst.exclude.length > 0) throw unsupported(`${this.where(inst)}: ${inst.kind} --exclude is not supported by this builder`);
     const runtime = state.config.config ?? {};
-    const { sources, fromImage, cleanup } = await this.copySources(inst);
+    const { sources, fromImage, cleanup } = await gatherSources(inst, {
+      context: this.context,
+      where: this.where(inst),
+      fromImage: async (ref) => {
+        const image = await this.fromImage(ref);
+        return { id: image.id, view: this.viewOf(image) };
+      },
+    });
     try {
       // Relative to WORKDIR; a destination ending in `/` or `/.` (or `.` alone) names a directory.
       const isDir = /(^|\/)\.?$/.test(inst.dest);
@@ -354,7 +342,7 @@ class Builder {
       const plan: CopyPlan = {
         sources,
         dest,
-        ...(inst.chown !== undefined && { owner: chownIds(inst.chown, view) }),
+        ...(inst.chown !== undefined && { owner: chownIds(inst.chown, view.readFile('/etc/passwd') ?? '', view.readFile('/etc/group') ?? '') }),
         ...(inst.chmod !== undefined && { chmod: parseChmod(inst.chmod) }),
         mtime: this.layerTime,
         instruction: inst.kind,
@@ -373,50 +361,6 @@ class Builder {
       return this.stateOf(image, state.cmdSet);
     } finally {
       cleanup();
-    }
-  }
-
-  /** The sources of a COPY/ADD: from the context, an earlier stage or an image (`--from`), URLs, heredocs. */
-  private async copySources(inst: CopyInstruction | AddInstruction): Promise<{ sources: CopySource[]; fromImage?: Digest; cleanup: () => void }> {
-    const cleanups: (() => void)[] = [];
-    const cleanup = () => {
-      for (const fn of cleanups.reverse()) fn();
-    };
-    try {
-      const sources: CopySource[] = [];
-      let fromImage: Digest | undefined;
-      if (inst.kind === 'COPY' && inst.from !== undefined) {
-        const image = await this.fromImage(inst.from);
-        fromImage = image.id;
-        if (inst.sources.length > 0) sources.push(...selectSources(viewTree(this.viewOf(image)), inst.sources, inst.kind).map((s) => ({ ...s, keepOwner: true })));
-      } else {
-        const local = inst.sources.filter((s) => !isUrl(s));
-        const tree = listedTree(this.context.dir, this.context.entries());
-        const selected = local.length > 0 ? selectSources(tree, local, inst.kind) : [];
-        for (const source of inst.sources) {
-          if (isUrl(source)) {
-            if (inst.kind === 'COPY') throw invalidArgument(`${this.where(inst)}: source can't be a URL for COPY`);
-            const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-add-'));
-            cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-            const { downloadSource } = await import('./copy.js');
-            sources.push(await downloadSource(source, dir, inst.kind));
-          }
-        }
-        const { isTarArchive } = inst.kind === 'ADD' ? await import('./copy.js') : { isTarArchive: undefined };
-        for (const source of selected) {
-          if (isTarArchive && source.root.stat.isFile() && (await isTarArchive(source.root.file))) source.archive = true;
-          sources.push(source);
-        }
-      }
-      for (const content of inst.contents) {
-        // A heredoc has no file; the stat stands in for one (only its content and name are used).
-        const stat = fs.lstatSync(this.context.dir, { bigint: true });
-        sources.push({ name: content.path, root: { rel: '', file: '', stat }, files: [], content: Buffer.from(content.data) });
-      }
-      return { sources, ...(fromImage && { fromImage }), cleanup };
-    } catch (error) {
-      cleanup();
-      throw error;
     }
   }
 
@@ -441,21 +385,3 @@ class Builder {
     return `${this.parsed.fileName}:${inst.node.startLine}`;
   }
 }
-
-const isUrl = (source: string) => /^https?:\/\//i.test(source);
-
-/** `--chown=user[:group]`: names looked up in the image's passwd and group; a lone user means gid = uid (Docker's rule). */
-export function chownIds(spec: string, image: UnionView): { uid: number; gid: number } {
-  const passwd = image.readFile('/etc/passwd') ?? '';
-  const group = image.readFile('/etc/group') ?? '';
-  const [user = '', groupName] = spec.split(':');
-  const uid = resolveUser(user, passwd, group).uid;
-  const gid = groupName === undefined || groupName === '' ? uid : resolveUser(`${user}:${groupName}`, passwd, group).gid;
-  return { uid, gid };
-}
-
-export function parseChmod(text: string): number {
-  if (!/^[0-7]{3,4}$/.test(text)) throw invalidArgument(`invalid chmod parameter ${JSON.stringify(text)}: only octal modes such as 755 are supported`);
-  return Number.parseInt(text, 8);
-}
-

@@ -5,10 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { invalidArgument, notFound } from '../errors.js';
 import { UnionView } from '../layers/union.js';
 import type { Digest } from '../util/digest.js';
+import type { BuildContext } from './context.js';
+import type { AddInstruction, CopyInstruction } from './dockerfile/index.js';
 import { joinRelative as join, resolvePath } from '../util/rootpath.js';
 import { escapeRegExp } from '../util/text.js';
 
@@ -191,3 +194,61 @@ export function sourcesChecksum(sources: readonly CopySource[], digest: (source:
 }
 
 export const typeBits = (stat: fs.BigIntStats) => Number(stat.mode) & fs.constants.S_IFMT;
+
+/** Where a COPY/ADD takes its sources from, besides the context: `--from` stages and images. */
+export interface SourceOrigins {
+  context: BuildContext;
+  /** file:line of the instruction, for errors. */
+  where: string;
+  /** `--from`: the stage's or image's ID and root filesystem. */
+  fromImage(ref: string): Promise<{ id: Digest; view: UnionView }>;
+}
+
+const isUrl = (source: string) => /^https?:\/\//i.test(source);
+
+/**
+ * The sources of a COPY/ADD: from the context, an earlier stage or an image (`--from`), URLs (downloaded to a
+ * temp dir that `cleanup` removes), heredocs. ADD marks local tar archives to be extracted.
+ */
+export async function gatherSources(inst: CopyInstruction | AddInstruction, origins: SourceOrigins): Promise<{ sources: CopySource[]; fromImage?: Digest; cleanup: () => void }> {
+  const cleanups: (() => void)[] = [];
+  const cleanup = () => {
+    for (const fn of cleanups.reverse()) fn();
+  };
+  try {
+    const sources: CopySource[] = [];
+    let fromImage: Digest | undefined;
+    if (inst.kind === 'COPY' && inst.from !== undefined) {
+      const image = await origins.fromImage(inst.from);
+      fromImage = image.id;
+      if (inst.sources.length > 0) sources.push(...selectSources(viewTree(image.view), inst.sources, inst.kind).map((s) => ({ ...s, keepOwner: true })));
+    } else {
+      const { context } = origins;
+      const local = inst.sources.filter((s) => !isUrl(s));
+      const selected = local.length > 0 ? selectSources(listedTree(context.dir, context.entries()), local, inst.kind) : [];
+      for (const source of inst.sources) {
+        if (!isUrl(source)) continue;
+        if (inst.kind === 'COPY') throw invalidArgument(`${origins.where}: source can't be a URL for COPY`);
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-add-'));
+        cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+        // The tar and HTTP code loads only when a COPY really runs: a cached build never needs it.
+        const { downloadSource } = await import('./copy.js');
+        sources.push(await downloadSource(source, dir, inst.kind));
+      }
+      const { isTarArchive } = inst.kind === 'ADD' ? await import('./copy.js') : { isTarArchive: undefined };
+      for (const source of selected) {
+        if (isTarArchive && source.root.stat.isFile() && (await isTarArchive(source.root.file))) source.archive = true;
+        sources.push(source);
+      }
+    }
+    for (const content of inst.contents) {
+      // A heredoc has no file; the stat stands in for one (only its content and name are used).
+      const stat = fs.lstatSync(origins.context.dir, { bigint: true });
+      sources.push({ name: content.path, root: { rel: '', file: '', stat }, files: [], content: Buffer.from(content.data) });
+    }
+    return { sources, ...(fromImage && { fromImage }), cleanup };
+  } catch (error) {
+    cleanup();
+    throw error;
+  }
+}

@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto';
 import { invalidArgument } from '../errors.js';
 import { escapeRegExp } from '../util/text.js';
+import type { CreateOptions } from '../containers/service.js';
+import { resolveUser } from '../containers/user.js';
 import type { ContainerConfig } from '../images/model.js';
 import type { CommandLine, Healthcheck, Instruction, RunInstruction } from './dockerfile/index.js';
 
@@ -214,4 +216,41 @@ export function cacheKey(...parts: readonly string[]): string {
   hash.update('strata-build-cache-v1');
   for (const part of parts) hash.update(`${Buffer.byteLength(part)}:${part}`);
   return hash.digest('hex');
+}
+
+/**
+ * The container a RUN step runs in: the image's config plus build args (and proxy variables) in the environment,
+ * no terminal, killed at once when stopped. Its hostname is its ID, as Docker gives a build container's.
+ */
+export function runSettings(config: ContainerConfig, command: string[], env: [string, string][], network: 'host' | 'none'): CreateOptions['settings'] {
+  return {
+    args: command,
+    env: [...(config.Env ?? []), ...env.map(([k, v]) => `${k}=${v}`)],
+    cwd: config.WorkingDir || '/',
+    user: config.User ?? '',
+    tty: false,
+    interactive: false,
+    autoRemove: false,
+    readonlyRootfs: false,
+    mounts: [],
+    network,
+    stopSignal: 'KILL',
+    stopTimeout: 0,
+    runtime: 'runc',
+    labels: {},
+  };
+}
+
+/** `--chown=user[:group]`: names looked up in the image's passwd and group; a lone user means gid = uid (Docker's rule). */
+export function chownIds(spec: string, passwd: string, group: string): { uid: number; gid: number } {
+  const [user = '', groupName] = spec.split(':');
+  const uid = resolveUser(user, passwd, group).uid;
+  const gid = groupName === undefined || groupName === '' ? uid : resolveUser(`${user}:${groupName}`, passwd, group).gid;
+  return { uid, gid };
+}
+
+/** `--chmod`: an octal mode (755, 0644); symbolic modes are refused with a clear error. */
+export function parseChmod(text: string): number {
+  if (!/^[0-7]{3,4}$/.test(text)) throw invalidArgument(`invalid chmod parameter ${JSON.stringify(text)}: only octal modes such as 755 are supported`);
+  return Number.parseInt(text, 8);
 }
