@@ -250,7 +250,7 @@ containerGroup
   .option('-f, --force', 'do not prompt for confirmation')
   .action(run(async (engine, opts) => (await container()).pruneCommand(engine, opts)));
 
-const insecureFlag = (c: Command) => c.option('--insecure-registry <host>', 'use plain HTTP with this registry (also $STRATA_INSECURE_REGISTRIES); localhost always may', collect);
+const insecureFlag = (c: Command) => c.option('--insecure-registry <host>', 'skip TLS verification with this registry, or use plain HTTP when it has no TLS (also $STRATA_INSECURE_REGISTRIES, insecure-registries in the config file); localhost always may', collect);
 const definePull: Definer = (c) =>
   insecureFlag(c.description('Download an image from a registry').argument('<name>', 'NAME[:TAG|@DIGEST]').option('-q, --quiet', 'suppress verbose output')).action(
     run(async (engine, name: string, opts) => (await distribution()).pullCommand(engine, name, opts)),

@@ -20,6 +20,8 @@ export interface HttpRequest {
   method: string;
   headers?: Record<string, string>;
   body?: RequestBody;
+  /** For https URLs: an agent with other trust (extra CAs, a client certificate, no verification). */
+  tlsAgent?: https.Agent;
 }
 
 export class HttpResponse {
@@ -84,17 +86,17 @@ export async function send(url: URL, request: HttpRequest, redirects = 0): Promi
     const next = new URL(location, url);
     const headers = { ...request.headers };
     if (next.origin !== url.origin) delete headers.authorization;
-    return send(next, { method: request.method === 'HEAD' ? 'HEAD' : 'GET', headers }, redirects + 1);
+    return send(next, { method: request.method === 'HEAD' ? 'HEAD' : 'GET', headers, ...(request.tlsAgent && { tlsAgent: request.tlsAgent }) }, redirects + 1);
   }
   return new HttpResponse(url, message);
 }
 
-function exchange(url: URL, { method, headers = {}, body }: HttpRequest): Promise<IncomingMessage> {
+function exchange(url: URL, { method, headers = {}, body, tlsAgent }: HttpRequest): Promise<IncomingMessage> {
   const protocol = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined;
   if (!protocol) return Promise.reject(new Error(`unsupported URL scheme in ${url.href}`));
   const sized = typeof body === 'string' || Buffer.isBuffer(body) ? { 'content-length': String(Buffer.byteLength(body)) } : {};
   return new Promise((resolve, reject) => {
-    const request = protocol.request(url, { method, headers: { ...sized, ...headers }, agent: agents[url.protocol as 'http:' | 'https:'] }, resolve);
+    const request = protocol.request(url, { method, headers: { ...sized, ...headers }, agent: (url.protocol === 'https:' && tlsAgent) || agents[url.protocol as 'http:' | 'https:'] }, resolve);
     request.setTimeout(idleTimeoutMs, () => request.destroy(new Error(`no answer from ${url.host} in ${idleTimeoutMs / 1000} s`)));
     request.on('error', reject);
     if (body instanceof Readable) {

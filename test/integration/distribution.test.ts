@@ -8,11 +8,13 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { writeDockerArchive, layerTar } from '../fixtures.js';
 import { busyboxTar, cliPath, hasCommand, strataOk, tempDir } from '../helpers.js';
+import { startRegistry as startEmbeddedRegistry } from '../registry-fixture.js';
 
 const sha256 = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const haveRegistry = hasCommand('docker-registry');
@@ -219,4 +221,55 @@ test('a 401 without credentials is refused; login stores them and pull then work
   assert.equal((fs.statSync(config).mode & 0o777).toString(8), '600');
   assert.match((await strataAsync(root, ['pull', `${host}/private/image:v1`], { env })).stdout, /Pull complete/);
   assert.match((await strataAsync(root, ['logout', host], { env })).stdout, /Removing login credentials/);
+});
+
+/** An address of this machine that is not loopback: a registry there is verified unless named insecure. */
+const externalAddress = Object.values(os.networkInterfaces())
+  .flat()
+  .find((i) => i?.family === 'IPv4' && !i.internal)?.address;
+
+test('TLS trust as Docker has it: certs.d CAs, insecure registries (flag, config file) unverified, HTTP fallback', { skip: !externalAddress || !hasCommand('openssl') ? 'needs openssl and a non-loopback IPv4 address' : false }, async (t) => {
+  const dir = tmp('strata-dist-tls-');
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  const subject = ['-subj', `/CN=${externalAddress}`, '-addext', `subjectAltName=IP:${externalAddress}`];
+  const made = spawn('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', ...subject], { stdio: 'ignore' });
+  assert.equal(await new Promise((resolve) => made.on('close', resolve)), 0);
+  const secure = new URL((await startEmbeddedRegistry(t, { tls: { cert, key } }, externalAddress)).url).host;
+  const plain = new URL((await startEmbeddedRegistry(t, {}, externalAddress)).url).host;
+  const config = path.join(tmp('strata-dist-config-'), 'config.json');
+  const env = { STRATA_CONFIG: config };
+
+  const source = await storeWithApp('app:v1');
+  for (const host of [secure, plain]) {
+    strataOk(source, ['tag', 'app:v1', `${host}/team/app:v1`]);
+    const pushed = await strataAsync(source, ['push', '-q', '--insecure-registry', host, `${host}/team/app:v1`], { env });
+    assert.equal(pushed.status, 0, pushed.stderr);
+  }
+
+  const root = tmp('strata-dist-root-');
+  const refused = await strataAsync(root, ['pull', `${secure}/team/app:v1`], { env });
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /TLS certificate not trusted \(self[- ]signed certificate\).*certs\.d/);
+  assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+  const noTls = await strataAsync(root, ['pull', `${plain}/team/app:v1`], { env });
+  assert.equal(noTls.status, 1, 'a registry without TLS is not used over plain HTTP unless named insecure');
+  assert.match(noTls.stderr, /answered HTTPS in plain HTTP: name it with --insecure-registry/);
+  assert.equal(noTls.stderr.trim().split('\n').length, 1, noTls.stderr);
+  assert.equal(strataOk(root, ['images', '-q']), '', 'failed pulls leave nothing');
+
+  // Docker's certs.d layout, under Strata's config directory: the CA makes the registry trusted.
+  const certsDir = path.join(path.dirname(config), 'certs.d', secure);
+  fs.mkdirSync(certsDir, { recursive: true });
+  fs.copyFileSync(cert, path.join(certsDir, 'ca.crt'));
+  assert.match((await strataAsync(root, ['pull', `${secure}/team/app:v1`], { env })).stdout, /Pull complete/);
+  fs.rmSync(certsDir, { recursive: true });
+  strataOk(root, ['rmi', `${secure}/team/app:v1`]);
+
+  // Insecure: HTTPS without verification, or plain HTTP when the registry has no TLS; by flag or by config file.
+  assert.match((await strataAsync(root, ['pull', '--insecure-registry', secure, `${secure}/team/app:v1`], { env })).stdout, /Pull complete/);
+  fs.writeFileSync(config, JSON.stringify({ 'insecure-registries': [plain] }));
+  const fallback = await strataAsync(root, ['pull', `${plain}/team/app:v1`], { env });
+  assert.match(fallback.stdout, /Already exists/, fallback.stderr);
+  assert.equal(strataOk(root, ['images', '--format', '{{.Repository}}']).trim().split('\n').sort().join(' '), [`${plain}/team/app`, `${secure}/team/app`].sort().join(' '));
 });

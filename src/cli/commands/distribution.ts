@@ -8,7 +8,7 @@ export interface RegistryFlags {
 }
 
 const registryOptions = (flags: RegistryFlags) => ({
-  insecureRegistries: [...(flags.insecureRegistry ?? []), ...(process.env.STRATA_INSECURE_REGISTRIES?.split(',').filter(Boolean) ?? [])],
+  insecureRegistries: flags.insecureRegistry ?? [],
 });
 
 export async function pullCommand(engine: Engine, name: string, flags: RegistryFlags & { quiet?: boolean }) {

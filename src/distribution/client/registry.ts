@@ -1,9 +1,14 @@
 import { StrataError, unavailable } from '../../errors.js';
 import { type Credentials, findCredentials, parseChallenge } from './auth.js';
+import type https from 'node:https';
 import { type HttpResponse, type RequestBody, send } from '../../util/http.js';
+import { configuredInsecureRegistries, isInsecure, registryAgent, tlsProblem } from './trust.js';
 
 export interface RegistryOptions {
-  /** Plain HTTP is used only for these hosts and for localhost, as Docker does. */
+  /**
+   * Registries that may go unverified: HTTPS without checking the certificate, or plain HTTP when the registry
+   * does not speak TLS, as Docker does. Loopback always may; config files and the environment add to these.
+   */
   insecureRegistries?: string[];
   credentials?: Credentials;
 }
@@ -11,11 +16,6 @@ export interface RegistryOptions {
 /** Docker Hub's API host: references say docker.io, the registry answers at registry-1.docker.io. */
 function apiHost(domain: string): string {
   return domain === 'docker.io' ? 'registry-1.docker.io' : domain;
-}
-
-export function isInsecure(domain: string, insecureRegistries: string[] = []): boolean {
-  const host = domain.replace(/:\d+$/, '');
-  return host === 'localhost' || host === '[::1]' || /^127\./.test(host) || insecureRegistries.includes(domain);
 }
 
 const retryableStatus = new Set([429, 500, 502, 503, 504]);
@@ -42,17 +42,21 @@ async function registryError(response: HttpResponse, what: string): Promise<Stra
  * token flow from WWW-Authenticate, with retries and backoff for transient failures.
  */
 export class RegistryClient {
-  readonly base: string;
+  /** The API's root URL: https, or http once an insecure registry turned out to have no TLS. */
+  base: string;
   private authorization: string | undefined;
   private readonly credentials: Credentials | undefined;
+  private readonly insecure: boolean;
+  private readonly tlsAgent: https.Agent | undefined;
 
   constructor(
     readonly domain: string,
     readonly repository: string,
     options: RegistryOptions = {},
   ) {
-    const scheme = isInsecure(domain, options.insecureRegistries) ? 'http' : 'https';
-    this.base = `${scheme}://${apiHost(domain)}/v2`;
+    this.insecure = isInsecure(domain, [...(options.insecureRegistries ?? []), ...configuredInsecureRegistries()]);
+    this.base = `https://${apiHost(domain)}/v2`;
+    this.tlsAgent = registryAgent(domain, this.insecure);
     this.credentials = options.credentials ?? findCredentials(domain);
   }
 
@@ -65,14 +69,23 @@ export class RegistryClient {
     path: string,
     init: { headers?: Record<string, string>; body?: () => RequestBody; scope?: string; what: string; ok?: number[]; stream?: boolean },
   ): Promise<HttpResponse> {
-    const url = new URL(path.startsWith('http') ? path : `${this.base}${path}`);
     let challenged = false;
     for (let attempt = 0; ; attempt++) {
+      const url = new URL(path.startsWith('http') ? path : `${this.base}${path}`);
       let response: HttpResponse;
       try {
         const body = init.body?.();
-        response = await send(url, { method, headers: { ...init.headers, ...(this.authorization && { authorization: this.authorization }) }, ...(body !== undefined && { body }) });
+        const headers = { ...init.headers, ...(this.authorization && { authorization: this.authorization }) };
+        response = await send(url, { method, headers, ...(body !== undefined && { body }), ...(this.tlsAgent && { tlsAgent: this.tlsAgent }) });
       } catch (error) {
+        // Docker's order for an insecure registry: HTTPS (unverified) first, plain HTTP when that fails.
+        if (this.insecure && url.protocol === 'https:' && !path.startsWith('http')) {
+          this.base = this.base.replace(/^https:/, 'http:');
+          attempt--;
+          continue;
+        }
+        const problem = tlsProblem(error, this.domain);
+        if (problem) throw new StrataError('failed-precondition', `${init.what}: ${this.domain}: ${problem}`);
         if (attempt < 3 && !init.body) {
           await sleep(200 * 2 ** attempt);
           continue;
