@@ -97,29 +97,20 @@ export class ParallelFileWriter {
   }
 
   /**
-   * A large file: its chunks go to the thread pool as they come, so the parser goes on meanwhile; the file is
-   * finished (owner, mode, times, closed) as a pending write once its last chunk is queued.
+   * A large file: its chunks go to the thread pool as they come (at most `maxBytes / 2` waiting), so parsing
+   * and hashing go on meanwhile; the file is finished once its last bytes are written.
    */
   private async streamNow(file: string, content: AsyncIterable<Buffer> | Readable, attributes: FileAttributes): Promise<void> {
     const fd = fs.openSync(file, 'wx', attributes.mode & 0o777);
     const writes = new BackgroundWrites(fd, this.maxBytes / 2);
     try {
       for await (const chunk of content as AsyncIterable<Buffer>) await writes.write(chunk);
-    } catch (error) {
-      void writes.settled().then(() => fs.closeSync(fd));
-      throw error;
+      await writes.flush();
+      finishFile(fd, file, attributes);
+    } finally {
+      await writes.settled();
+      fs.closeSync(fd);
     }
-    const job = writes
-      .flush()
-      .then(() => finishFile(fd, file, attributes))
-      .catch((error: unknown) => {
-        this.failure ??= error;
-      })
-      .finally(() => {
-        fs.closeSync(fd);
-        this.pending.delete(file);
-      });
-    this.pending.set(file, job);
   }
 }
 
