@@ -106,20 +106,15 @@ export class ParallelFileWriter {
     try {
       for await (const chunk of content as AsyncIterable<Buffer>) await writes.write(chunk);
       await writes.flush();
-      finishFile(fd, file, attributes);
+      if (needsChown(attributes)) fs.fchownSync(fd, attributes.uid ?? 0, attributes.gid ?? 0);
+      if (needsChmod(attributes)) fs.fchmodSync(fd, attributes.mode);
+      setXattrs(file, attributes);
+      if (attributes.mtime) fs.futimesSync(fd, attributes.mtime, attributes.mtime);
     } finally {
       await writes.settled();
       fs.closeSync(fd);
     }
   }
-}
-
-/** Owner, mode, xattrs and times of a file whose content is written. chown before chmod: chown clears setuid/setgid bits. */
-function finishFile(fd: number, file: string, attributes: FileAttributes): void {
-  if (needsChown(attributes)) fs.fchownSync(fd, attributes.uid ?? 0, attributes.gid ?? 0);
-  if (needsChmod(attributes)) fs.fchmodSync(fd, attributes.mode);
-  setXattrs(file, attributes);
-  if (attributes.mtime) fs.futimesSync(fd, attributes.mtime, attributes.mtime);
 }
 
 async function writeFile(file: string, chunks: Buffer[], attributes: FileAttributes): Promise<void> {

@@ -1,7 +1,7 @@
-import { StrataError, unavailable } from '../../errors.js';
-import { type Credentials, findCredentials, parseChallenge } from './auth.js';
 import type https from 'node:https';
+import { StrataError, unavailable } from '../../errors.js';
 import { type HttpResponse, type RequestBody, send } from '../../util/http.js';
+import { type Credentials, findCredentials, parseChallenge } from './auth.js';
 import { configuredInsecureRegistries, isInsecure, registryAgent, tlsProblem } from './trust.js';
 
 export interface RegistryOptions {
@@ -121,7 +121,8 @@ export class RegistryClient {
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
     // Several scopes (push here, pull from a mount's source) go as repeated parameters, as Docker sends them.
     for (const part of scope.split(' ')) url.searchParams.append('scope', part);
-    const response = await send(url, { method: 'GET', headers: basic ? { authorization: basic } : {} });
+    // The registry's trust applies to its token service too (often the same host, and its CA in certs.d).
+    const response = await send(url, { method: 'GET', headers: basic ? { authorization: basic } : {}, ...(this.tlsAgent && { tlsAgent: this.tlsAgent }) });
     if (response.status !== 200) throw await registryError(response, `token from ${url.host}`);
     const token = await response.json<{ token?: string; access_token?: string }>();
     const value = token.token ?? token.access_token;
