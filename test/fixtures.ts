@@ -28,13 +28,16 @@ export interface ArchiveImage {
   history?: { created_by?: string; comment?: string; empty_layer?: boolean }[];
   config?: Record<string, unknown>;
   created?: string;
+  /** Default linux/amd64. */
+  platform?: { architecture: string; variant?: string };
 }
 
 export function imageConfig(image: ArchiveImage): Buffer {
   const created = image.created ?? '2024-01-01T00:00:00Z';
   return Buffer.from(
     JSON.stringify({
-      architecture: 'amd64',
+      architecture: image.platform?.architecture ?? 'amd64',
+      ...(image.platform?.variant && { variant: image.platform.variant }),
       os: 'linux',
       created,
       config: image.config ?? {},

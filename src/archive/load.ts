@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { dataCorrupt, StrataError, unsupported } from '../errors.js';
-import { hostPlatform, isIndexMediaType, isLayerMediaType, isManifestMediaType, MediaType, type Manifest } from '../images/model.js';
+import { isIndexMediaType, isLayerMediaType, isManifestMediaType, MediaType, type Manifest } from '../images/model.js';
+import { formatPlatform, hostPlatform, platformMatches } from '../images/platform.js';
 import { parseReference, type Reference } from '../images/reference.js';
 import type { ImageStore, NewImage, NewLayer } from '../images/store.js';
 import { parseConfig, parseIndex, parseManifest } from '../images/validate.js';
@@ -63,7 +64,7 @@ async function manifestsOf(source: ArchiveSource, indexFile: StagedFile | Buffer
   const index = parseIndex(bytes, depth === 0 ? 'index.json' : 'image index');
   const platform = hostPlatform();
   const found: { file: StagedFile; annotations: Record<string, string> }[] = [];
-  const manifests = index.manifests.filter((m) => !m.platform || (m.platform.os === platform.os && m.platform.architecture === platform.architecture));
+  const manifests = index.manifests.filter((m) => !m.platform || platformMatches(m.platform, platform));
   const candidates = depth > 0 ? manifests.slice(0, 1) : manifests;
   for (const descriptor of candidates) {
     const file = await source.blob(`blobs/sha256/${descriptor.digest.slice(7)}`);
@@ -72,7 +73,7 @@ async function manifestsOf(source: ArchiveSource, indexFile: StagedFile | Buffer
     else if (isIndexMediaType(descriptor.mediaType)) found.push(...(await manifestsOf(source, file, depth + 1)).map((m) => ({ ...m, annotations: { ...descriptor.annotations, ...m.annotations } })));
     else throw unsupported(`unsupported manifest media type "${descriptor.mediaType}"`);
   }
-  if (depth > 0 && found.length === 0) throw unsupported(`no image for ${platform.os}/${platform.architecture} in the index`);
+  if (depth > 0 && found.length === 0) throw unsupported(`no image for ${formatPlatform(platform)} in the index`);
   return found;
 }
 

@@ -252,7 +252,13 @@ containerGroup
 
 const insecureFlag = (c: Command) => c.option('--insecure-registry <host>', 'skip TLS verification with this registry, or use plain HTTP when it has no TLS (also $STRATA_INSECURE_REGISTRIES, insecure-registries in the config file); localhost always may', collect);
 const definePull: Definer = (c) =>
-  insecureFlag(c.description('Download an image from a registry').argument('<name>', 'NAME[:TAG|@DIGEST]').option('-q, --quiet', 'suppress verbose output')).action(
+  insecureFlag(
+    c
+      .description('Download an image from a registry')
+      .argument('<name>', 'NAME[:TAG|@DIGEST]')
+      .option('--platform <os/arch[/variant]>', "take this platform's image from a multi-platform image (default: this machine's)")
+      .option('-q, --quiet', 'suppress verbose output'),
+  ).action(
     run(async (engine, name: string, opts) => (await distribution()).pullCommand(engine, name, opts)),
   );
 const definePush: Definer = (c) =>

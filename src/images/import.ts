@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import { hostPlatform, type ContainerConfig, type ImageConfig, canonicalJson } from './model.js';
+import { type ContainerConfig, type ImageConfig, canonicalJson } from './model.js';
+import { hostPlatform } from './platform.js';
 import { applyChange } from './changes.js';
 import { parseReference } from './reference.js';
 import type { ImageStore } from './store.js';

@@ -90,12 +90,6 @@ export interface Index {
   annotations?: Record<string, string>;
 }
 
-/** Node's names for this machine's platform, in OCI's vocabulary. */
-export function hostPlatform(): { architecture: string; os: string } {
-  const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-  return { architecture: arch[process.arch] ?? process.arch, os: 'linux' };
-}
-
 /** Serializes JSON the way the store keeps it: bytes are what the digest covers, so they are written once and kept. */
 export function canonicalJson(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));

@@ -273,3 +273,63 @@ test('TLS trust as Docker has it: certs.d CAs, insecure registries (flag, config
   assert.match(fallback.stdout, /Already exists/, fallback.stderr);
   assert.equal(strataOk(root, ['images', '--format', '{{.Repository}}']).trim().split('\n').sort().join(' '), [`${plain}/team/app`, `${secure}/team/app`].sort().join(' '));
 });
+
+test('pull --platform takes that platform from a multi-platform image; a platform the image lacks is a one-line error', async (t) => {
+  const registry = new URL((await startEmbeddedRegistry(t)).url).host;
+  const source = tmp('strata-dist-root-');
+  const archive = await writeDockerArchive(path.join(tmp('strata-dist-'), 'multi.tar'), [
+    { layers: [layerTar({ 'arch.txt': 'amd64\n' })], tags: ['multi:amd64'] },
+    { layers: [layerTar({ 'arch.txt': 'arm64\n' })], tags: ['multi:arm64'], platform: { architecture: 'arm64', variant: 'v8' } },
+    { layers: [layerTar({ 'arch.txt': 'arm v7\n' })], tags: ['multi:armv7'], platform: { architecture: 'arm', variant: 'v7' } },
+  ]);
+  strataOk(source, ['load', '-i', archive]);
+  const entries = [];
+  for (const [tag, platform] of [
+    ['amd64', { os: 'linux', architecture: 'amd64' }],
+    ['arm64', { os: 'linux', architecture: 'arm64', variant: 'v8' }],
+    ['armv7', { os: 'linux', architecture: 'arm', variant: 'v7' }],
+  ] as const) {
+    strataOk(source, ['tag', `multi:${tag}`, `${registry}/team/multi:${tag}`]);
+    const pushed = await strataAsync(source, ['push', '-q', `${registry}/team/multi:${tag}`]);
+    assert.equal(pushed.status, 0, pushed.stderr);
+    const manifest = await fetch(`http://${registry}/v2/team/multi/manifests/${tag}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    const bytes = Buffer.from(await manifest.arrayBuffer());
+    entries.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256(bytes), size: bytes.length, platform });
+  }
+  const index = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries });
+  const put = await fetch(`http://${registry}/v2/team/multi/manifests/latest`, { method: 'PUT', headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' }, body: index });
+  assert.equal(put.status, 201);
+
+  const root = tmp('strata-dist-root-');
+  const architectureOf = (name: string) => {
+    const image = inspect(root, name);
+    return [image.Os, image.Architecture, image.Variant].filter(Boolean).join('/');
+  };
+  for (const [platform, expected] of [
+    [undefined, 'linux/amd64'], // this machine's by default
+    ['linux/arm64', 'linux/arm64/v8'], // arm64 means v8
+    ['aarch64', 'linux/arm64/v8'], // containerd's aliases, the os taken from this machine
+    ['linux/arm/v7', 'linux/arm/v7'],
+    ['linux/arm', 'linux/arm/v7'], // arm means v7
+  ] as const) {
+    const pulled = await strataAsync(root, ['pull', '-q', ...(platform ? ['--platform', platform] : []), `${registry}/team/multi`]);
+    assert.equal(pulled.status, 0, pulled.stderr);
+    assert.equal(architectureOf(`${registry}/team/multi`), expected, String(platform));
+  }
+  const before = strataOk(root, ['images', '-a', '-q', '--no-trunc']);
+  for (const [platform, message] of [
+    ['linux/s390x', /no matching manifest for linux\/s390x in the manifest list entries/],
+    ['linux/arm/v6', /no matching manifest for linux\/arm\/v6 in the manifest list entries/],
+    ['linux//', /invalid platform "linux\/\/"/],
+  ] as const) {
+    const refused = await strataAsync(root, ['pull', '--platform', platform, `${registry}/team/multi`]);
+    assert.equal(refused.status, 1, platform);
+    assert.match(refused.stderr, message);
+    assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+  }
+  // A single-platform image names its own platform: asking for another is refused, as recent Docker does.
+  const single = await strataAsync(root, ['pull', '--platform', 'linux/arm64', `${registry}/team/multi:amd64`]);
+  assert.equal(single.status, 1);
+  assert.match(single.stderr, /does not match the specified platform: wanted linux\/arm64\/v8, actual: linux\/amd64/);
+  assert.equal(strataOk(root, ['images', '-a', '-q', '--no-trunc']), before, 'refused pulls change nothing');
+});

@@ -5,6 +5,7 @@
  * RUN, CMD, ENTRYPOINT, SHELL and HEALTHCHECK are left to the shell in the container. ENV wins over an ARG of the
  * same name. Pure: the caller passes the base images' environment.
  */
+import { formatPlatform, hostPlatform } from '../../images/platform.js';
 import { DockerfileError } from './ast.js';
 import type { Instruction, KeyValue, RunMount } from './instructions.js';
 import { lex, ShellLexError } from './shell-lex.js';
@@ -60,12 +61,6 @@ export interface ExpandedBuild {
   stages: ExpandedStage[];
 }
 
-const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-
-export function hostPlatform(): string {
-  return `linux/${goArch[process.arch] ?? process.arch}`;
-}
-
 /** BUILDPLATFORM, BUILDOS, BUILDARCH, BUILDVARIANT, TARGETPLATFORM, TARGETOS, TARGETARCH, TARGETVARIANT. */
 export function platformArgs(buildPlatform: string, targetPlatform: string): Map<string, string> {
   const args = new Map<string, string>();
@@ -82,7 +77,7 @@ export function platformArgs(buildPlatform: string, targetPlatform: string): Map
 /** The global scope FROM lines see: predefined args (build args may override them), then the meta ARGs. */
 export function resolveGlobalArgs(parsed: ParsedDockerfile, options: ExpandOptions = {}): Map<string, string> {
   const buildArgs = options.buildArgs ?? {};
-  const buildPlatform = options.buildPlatform ?? hostPlatform();
+  const buildPlatform = options.buildPlatform ?? formatPlatform(hostPlatform());
   const scope = platformArgs(buildPlatform, options.targetPlatform ?? buildPlatform);
   for (const key of scope.keys()) if (Object.hasOwn(buildArgs, key)) scope.set(key, buildArgs[key]!);
   scope.set('TARGETSTAGE', options.target || findTarget(parsed.stages).name || 'default');

@@ -14,7 +14,6 @@ export {
   expandFrom,
   expandStage,
   expandWord,
-  hostPlatform,
   platformArgs,
   proxyArgs,
   resolveGlobalArgs,

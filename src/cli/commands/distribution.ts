@@ -1,5 +1,6 @@
 import type { Engine } from '../../engine.js';
 import { invalidArgument } from '../../errors.js';
+import { parsePlatform } from '../../images/platform.js';
 import { familiarString, formatReference, parseReference } from '../../images/reference.js';
 import { print } from '../run.js';
 
@@ -11,13 +12,14 @@ const registryOptions = (flags: RegistryFlags) => ({
   insecureRegistries: flags.insecureRegistry ?? [],
 });
 
-export async function pullCommand(engine: Engine, name: string, flags: RegistryFlags & { quiet?: boolean }) {
+export async function pullCommand(engine: Engine, name: string, flags: RegistryFlags & { quiet?: boolean; platform?: string }) {
   const [{ pullImage }, { progressFor }] = await Promise.all([import('../../distribution/client/pull.js'), import('../../distribution/client/progress.js')]);
   const reference = parseReference(name);
+  const platform = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
   if (!flags.quiet && reference.tag === 'latest' && !/:latest$/.test(name) && !name.includes('@')) print('Using default tag: latest');
   const quiet = { update: () => undefined, line: () => undefined };
   const progress = flags.quiet ? quiet : progressFor(process.stdout);
-  const result = await pullImage(engine, name, progress, registryOptions(flags));
+  const result = await pullImage(engine, name, progress, { ...registryOptions(flags), ...(platform && { platform }) });
   const shown = familiarString(reference);
   if (!flags.quiet) {
     print(`Digest: ${result.digest}`);

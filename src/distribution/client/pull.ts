@@ -1,8 +1,9 @@
 import { PassThrough } from 'node:stream';
 import type { BlobWriter, Descriptor } from '../../content/store.js';
 import type { Engine } from '../../engine.js';
-import { dataCorrupt, unavailable, unsupported } from '../../errors.js';
-import { hostPlatform, isIndexMediaType, isLayerMediaType, MediaType } from '../../images/model.js';
+import { dataCorrupt, notFound, unavailable, unsupported } from '../../errors.js';
+import { isIndexMediaType, isLayerMediaType, MediaType } from '../../images/model.js';
+import { formatPlatform, hostPlatform, type Platform, platformMatches } from '../../images/platform.js';
 import { formatReference, parseReference, repositoryName, type Reference } from '../../images/reference.js';
 import type { NewLayer } from '../../images/store.js';
 import { parseConfig, parseIndex, parseManifest } from '../../images/validate.js';
@@ -15,6 +16,8 @@ export const manifestAccept = [MediaType.ociIndex, MediaType.ociManifest, MediaT
 export interface PullOptions extends RegistryOptions {
   /** Layers downloaded at once (Docker's default is 3). */
   concurrency?: number;
+  /** The platform to take from a manifest list (default: this machine's). */
+  platform?: Platform;
 }
 
 export interface PullResult {
@@ -35,11 +38,10 @@ async function fetchManifest(client: RegistryClient, reference: string, expected
   return { bytes, digest, mediaType };
 }
 
-/** A manifest list or index resolves to the manifest for this machine's platform. */
-async function platformManifest(client: RegistryClient, index: Buffer): Promise<{ bytes: Buffer; digest: Digest }> {
-  const platform = hostPlatform();
-  const entry = parseIndex(index).manifests.find((m) => m.platform?.os === platform.os && m.platform.architecture === platform.architecture);
-  if (!entry) throw unsupported(`no matching manifest for ${platform.os}/${platform.architecture} in the manifest list entries`);
+/** A manifest list or index resolves to the manifest for the platform (this machine's unless asked otherwise). */
+async function platformManifest(client: RegistryClient, index: Buffer, platform: Platform): Promise<{ bytes: Buffer; digest: Digest }> {
+  const entry = parseIndex(index).manifests.find((m) => m.platform !== undefined && platformMatches(m.platform, platform));
+  if (!entry) throw notFound(`no matching manifest for ${formatPlatform(platform)} in the manifest list entries`);
   return fetchManifest(client, entry.digest, entry.digest);
 }
 
@@ -142,7 +144,7 @@ export async function pullImage(engine: Engine, name: string, progress: Progress
   const tagOrDigest = reference.digest ?? reference.tag!;
   progress.line(`${reference.digest ? reference.digest : reference.tag}: Pulling from ${reference.path}`);
   const top = await fetchManifest(client, tagOrDigest, reference.digest);
-  const { bytes: manifestBytes } = isIndexMediaType(top.mediaType) ? await platformManifest(client, top.bytes) : top;
+  const { bytes: manifestBytes } = isIndexMediaType(top.mediaType) ? await platformManifest(client, top.bytes, options.platform ?? hostPlatform()) : top;
   const manifest = parseManifest(manifestBytes);
   for (const layer of manifest.layers) {
     if (!isLayerMediaType(layer.mediaType)) throw unsupported(`unsupported layer media type "${layer.mediaType}"`);
@@ -153,6 +155,10 @@ export async function pullImage(engine: Engine, name: string, progress: Progress
   if (digestOf(configBytes) !== manifest.config.digest) throw dataCorrupt(`config digest mismatch: expected ${manifest.config.digest}, got ${digestOf(configBytes)}`);
   const config = parseConfig(configBytes);
   if (config.rootfs.diff_ids.length !== manifest.layers.length) throw dataCorrupt(`the manifest lists ${manifest.layers.length} layers but the config ${config.rootfs.diff_ids.length}`);
+  const actual = { os: config.os, architecture: config.architecture, ...(config.variant !== undefined && { variant: config.variant }) };
+  if (options.platform && !platformMatches(actual, options.platform)) {
+    throw notFound(`image with reference ${name} was found but does not match the specified platform: wanted ${formatPlatform(options.platform)}, actual: ${formatPlatform(actual)}`);
+  }
 
   const existingImage = engine.images.find(formatReference(reference));
   const chain = chainIds(config.rootfs.diff_ids);
