@@ -119,7 +119,7 @@ test('push to docker-registry and pull back: same image ID and layers; present l
 });
 
 /** A registry that serves one image and misbehaves as told. */
-async function hostileRegistry(behaviour: { layer?: 'mismatch' | 'truncated' | 'missing' | 'drop-once'; auth?: string }) {
+async function hostileRegistry(behaviour: { layer?: 'mismatch' | 'truncated' | 'missing' | 'drop-once' | 'drop-resumable'; auth?: string; ranges?: string[] }) {
   const layer = gzipSync(layerTar({ 'data.txt': 'x'.repeat(200_000) }));
   const diffId = sha256(layerTar({ 'data.txt': 'x'.repeat(200_000) }));
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] }, config: {} }));
@@ -154,7 +154,13 @@ async function hostileRegistry(behaviour: { layer?: 'mismatch' | 'truncated' | '
         const evil = Buffer.from(layer);
         evil[evil.length - 20] ^= 0xff;
         res.end(evil);
-      } else if (behaviour.layer === 'truncated' || (behaviour.layer === 'drop-once' && drops++ === 0)) {
+      } else if (behaviour.layer === 'drop-resumable' && req.headers.range) {
+        // Honours `Range: bytes=N-` as a registry with resumable downloads does.
+        behaviour.ranges?.push(req.headers.range);
+        const start = Number(/^bytes=(\d+)-$/.exec(req.headers.range)?.[1]);
+        res.writeHead(206, { 'content-range': `bytes ${start}-${layer.length - 1}/${layer.length}`, 'content-length': String(layer.length - start) });
+        res.end(layer.subarray(start));
+      } else if (behaviour.layer === 'truncated' || ((behaviour.layer === 'drop-once' || behaviour.layer === 'drop-resumable') && drops++ === 0)) {
         res.writeHead(200, { 'content-length': String(layer.length) });
         res.write(layer.subarray(0, layer.length >> 1));
         setTimeout(() => res.destroy(), 10);
@@ -204,6 +210,19 @@ test('a connection dropped mid-layer is retried', async () => {
   const { stdout: out } = await strataAsync(root, ['pull', `${host}/flaky/image:v1`]);
   assert.match(out, /Retrying in 1 second/);
   assert.match(out, /Pull complete/);
+});
+
+test('a connection dropped mid-layer resumes where it stopped when the registry takes Range requests', async () => {
+  const ranges: string[] = [];
+  const host = await hostileRegistry({ layer: 'drop-resumable', ranges });
+  const root = tmp('strata-dist-root-');
+  const pulled = await strataAsync(root, ['pull', `${host}/flaky/image:v1`]);
+  assert.equal(pulled.status, 0, pulled.stderr);
+  assert.match(pulled.stdout, /Pull complete/);
+  assert.doesNotMatch(pulled.stdout, /Retrying/, 'the layer is resumed, not downloaded again');
+  assert.equal(ranges.length, 1);
+  assert.ok(Number(/^bytes=(\d+)-$/.exec(ranges[0]!)?.[1]) > 0, ranges[0]);
+  strataOk(root, ['system', 'check']);
 });
 
 test('a 401 without credentials is refused; login stores them and pull then works', async () => {

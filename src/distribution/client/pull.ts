@@ -51,9 +51,8 @@ async function platformManifest(client: RegistryClient, index: Buffer, platform:
  */
 async function downloadLayer(engine: Engine, client: RegistryClient, layer: Descriptor, diffId: Digest, progress: Progress): Promise<NewLayer> {
   const id = shortId(layer.digest);
-  const response = await client.request('GET', `/${client.repository}/blobs/${layer.digest}`, { what: `layer ${layer.digest}`, stream: true });
+  const raw = await client.blob(`/${client.repository}/blobs/${layer.digest}`, `layer ${layer.digest}`);
   const writer: BlobWriter = engine.content.writer();
-  const raw = response.body;
   const tee = new PassThrough({ highWaterMark: 1 << 20 });
   let received = 0;
   // Network reads are ~64 KiB; gathered into 1 MiB pieces, gunzip makes 16 times fewer trips to the thread pool.

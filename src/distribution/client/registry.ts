@@ -1,4 +1,5 @@
 import type https from 'node:https';
+import { Readable } from 'node:stream';
 import { StrataError, unavailable } from '../../errors.js';
 import { type HttpResponse, type RequestBody, send } from '../../util/http.js';
 import { type Credentials, findCredentials, parseChallenge } from './auth.js';
@@ -107,6 +108,52 @@ export class RegistryClient {
       if (!init.stream) await response.read();
       return response;
     }
+  }
+
+  /**
+   * A blob's bytes as one stream, however many connections it takes: when a connection drops mid-blob, the rest
+   * is asked for with a Range request, as Docker and containerd resume, up to 3 times. A registry that does not
+   * answer 206 fails the stream with the original error, and the caller retries the whole blob.
+   */
+  async blob(path: string, what: string): Promise<Readable> {
+    const first = await this.request('GET', path, { what, stream: true });
+    let current = first.body;
+    let received = 0;
+    let resumes = 0;
+    const out = new Readable({
+      highWaterMark: 1 << 20,
+      read: () => current.resume(),
+      // A reader that stops early (a corrupt layer) closes the connection under it.
+      destroy: (error, callback) => {
+        if (!current.readableEnded) current.destroy();
+        callback(error);
+      },
+    });
+    const follow = (body: Readable) => {
+      current = body;
+      body.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (!out.push(chunk)) body.pause();
+      });
+      body.on('end', () => out.push(null));
+      body.on('error', (error) => void resume(error));
+    };
+    const resume = async (error: Error) => {
+      if (resumes++ >= 3 || out.destroyed) return out.destroy(error);
+      try {
+        await sleep(100 * 2 ** (resumes - 1));
+        const next = await this.request('GET', path, { what, stream: true, headers: { range: `bytes=${received}-` }, ok: [200, 206] });
+        if (next.status !== 206 || !next.header('content-range')?.startsWith(`bytes ${received}-`)) {
+          next.discard();
+          return out.destroy(error);
+        }
+        follow(next.body);
+      } catch {
+        out.destroy(error);
+      }
+    };
+    follow(first.body);
+    return out;
   }
 
   private async authenticate(header: string | null, scope: string): Promise<void> {
