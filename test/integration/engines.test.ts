@@ -3,11 +3,11 @@
  * podman (run with runc, as this kernel's hybrid cgroups need). CI does not install them; these tests then skip.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { busyboxTar, hasCommand, strataOk, tempDir } from '../helpers.js';
+import { busyboxTar, cliPath, hasCommand, strataOk, tempDir } from '../helpers.js';
 
 const dockerRunning = hasCommand('docker') && spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
 const havePodman = hasCommand('podman');
@@ -61,5 +61,40 @@ for (const tool of ['docker', 'podman'] as const) {
     const loaded = run(tool, [...podmanArgs, 'load', '-i', back]);
     assert.match(loaded, new RegExp(id.slice(7, 19)));
     run(tool, [...podmanArgs, 'rmi', '-f', id.slice(7)]);
+  });
+}
+
+/** Strata's registry in its own process (the peers' CLIs run synchronously), on a free loopback port. */
+async function strataRegistry(t: { after(fn: () => void): void }): Promise<string> {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const child = spawn(process.execPath, [cliPath, '--root', tempDir('strata-engines-root-'), 'registry', 'serve', '--addr', `127.0.0.1:${port}`, '--root', tempDir('strata-engines-registry-')], { stdio: 'ignore' });
+  t.after(() => child.kill());
+  for (let i = 0; i < 100; i++) {
+    if (await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.ok, () => false)) return `127.0.0.1:${port}`;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('strata registry serve did not start');
+}
+
+for (const tool of ['docker', 'podman'] as const) {
+  test(`${tool} pushes to and pulls from Strata's registry; Strata pulls what ${tool} pushed: same image IDs`, async (t) => {
+    if (tool === 'docker' ? !dockerRunning : !havePodman) return t.skip(`${tool} is not available`);
+    const host = await strataRegistry(t);
+    const podmanArgs = tool === 'podman' ? ['--runtime', 'runc'] : [];
+    const tls = tool === 'podman' ? ['--tls-verify=false'] : [];
+    const source = tempDir('strata-engines-root-');
+    strataOk(source, ['import', '-c', 'CMD ["sh"]', busyboxTar(), `${host}/strata/base:v1`]);
+    strataOk(source, ['push', '-q', `${host}/strata/base:v1`]);
+    const id = JSON.parse(strataOk(source, ['inspect', `${host}/strata/base:v1`]))[0].Id as string;
+
+    run(tool, [...podmanArgs, 'pull', '-q', ...tls, `${host}/strata/base:v1`]);
+    assert.equal(run(tool, [...podmanArgs, 'inspect', '--format', '{{.Id}}', `${host}/strata/base:v1`]).trim().replace(/^(sha256:)?/, 'sha256:'), id);
+    run(tool, [...podmanArgs, 'tag', `${host}/strata/base:v1`, `${host}/${tool}/pushed:v2`]);
+    run(tool, [...podmanArgs, 'push', ...tls, `${host}/${tool}/pushed:v2`]);
+
+    const root = tempDir('strata-engines-root-');
+    strataOk(root, ['pull', '-q', `${host}/${tool}/pushed:v2`]);
+    assert.equal(JSON.parse(strataOk(root, ['inspect', `${host}/${tool}/pushed:v2`]))[0].Id, id);
+    run(tool, [...podmanArgs, 'rmi', '-f', `${host}/strata/base:v1`, `${host}/${tool}/pushed:v2`]);
   });
 }
