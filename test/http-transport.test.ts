@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
+import { remoteTags } from '../src/distribution/client/pull.js';
 import { send } from '../src/util/http.js';
 import { BackgroundWrites } from '../src/util/background-writes.js';
 
@@ -144,5 +145,28 @@ test('BackgroundWrites: chunks of any size reach the file in order; a failure is
     fs.closeSync(readOnly);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('remoteTags follows the Link header page by page, as the distribution spec paginates tags', async () => {
+  const pages: Record<string, { tags: string[] | null; next?: string }> = {
+    '/v2/team/app/tags/list': { tags: ['v2', 'v1'], next: '</v2/team/app/tags/list?last=v2&n=2>; rel="next"' },
+    '/v2/team/app/tags/list?last=v2&n=2': { tags: ['v3', 'latest'], next: '</v2/team/app/tags/list?last=v3&n=2>; rel=next' },
+    '/v2/team/app/tags/list?last=v3&n=2': { tags: null },
+  };
+  const registry = await serve((request, response) => {
+    const page = pages[request.url];
+    if (!page) return void response.writeHead(404).end();
+    response.writeHead(200, { 'content-type': 'application/json', ...(page.next && { link: page.next }) }).end(JSON.stringify({ name: 'team/app', tags: page.tags }));
+  });
+  try {
+    const host = new URL(registry.origin).host;
+    assert.deepEqual(await remoteTags(`${host}/team/app`), ['latest', 'v1', 'v2', 'v3']);
+    assert.deepEqual(
+      registry.seen.map((r) => r.url),
+      Object.keys(pages),
+    );
+  } finally {
+    await registry.close();
   }
 });

@@ -256,13 +256,20 @@ const definePull: Definer = (c) =>
     c
       .description('Download an image from a registry')
       .argument('<name>', 'NAME[:TAG|@DIGEST]')
+      .option('-a, --all-tags', 'download all tagged images in the repository')
       .option('--platform <os/arch[/variant]>', "take this platform's image from a multi-platform image (default: this machine's)")
       .option('-q, --quiet', 'suppress verbose output'),
   ).action(
     run(async (engine, name: string, opts) => (await distribution()).pullCommand(engine, name, opts)),
   );
 const definePush: Definer = (c) =>
-  insecureFlag(c.description('Upload an image to a registry').argument('<name>', 'NAME[:TAG]').option('-q, --quiet', 'suppress verbose output')).action(
+  insecureFlag(
+    c
+      .description('Upload an image to a registry')
+      .argument('<name>', 'NAME[:TAG]')
+      .option('-a, --all-tags', 'push all tags of the repository')
+      .option('-q, --quiet', 'suppress verbose output'),
+  ).action(
     run(async (engine, name: string, opts) => (await distribution()).pushCommand(engine, name, opts)),
   );
 definePull(program.command('pull'));

@@ -352,3 +352,26 @@ test('pull --platform takes that platform from a multi-platform image; a platfor
   assert.match(single.stderr, /does not match the specified platform: wanted linux\/arm64\/v8, actual: linux\/amd64/);
   assert.equal(strataOk(root, ['images', '-a', '-q', '--no-trunc']), before, 'refused pulls change nothing');
 });
+
+test('push -a sends every local tag of the repository, pull -a fetches every tag the registry has', async (t) => {
+  const registry = new URL((await startEmbeddedRegistry(t)).url).host;
+  const source = await storeWithApp('app:v1');
+  for (const tag of ['v1', 'v2', 'latest']) strataOk(source, ['tag', 'app:v1', `${registry}/team/app:${tag}`]);
+  strataOk(source, ['tag', 'app:v1', `${registry}/team/other:v1`]);
+  const refused = await strataAsync(source, ['push', '-a', `${registry}/team/app:v1`]);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /tag can't be used with --all-tags\/-a/);
+  const pushed = await strataAsync(source, ['push', '-a', `${registry}/team/app`]);
+  assert.equal(pushed.status, 0, pushed.stderr);
+  assert.equal(pushed.stdout.match(/digest: sha256:/g)?.length, 3, pushed.stdout);
+  const listed = (await (await fetch(`http://${registry}/v2/team/app/tags/list`)).json()) as { tags: string[] };
+  assert.deepEqual(listed.tags.sort(), ['latest', 'v1', 'v2']);
+  assert.equal((await fetch(`http://${registry}/v2/team/other/tags/list`)).status, 404, 'another repository is not pushed');
+
+  const root = tmp('strata-dist-root-');
+  const pulled = await strataAsync(root, ['pull', '-a', `${registry}/team/app`]);
+  assert.equal(pulled.status, 0, pulled.stderr);
+  assert.equal(pulled.stdout.trim().split('\n').at(-1), `${registry}/team/app`);
+  assert.deepEqual(strataOk(root, ['images', '--format', '{{.Tag}}']).trim().split('\n').sort(), ['latest', 'v1', 'v2']);
+  assert.equal((await strataAsync(root, ['pull', '-a', `${registry}/team/app:v2`])).status, 1);
+});

@@ -1,7 +1,7 @@
 import type { Engine } from '../../engine.js';
-import { invalidArgument } from '../../errors.js';
+import { invalidArgument, notFound } from '../../errors.js';
 import { parsePlatform } from '../../images/platform.js';
-import { familiarString, formatReference, parseReference } from '../../images/reference.js';
+import { familiarString, formatReference, parseReference, repositoryName } from '../../images/reference.js';
 import { print } from '../run.js';
 
 export interface RegistryFlags {
@@ -12,27 +12,40 @@ const registryOptions = (flags: RegistryFlags) => ({
   insecureRegistries: flags.insecureRegistry ?? [],
 });
 
-export async function pullCommand(engine: Engine, name: string, flags: RegistryFlags & { quiet?: boolean; platform?: string }) {
-  const [{ pullImage }, { progressFor }] = await Promise.all([import('../../distribution/client/pull.js'), import('../../distribution/client/progress.js')]);
+/** Whether NAME carries its own tag or digest (`host:5000/app` does not: that colon is the port's). */
+const hasTagOrDigest = (name: string) => name.includes('@') || name.slice(name.lastIndexOf('/') + 1).includes(':');
+
+export async function pullCommand(engine: Engine, name: string, flags: RegistryFlags & { quiet?: boolean; platform?: string; allTags?: boolean }) {
+  const [{ pullImage, remoteTags }, { progressFor }] = await Promise.all([import('../../distribution/client/pull.js'), import('../../distribution/client/progress.js')]);
   const reference = parseReference(name);
-  const platform = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
-  if (!flags.quiet && reference.tag === 'latest' && !/:latest$/.test(name) && !name.includes('@')) print('Using default tag: latest');
+  const options = { ...registryOptions(flags), ...(flags.platform !== undefined && { platform: parsePlatform(flags.platform) }) };
   const quiet = { update: () => undefined, line: () => undefined };
   const progress = flags.quiet ? quiet : progressFor(process.stdout);
-  const result = await pullImage(engine, name, progress, { ...registryOptions(flags), ...(platform && { platform }) });
-  const shown = familiarString(reference);
-  if (!flags.quiet) {
-    print(`Digest: ${result.digest}`);
-    print(result.upToDate ? `Status: Image is up to date for ${shown}` : `Status: Downloaded newer image for ${shown}`);
+  if (flags.allTags && hasTagOrDigest(name)) throw invalidArgument("tag can't be used with --all-tags/-a");
+  if (!flags.quiet && !flags.allTags && !hasTagOrDigest(name)) print('Using default tag: latest');
+  const names = flags.allTags ? (await remoteTags(repositoryName(reference), options)).map((tag) => `${repositoryName(reference)}:${tag}`) : [name];
+  for (const each of names) {
+    const result = await pullImage(engine, each, progress, options);
+    const shown = familiarString(parseReference(each));
+    if (!flags.quiet) {
+      print(`Digest: ${result.digest}`);
+      print(result.upToDate ? `Status: Image is up to date for ${shown}` : `Status: Downloaded newer image for ${shown}`);
+    }
   }
-  print(formatReference(reference));
+  print(flags.allTags ? repositoryName(reference) : formatReference(reference));
 }
 
-export async function pushCommand(engine: Engine, name: string, flags: RegistryFlags & { quiet?: boolean }) {
+export async function pushCommand(engine: Engine, name: string, flags: RegistryFlags & { quiet?: boolean; allTags?: boolean }) {
   const [{ pushImage }, { progressFor }] = await Promise.all([import('../../distribution/client/push.js'), import('../../distribution/client/progress.js')]);
   const quiet = { update: () => undefined, line: () => undefined };
-  const result = await pushImage(engine, name, flags.quiet ? quiet : progressFor(process.stdout), registryOptions(flags));
-  if (flags.quiet) print(result.digest);
+  if (flags.allTags && hasTagOrDigest(name)) throw invalidArgument("tag can't be used with --all-tags/-a");
+  const repository = repositoryName(parseReference(name));
+  const names = flags.allTags ? [...engine.meta.allTags().values()].flat().filter((tag) => repositoryName(parseReference(tag)) === repository).sort() : [name];
+  if (names.length === 0) throw notFound(`An image does not exist locally with the tag: ${name}`);
+  for (const each of names) {
+    const result = await pushImage(engine, each, flags.quiet ? quiet : progressFor(process.stdout), registryOptions(flags));
+    if (flags.quiet) print(result.digest);
+  }
 }
 
 async function readPassword(flags: { password?: string; passwordStdin?: boolean }): Promise<string | undefined> {

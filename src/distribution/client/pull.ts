@@ -195,3 +195,18 @@ export async function pullImage(engine: Engine, name: string, progress: Progress
   for (const layer of layers) if (layer.tempDir) progress.update(shortId(layer.blob.digest), 'Pull complete');
   return { id, digest: top.digest, reference, upToDate: existingImage?.id === id };
 }
+
+/** The tags of a repository on its registry, every page of them (the spec's `Link: <...>; rel="next"`), sorted. */
+export async function remoteTags(repository: string, options: RegistryOptions = {}): Promise<string[]> {
+  const reference = parseReference(repository);
+  const client = new RegistryClient(reference.domain, reference.path, options);
+  const tags: string[] = [];
+  let next: string | undefined = `/${client.repository}/tags/list`;
+  while (next !== undefined) {
+    const response = await client.request('GET', next, { what: `tags of ${repositoryName(reference)}` });
+    tags.push(...((await response.json<{ tags?: string[] | null }>()).tags ?? []));
+    const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(response.header('link') ?? '')?.[1];
+    next = link === undefined ? undefined : new URL(link, client.base).href;
+  }
+  return [...new Set(tags)].sort();
+}
