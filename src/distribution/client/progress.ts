@@ -24,18 +24,27 @@ export class PlainProgress implements Progress {
   }
 }
 
+/** Byte counts redraw the bars at most this often; status changes redraw at once. */
+const barIntervalMs = 100;
+
 /** On a terminal: one line per layer, redrawn in place, with Docker's progress bar while bytes move. */
 export class TerminalProgress implements Progress {
   private readonly rows: string[] = [];
   private readonly text = new Map<string, string>();
   private drawn = 0;
+  private lastDraw = 0;
+  private pending: NodeJS.Timeout | undefined;
 
-  constructor(private readonly out: NodeJS.WriteStream = process.stdout) {}
+  constructor(
+    private readonly out: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   update(id: string, status: string, bytes?: { current: number; total: number }): void {
     if (!this.text.has(id)) this.rows.push(id);
     this.text.set(id, bytes ? `${status} ${bar(bytes.current, bytes.total)}` : status);
-    this.redraw();
+    if (!bytes || this.now() - this.lastDraw >= barIntervalMs) this.redraw();
+    else this.pending ??= setTimeout(() => this.redraw(), barIntervalMs).unref();
   }
 
   line(text: string): void {
@@ -44,6 +53,9 @@ export class TerminalProgress implements Progress {
   }
 
   private redraw(): void {
+    clearTimeout(this.pending);
+    this.pending = undefined;
+    this.lastDraw = this.now();
     let output = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
     for (const row of this.rows) output += `\x1b[2K${row.startsWith('\0') ? row.slice(1) : `${row}: ${this.text.get(row)}`}\n`;
     this.drawn = this.rows.length;
