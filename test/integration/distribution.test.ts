@@ -375,3 +375,52 @@ test('push -a sends every local tag of the repository, pull -a fetches every tag
   assert.deepEqual(strataOk(root, ['images', '--format', '{{.Tag}}']).trim().split('\n').sort(), ['latest', 'v1', 'v2']);
   assert.equal((await strataAsync(root, ['pull', '-a', `${registry}/team/app:v2`])).status, 1);
 });
+
+test("Docker's credential helpers: credsStore and credHelpers are asked first; login and logout go through them", async () => {
+  const host = await hostileRegistry({ auth: 'alice:secret' });
+  // A real helper speaking Docker's protocol (get/store/erase on stdin and stdout), keeping secrets in files.
+  const bin = tmp('strata-dist-helper-');
+  const helper = path.join(bin, 'docker-credential-strata-test');
+  fs.writeFileSync(
+    helper,
+    `#!/bin/sh
+store="${bin}/store"
+key() { printf %s "$1" | tr '/:' '__'; }
+case "$1" in
+  get) read -r server; if [ -f "$store/$(key "$server")" ]; then cat "$store/$(key "$server")"; else echo "credentials not found in native keychain"; exit 1; fi ;;
+  store) mkdir -p "$store"; input=$(cat); server=$(printf %s "$input" | sed -n 's/.*"ServerURL":"\\([^"]*\\)".*/\\1/p'); printf %s "$input" > "$store/$(key "$server")" ;;
+  erase) read -r server; rm -f "$store/$(key "$server")" ;;
+esac
+`,
+    { mode: 0o755 },
+  );
+  const configDir = tmp('strata-dist-config-');
+  const dockerDir = tmp('strata-dist-docker-');
+  const env = { PATH: `${bin}:${process.env.PATH}`, STRATA_CONFIG: path.join(configDir, 'config.json'), DOCKER_CONFIG: dockerDir };
+  fs.writeFileSync(env.STRATA_CONFIG, JSON.stringify({ credsStore: 'strata-test' }));
+  const root = tmp('strata-dist-root-');
+  const image = `${host}/private/image:v1`;
+
+  assert.match((await strataAsync(root, ['pull', image], { env })).stderr, /unauthorized/);
+  const login = await strataAsync(root, ['login', '-u', 'alice', '--password-stdin', host], { env, input: 'secret\n' });
+  assert.equal(login.stdout, 'Login Succeeded\n', login.stderr);
+  assert.deepEqual(JSON.parse(fs.readFileSync(env.STRATA_CONFIG, 'utf8')), { credsStore: 'strata-test' }, 'no secret in the config file');
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(bin, 'store', host.replace(/:/g, '_')), 'utf8')), { ServerURL: host, Username: 'alice', Secret: 'secret' });
+  assert.match((await strataAsync(root, ['pull', image], { env })).stdout, /Pull complete/);
+
+  // Docker's own config naming a helper for this registry serves as well.
+  fs.writeFileSync(env.STRATA_CONFIG, '{}');
+  fs.writeFileSync(path.join(dockerDir, 'config.json'), JSON.stringify({ credHelpers: { [host]: 'strata-test' } }));
+  strataOk(root, ['rmi', image]);
+  assert.match((await strataAsync(root, ['pull', image], { env })).stdout, /Pull complete/);
+
+  fs.writeFileSync(env.STRATA_CONFIG, JSON.stringify({ credsStore: 'strata-test' }));
+  assert.match((await strataAsync(root, ['logout', host], { env })).stdout, /Removing login credentials/);
+  assert.equal(fs.existsSync(path.join(bin, 'store', host.replace(/:/g, '_'))), false);
+
+  fs.writeFileSync(env.STRATA_CONFIG, JSON.stringify({ credsStore: 'absent' }));
+  const missing = await strataAsync(root, ['pull', image], { env });
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /credential helper docker-credential-absent: not found in PATH/);
+  assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
+});

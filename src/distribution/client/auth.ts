@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { StrataError } from '../../errors.js';
 
 export interface Credentials {
   username: string;
@@ -9,6 +11,35 @@ export interface Credentials {
 
 interface DockerConfig {
   auths?: Record<string, { auth?: string; username?: string; password?: string }>;
+  /** A credential helper for every registry: `docker-credential-<name>`. */
+  credsStore?: string;
+  /** Helpers per registry, before credsStore. */
+  credHelpers?: Record<string, string>;
+}
+
+/** The helper a config names for a registry, as Docker chooses it: credHelpers first, then credsStore. */
+const helperFor = (config: DockerConfig, key: string): string | undefined => config.credHelpers?.[key] ?? config.credsStore;
+
+/**
+ * Runs Docker's credential-helper protocol: `docker-credential-<name> get|store|erase`, the request on stdin,
+ * JSON on stdout. A helper that is missing or fails is a one-line error, except `get` of unknown credentials.
+ */
+function runHelper(helper: string, action: 'get' | 'store' | 'erase', input: string): string | undefined {
+  const command = `docker-credential-${helper}`;
+  const result = spawnSync(command, [action], { input, encoding: 'utf8' });
+  if (result.error) throw new StrataError('failed-precondition', `credential helper ${command}: ${(result.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found in PATH' : result.error.message}`);
+  if (result.status === 0) return result.stdout;
+  const message = (result.stdout || result.stderr).trim();
+  if (action !== 'store' && /credentials not found/i.test(message)) return undefined;
+  throw new StrataError('failed-precondition', `credential helper ${command} ${action}: ${message || `exit ${result.status}`}`);
+}
+
+function helperCredentials(helper: string, key: string): Credentials | undefined {
+  const output = runHelper(helper, 'get', key);
+  if (output === undefined) return undefined;
+  const { Username: username, Secret: password } = JSON.parse(output) as { Username?: string; Secret?: string };
+  // "<token>" is an identity token for an OAuth refresh flow, which Strata does not speak: treated as absent.
+  return username && username !== '<token>' && password !== undefined ? { username, password } : undefined;
 }
 
 /** Strata keeps credentials in Docker's config format, in its own file; Docker's file is read too. */
@@ -33,9 +64,18 @@ export function configKey(host: string): string {
   return host === 'docker.io' ? 'https://index.docker.io/v1/' : host;
 }
 
+/** A registry's credentials: from Strata's config, then Docker's, each through its credential helper or its auths. */
 export function findCredentials(host: string, env: NodeJS.ProcessEnv = process.env): Credentials | undefined {
+  const key = configKey(host);
   for (const file of [strataConfigPath(env), dockerConfigPath(env)]) {
-    const entry = readConfig(file).auths?.[configKey(host)];
+    const config = readConfig(file);
+    const helper = helperFor(config, key);
+    if (helper) {
+      const found = helperCredentials(helper, key);
+      if (found) return found;
+      continue;
+    }
+    const entry = config.auths?.[key];
     if (!entry) continue;
     if (entry.username !== undefined && entry.password !== undefined) return { username: entry.username, password: entry.password };
     if (entry.auth) {
@@ -47,12 +87,22 @@ export function findCredentials(host: string, env: NodeJS.ProcessEnv = process.e
   return undefined;
 }
 
-/** Writes (or with `undefined`, removes) a registry's credentials in Strata's config file, mode 0600. */
+/**
+ * Writes (or with `undefined`, removes) a registry's credentials: through the credential helper Strata's config
+ * names, else in that file, mode 0600. Returns whether there were credentials before.
+ */
 export function storeCredentials(host: string, credentials: Credentials | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
   const file = strataConfigPath(env);
   const config = readConfig(file);
-  const auths = { ...(config.auths ?? {}) };
   const key = configKey(host);
+  const helper = helperFor(config, key);
+  if (helper) {
+    const existed = helperCredentials(helper, key) !== undefined;
+    if (credentials) runHelper(helper, 'store', JSON.stringify({ ServerURL: key, Username: credentials.username, Secret: credentials.password }));
+    else if (existed) runHelper(helper, 'erase', key);
+    return existed;
+  }
+  const auths = { ...(config.auths ?? {}) };
   const existed = key in auths;
   if (credentials) auths[key] = { auth: Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64') };
   else delete auths[key];
