@@ -13,6 +13,7 @@ import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { remoteTags } from '../src/distribution/client/pull.js';
 import { send } from '../src/util/http.js';
+import { bypassesProxy, proxyFor } from '../src/util/proxy.js';
 import { BackgroundWrites } from '../src/util/background-writes.js';
 
 interface Seen {
@@ -169,4 +170,27 @@ test('remoteTags follows the Link header page by page, as the distribution spec 
   } finally {
     await registry.close();
   }
+});
+
+test('proxies from the environment as Go reads them: scheme, NO_PROXY forms, loopback never proxied', () => {
+  const env = { HTTPS_PROXY: 'proxy.corp:3128', http_proxy: 'http://user:p%40ss@proxy.corp:8080', NO_PROXY: 'internal.corp,.svc,10.0.0.0/8,registry.io:5000' };
+  for (const [url, expected] of [
+    ['https://registry-1.docker.io/v2/', 'http://proxy.corp:3128/'],
+    ['http://registry.example/v2/', 'http://user:p%40ss@proxy.corp:8080/'],
+    ['https://internal.corp/v2/', undefined],
+    ['https://eu.internal.corp/v2/', undefined], // subdomains of a listed host
+    ['https://a.svc/v2/', undefined], // .domain: subdomains
+    ['https://10.1.2.3/v2/', undefined], // CIDR
+    ['https://11.1.2.3/v2/', 'http://proxy.corp:3128/'],
+    ['https://registry.io:5000/v2/', undefined], // host:port, that port only
+    ['https://registry.io/v2/', 'http://proxy.corp:3128/'],
+    ['https://localhost:5000/v2/', undefined], // loopback never
+    ['https://127.0.0.1:5000/v2/', undefined],
+    ['https://[::1]:5000/v2/', undefined],
+  ] as const) {
+    assert.equal(proxyFor(new URL(url), env)?.href, expected, url);
+  }
+  assert.equal(proxyFor(new URL('https://registry.io/v2/'), {}), undefined, 'no proxy set');
+  assert.equal(bypassesProxy(new URL('https://anything.example/'), '*'), true);
+  assert.throws(() => proxyFor(new URL('https://registry.io/'), { HTTPS_PROXY: 'socks5://proxy:1080' }), /only http:\/\/ proxies/);
 });

@@ -1,6 +1,9 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import { Readable } from 'node:stream';
+import tls from 'node:tls';
+import { proxyFor, proxyHeaders, tunnel } from './proxy.js';
 
 /**
  * Strata's HTTP client (registries, ADD <url>), on node:http rather than fetch: a layer's bytes arrive as a Node
@@ -91,12 +94,49 @@ export async function send(url: URL, request: HttpRequest, redirects = 0): Promi
   return new HttpResponse(url, message);
 }
 
-function exchange(url: URL, { method, headers = {}, body, tlsAgent }: HttpRequest): Promise<IncomingMessage> {
-  const protocol = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined;
-  if (!protocol) return Promise.reject(new Error(`unsupported URL scheme in ${url.href}`));
-  const sized = typeof body === 'string' || Buffer.isBuffer(body) ? { 'content-length': String(Buffer.byteLength(body)) } : {};
+async function exchange(url: URL, { method, headers = {}, body, tlsAgent }: HttpRequest): Promise<IncomingMessage> {
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`unsupported URL scheme in ${url.href}`);
+  const allHeaders: Record<string, string> = { ...headers };
+  if (typeof body === 'string' || Buffer.isBuffer(body)) allHeaders['content-length'] ??= String(Buffer.byteLength(body));
+  const proxy = proxyFor(url);
+  if (url.protocol === 'http:' && !proxy) return issue(http.request(url, { method, headers: allHeaders, agent: agents['http:'] }), url, body);
+  if (url.protocol === 'http:' && proxy) {
+    // Through a proxy, plain HTTP asks it for the absolute URL.
+    const headers = { ...allHeaders, host: url.host, ...proxyHeaders(proxy) };
+    return issue(http.request({ host: proxy.hostname, port: proxy.port || 80, path: url.href, method, headers, agent: agents['http:'] }), url, body);
+  }
+  const agent = tlsAgent ?? agents['https:'];
+  if (!proxy) return issue(https.request(url, { method, headers: allHeaders, agent }), url, body);
+  // HTTPS through a proxy: TLS, with this request's trust, over a CONNECT tunnel (one per request).
+  const socket = await tunnel(proxy, url, idleTimeoutMs);
+  const trust = agent.options;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  // The handshake completes (or fails, as a rejection) before the request takes the socket.
+  const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
+    const connection = tls.connect(
+      {
+        socket,
+        host,
+        ...(!net.isIP(host) && { servername: host }),
+        ...(trust.ca !== undefined && { ca: trust.ca }),
+        ...(trust.cert !== undefined && { cert: trust.cert, key: trust.key }),
+        rejectUnauthorized: trust.rejectUnauthorized ?? true,
+      },
+      () => resolve(connection),
+    );
+    connection.once('error', (error) => {
+      socket.destroy();
+      reject(error);
+    });
+  });
+  // No agent: with createConnection and no agent, the request runs on this socket (agent: false would make a new one).
+  return issue(https.request(url, { method, headers: allHeaders, createConnection: () => secure }), url, body);
+}
+
+/** Sends a prepared request's body and resolves with the response once its headers are in. */
+function issue(request: http.ClientRequest, url: URL, body: RequestBody | undefined): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const request = protocol.request(url, { method, headers: { ...sized, ...headers }, agent: (url.protocol === 'https:' && tlsAgent) || agents[url.protocol as 'http:' | 'https:'] }, resolve);
+    request.on('response', resolve);
     request.setTimeout(idleTimeoutMs, () => request.destroy(new Error(`no answer from ${url.host} in ${idleTimeoutMs / 1000} s`)));
     request.on('error', reject);
     if (body instanceof Readable) {

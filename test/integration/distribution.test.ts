@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -423,4 +423,81 @@ esac
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /credential helper docker-credential-absent: not found in PATH/);
   assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
+});
+
+/** A forward proxy on loopback: CONNECT tunnels for HTTPS, absolute-URL requests for HTTP; logs what it was asked. */
+async function forwardProxy(options: { refuse?: boolean } = {}): Promise<{ url: string; seen: string[] }> {
+  const seen: string[] = [];
+  const server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    if (options.refuse) return void res.writeHead(407, { 'proxy-authenticate': 'Basic' }).end();
+    const target = new URL(req.url ?? '');
+    const upstream = http.request(target, { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  server.on('connect', (req, client) => {
+    seen.push(`CONNECT ${req.url}`);
+    if (options.refuse) return void client.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n');
+    const [host, port] = (req.url ?? '').split(':');
+    const upstream = net.connect(Number(port), host, () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
+
+test('HTTPS_PROXY and HTTP_PROXY are used (CONNECT for HTTPS, absolute URLs for HTTP), NO_PROXY and loopback bypass them', { skip: !externalAddress || !hasCommand('openssl') ? 'needs openssl and a non-loopback IPv4 address' : false }, async (t) => {
+  const dir = tmp('strata-dist-proxy-');
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  const made = spawn('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${externalAddress}`, '-addext', `subjectAltName=IP:${externalAddress}`], { stdio: 'ignore' });
+  assert.equal(await new Promise((resolve) => made.on('close', resolve)), 0);
+  const secure = new URL((await startEmbeddedRegistry(t, { tls: { cert, key } }, externalAddress)).url).host;
+  const plain = new URL((await startEmbeddedRegistry(t, {}, externalAddress)).url).host;
+  const config = path.join(tmp('strata-dist-config-'), 'config.json');
+  fs.writeFileSync(config, JSON.stringify({ 'insecure-registries': [plain] }));
+  fs.mkdirSync(path.join(path.dirname(config), 'certs.d', secure), { recursive: true });
+  fs.copyFileSync(cert, path.join(path.dirname(config), 'certs.d', secure, 'ca.crt'));
+  const source = await storeWithApp('app:v1');
+  for (const host of [secure, plain]) {
+    strataOk(source, ['tag', 'app:v1', `${host}/team/app:v1`]);
+    const pushed = await strataAsync(source, ['push', '-q', `${host}/team/app:v1`], { env: { STRATA_CONFIG: config } });
+    assert.equal(pushed.status, 0, pushed.stderr);
+  }
+
+  const proxy = await forwardProxy();
+  const env = { STRATA_CONFIG: config, HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url, NO_PROXY: '' };
+  const root = tmp('strata-dist-root-');
+  const viaTunnel = await strataAsync(root, ['pull', `${secure}/team/app:v1`], { env });
+  assert.match(viaTunnel.stdout, /Pull complete/, viaTunnel.stderr);
+  assert.ok(proxy.seen.includes(`CONNECT ${secure}`), proxy.seen.join('\n'));
+  // An insecure registry without TLS: the HTTPS attempt goes through the tunnel, then plain HTTP through the proxy.
+  const viaProxy = await strataAsync(root, ['pull', `${plain}/team/app:v1`], { env });
+  assert.match(viaProxy.stdout, /Already exists/, viaProxy.stderr);
+  assert.ok(proxy.seen.some((line) => line.startsWith(`GET http://${plain}/v2/team/app/manifests/v1`)), proxy.seen.join('\n'));
+
+  const count = proxy.seen.length;
+  strataOk(root, ['rmi', `${secure}/team/app:v1`]);
+  const bypassed = await strataAsync(root, ['pull', `${secure}/team/app:v1`], { env: { ...env, NO_PROXY: `localhost,${externalAddress}` } });
+  assert.match(bypassed.stdout, /Status: Downloaded newer image/, bypassed.stderr);
+  assert.equal(proxy.seen.length, count, 'NO_PROXY hosts are reached directly');
+
+  const refusing = await forwardProxy({ refuse: true });
+  const refused = await strataAsync(root, ['pull', `${secure}/team/app:v2`], { env: { ...env, HTTPS_PROXY: refusing.url } });
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /proxy 127\.0\.0\.1:\d+ refused a tunnel to .*: 407/);
+  assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
 });
