@@ -7,8 +7,33 @@ import { fileURLToPath } from 'node:url';
 /** Path of the compiled CLI (tests run from dist/test). */
 export const cliPath = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
+const madeDirs: string[] = [];
+
+/** Mount points under `dir` (a container or overlay left mounted): such a tree is left alone, not deleted through. */
+function hasMounts(dir: string): boolean {
+  try {
+    return fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some((line) => {
+        const point = line.split(' ')[4] ?? '';
+        return point === dir || point.startsWith(`${dir}/`);
+      });
+  } catch {
+    return true;
+  }
+}
+
+// Each test file runs in its own process: what it made in /tmp goes when it exits.
+process.on('exit', () => {
+  for (const dir of madeDirs) if (!hasMounts(dir)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh directory under the system temp dir, removed when this test process exits. */
 export function tempDir(prefix = 'strata-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  madeDirs.push(dir);
+  return dir;
 }
 
 export interface CliResult {
