@@ -119,7 +119,7 @@ test('push to docker-registry and pull back: same image ID and layers; present l
 });
 
 /** A registry that serves one image and misbehaves as told. */
-async function hostileRegistry(behaviour: { layer?: 'mismatch' | 'truncated' | 'missing' | 'drop-once' | 'drop-resumable'; auth?: string; ranges?: string[] }) {
+async function hostileRegistry(behaviour: { layer?: 'mismatch' | 'truncated' | 'missing' | 'drop-once' | 'drop-resumable' | 'stall-once'; auth?: string; ranges?: string[] }) {
   const layer = gzipSync(layerTar({ 'data.txt': 'x'.repeat(200_000) }));
   const diffId = sha256(layerTar({ 'data.txt': 'x'.repeat(200_000) }));
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] }, config: {} }));
@@ -154,6 +154,10 @@ async function hostileRegistry(behaviour: { layer?: 'mismatch' | 'truncated' | '
         const evil = Buffer.from(layer);
         evil[evil.length - 20] ^= 0xff;
         res.end(evil);
+      } else if (behaviour.layer === 'stall-once' && drops++ === 0) {
+        // Half the layer, then nothing: the client is left mid-layer (for as long as the test wants).
+        res.writeHead(200, { 'content-length': String(layer.length) });
+        res.write(layer.subarray(0, layer.length >> 1));
       } else if (behaviour.layer === 'drop-resumable' && req.headers.range) {
         // Honours `Range: bytes=N-` as a registry with resumable downloads does.
         behaviour.ranges?.push(req.headers.range);
@@ -223,6 +227,29 @@ test('a connection dropped mid-layer resumes where it stopped when the registry 
   assert.equal(ranges.length, 1);
   assert.ok(Number(/^bytes=(\d+)-$/.exec(ranges[0]!)?.[1]) > 0, ranges[0]);
   strataOk(root, ['system', 'check']);
+});
+
+test('a pull killed mid-layer leaves a store that verifies; check --repair removes its leftovers; pull then works', async () => {
+  const host = await hostileRegistry({ layer: 'stall-once' });
+  const root = tmp('strata-dist-root-');
+  strataOk(root, ['images']);
+  const child = spawn(process.execPath, [cliPath, '--root', root, 'pull', `${host}/flaky/image:v1`], { stdio: 'ignore' });
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  const underWay = () =>
+    fs.readdirSync(path.join(root, 'layers')).some((name) => name.startsWith('.tmp-')) &&
+    fs.readdirSync(path.join(root, 'ingest')).length > 0;
+  for (let i = 0; i < 200 && !underWay(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  assert.ok(underWay(), 'the pull should be mid-layer before it is killed');
+  child.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
+
+  const check = await strataAsync(root, ['system', 'check']);
+  assert.equal(check.status, 0, check.stdout + check.stderr);
+  assert.match(check.stdout, /: 0 problems, [1-9]\d* unreferenced items\n$/);
+  assert.equal(strataOk(root, ['images', '-a', '-q']), '');
+  assert.match((await strataAsync(root, ['system', 'check', '--repair'])).stdout, /unreferenced items removed\n$/);
+  assert.match((await strataAsync(root, ['pull', `${host}/flaky/image:v1`])).stdout, /Pull complete/);
+  assert.match((await strataAsync(root, ['system', 'check'])).stdout, /: 0 problems, 0 unreferenced items\n$/);
 });
 
 test('a 401 without credentials is refused; login stores them and pull then works', async () => {
