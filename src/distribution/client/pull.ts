@@ -4,10 +4,10 @@ import type { Engine } from '../../engine.js';
 import { dataCorrupt, notFound, unavailable, unsupported } from '../../errors.js';
 import { isIndexMediaType, isLayerMediaType, MediaType } from '../../images/model.js';
 import { formatPlatform, hostPlatform, type Platform, platformMatches } from '../../images/platform.js';
-import { formatReference, parseReference, repositoryName, type Reference } from '../../images/reference.js';
+import { familiarString, formatReference, parseReference, repositoryName, type Reference } from '../../images/reference.js';
 import type { NewLayer } from '../../images/store.js';
 import { parseConfig, parseIndex, parseManifest } from '../../images/validate.js';
-import { chainIds, type Digest, digestOf, shortId } from '../../util/digest.js';
+import { chainIds, type Digest, digestOf, isDigest, shortId } from '../../util/digest.js';
 import type { Progress } from './progress.js';
 import { RegistryClient, type RegistryOptions } from './registry.js';
 
@@ -29,7 +29,9 @@ export interface PullResult {
 
 /** Fetches a manifest or index and checks it against its digest (the reference's, or the one the registry sent). */
 async function fetchManifest(client: RegistryClient, reference: string, expected?: Digest): Promise<{ bytes: Buffer; digest: Digest; mediaType: string }> {
-  const response = await client.request('GET', `/${client.repository}/manifests/${reference}`, { headers: { accept: manifestAccept }, what: `manifest for ${client.repository}:${reference}` });
+  // Named as Docker names it in errors: `manifest for host:5000/app:v1`, `manifest for busybox@sha256:...`.
+  const shown = familiarString({ domain: client.domain, path: client.repository, ...(isDigest(reference) ? { digest: reference } : { tag: reference }) });
+  const response = await client.request('GET', `/${client.repository}/manifests/${reference}`, { headers: { accept: manifestAccept }, what: `manifest for ${shown}` });
   const bytes = await response.read();
   const digest = digestOf(bytes);
   const claimed = expected ?? (response.header('docker-content-digest') as Digest | null) ?? digest;
