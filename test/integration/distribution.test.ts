@@ -528,3 +528,25 @@ test('HTTPS_PROXY and HTTP_PROXY are used (CONNECT for HTTPS, absolute URLs for 
   assert.match(refused.stderr, /proxy 127\.0\.0\.1:\d+ refused a tunnel to .*: 407/);
   assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
 });
+
+test('Docker Hub pulls go to registry-mirrors first, in order; a mirror without the image passes to the next', async (t) => {
+  const empty = new URL((await startEmbeddedRegistry(t)).url).host;
+  const mirror = new URL((await startEmbeddedRegistry(t)).url).host;
+  const source = await storeWithApp('app:v1');
+  for (const name of ['library/busybox:latest', 'team/app:v1']) {
+    strataOk(source, ['tag', 'app:v1', `${mirror}/${name}`]);
+    assert.equal((await strataAsync(source, ['push', '-q', `${mirror}/${name}`])).status, 0);
+  }
+  const config = path.join(tmp('strata-dist-config-'), 'config.json');
+  fs.writeFileSync(config, JSON.stringify({ 'registry-mirrors': [`http://${empty}`, `http://${mirror}`] }));
+  const root = tmp('strata-dist-root-');
+  const env = { STRATA_CONFIG: config };
+  const pulled = await strataAsync(root, ['pull', 'busybox'], { env });
+  assert.equal(pulled.status, 0, pulled.stderr);
+  assert.match(pulled.stdout, /^Using default tag: latest\nlatest: Pulling from library\/busybox\n/);
+  assert.match(pulled.stdout, /Status: Downloaded newer image for busybox:latest\ndocker\.io\/library\/busybox:latest\n$/);
+  assert.match((await strataAsync(root, ['pull', 'team/app:v1'], { env })).stdout, /Already exists/);
+  assert.deepEqual(strataOk(root, ['images', '--format', '{{.Repository}}:{{.Tag}}']).trim().split('\n').sort(), ['busybox:latest', 'team/app:v1']);
+  // Mirrors serve Docker Hub only: an image named with its registry goes there.
+  assert.equal((await strataAsync(root, ['pull', `${empty}/team/app:v1`], { env })).status, 1);
+});

@@ -10,6 +10,7 @@ import { parseConfig, parseIndex, parseManifest } from '../../images/validate.js
 import { chainIds, type Digest, digestOf, isDigest, shortId } from '../../util/digest.js';
 import type { Progress } from './progress.js';
 import { RegistryClient, type RegistryOptions } from './registry.js';
+import { registryMirrors } from './settings.js';
 
 export const manifestAccept = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest].join(', ');
 
@@ -138,13 +139,31 @@ function discardLayers(engine: Engine, layers: NewLayer[]): void {
   }
 }
 
+/**
+ * The registry to pull from and the manifest it has: Docker Hub pulls try the configured mirrors first, in order,
+ * as Docker does; a mirror that fails or lacks the image passes to the next, Docker Hub itself coming last.
+ */
+async function locateManifest(reference: Reference, tagOrDigest: string, options: PullOptions): Promise<{ client: RegistryClient; top: Awaited<ReturnType<typeof fetchManifest>> }> {
+  const fetchFrom = async (host: string) => {
+    const client = new RegistryClient(host, reference.path, options);
+    return { client, top: await fetchManifest(client, tagOrDigest, reference.digest) };
+  };
+  for (const mirror of reference.domain === 'docker.io' ? registryMirrors() : []) {
+    try {
+      return await fetchFrom(mirror);
+    } catch {
+      // This mirror can't serve it: the next one, or Docker Hub, will.
+    }
+  }
+  return fetchFrom(reference.domain);
+}
+
 /** `pull`: manifest (resolved to this platform), config, then the layers not already in the store, in parallel. */
 export async function pullImage(engine: Engine, name: string, progress: Progress, options: PullOptions = {}): Promise<PullResult> {
   const reference = parseReference(name);
-  const client = new RegistryClient(reference.domain, reference.path, options);
   const tagOrDigest = reference.digest ?? reference.tag!;
   progress.line(`${reference.digest ? reference.digest : reference.tag}: Pulling from ${reference.path}`);
-  const top = await fetchManifest(client, tagOrDigest, reference.digest);
+  const { client, top } = await locateManifest(reference, tagOrDigest, options);
   const { bytes: manifestBytes } = isIndexMediaType(top.mediaType) ? await platformManifest(client, top.bytes, options.platform ?? hostPlatform()) : top;
   const manifest = parseManifest(manifestBytes);
   for (const layer of manifest.layers) {

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { StrataError, unavailable } from '../../errors.js';
 import { type HttpResponse, type RequestBody, send } from '../../util/http.js';
 import { type Credentials, findCredentials, parseChallenge } from './auth.js';
-import { configuredInsecureRegistries, isInsecure, registryAgent, tlsProblem } from './trust.js';
+import { configuredInsecureRegistries, isInsecure, registryAgent, tlsProblem } from './settings.js';
 
 export interface RegistryOptions {
   /**

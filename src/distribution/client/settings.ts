@@ -5,10 +5,10 @@ import tls from 'node:tls';
 import { strataConfigPath } from './auth.js';
 
 /**
- * Which registries may skip TLS verification, and which certificates a registry is trusted with, as Docker and
- * Podman decide it: insecure registries are named on the command line, in $STRATA_INSECURE_REGISTRIES, in
- * Strata's config file or in Docker's daemon.json (`insecure-registries`); loopback always is. Extra CAs and
- * client certificates come from certs.d directories named after the registry (`host:port`).
+ * Registry settings as Docker and Podman take them: which registries may skip TLS verification (named on the
+ * command line, in $STRATA_INSECURE_REGISTRIES, in Strata's config file or Docker's daemon.json as
+ * `insecure-registries`; loopback always may), which certificates a registry is trusted with (certs.d
+ * directories named `host:port`), and the mirrors Docker Hub pulls try first (`registry-mirrors`).
  */
 
 function readJson(file: string): Record<string, unknown> {
@@ -28,6 +28,18 @@ export function configuredInsecureRegistries(env: NodeJS.ProcessEnv = process.en
     ...listOf(readJson(strataConfigPath(env))['insecure-registries']),
     ...listOf(readJson('/etc/docker/daemon.json')['insecure-registries']),
   ];
+}
+
+/** Docker Hub mirrors, as hosts (`registry-mirrors` in Strata's config file, then in Docker's daemon.json). */
+export function registryMirrors(env: NodeJS.ProcessEnv = process.env): string[] {
+  const urls = [...listOf(readJson(strataConfigPath(env))['registry-mirrors']), ...listOf(readJson('/etc/docker/daemon.json')['registry-mirrors'])];
+  return urls.flatMap((url) => {
+    try {
+      return [new URL(/^[a-z]+:\/\//i.test(url) ? url : `https://${url}`).host];
+    } catch {
+      return [];
+    }
+  });
 }
 
 export function isInsecure(domain: string, insecureRegistries: string[] = []): boolean {
