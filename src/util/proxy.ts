@@ -7,7 +7,8 @@ import net from 'node:net';
  * loopback addresses never proxied.
  */
 
-const isLoopback = (host: string) => host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '::1' || host === '[::1]';
+/** localhost, 127.0.0.0/8 and ::1 (brackets or not): never proxied, and always an insecure registry. */
+export const isLoopback = (host: string) => host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '::1' || host === '[::1]';
 
 /** An IPv4 address in a CIDR block such as 10.0.0.0/8. */
 function inCidr(host: string, cidr: string): boolean {

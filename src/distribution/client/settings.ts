@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
+import { isLoopback } from '../../util/proxy.js';
 import { strataConfigPath } from './auth.js';
 
 /**
@@ -43,8 +44,7 @@ export function registryMirrors(env: NodeJS.ProcessEnv = process.env): string[] 
 }
 
 export function isInsecure(domain: string, insecureRegistries: string[] = []): boolean {
-  const host = domain.replace(/:\d+$/, '');
-  return host === 'localhost' || host === '[::1]' || /^127\./.test(host) || insecureRegistries.includes(domain);
+  return isLoopback(domain.replace(/:\d+$/, '')) || insecureRegistries.includes(domain);
 }
 
 /** Strata's own certs.d beside its config file, then Docker's and Podman's system ones. */
