@@ -51,9 +51,10 @@ function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.DOCKER_CONFIG ?? path.join(os.homedir(), '.docker'), 'config.json');
 }
 
-function readConfig(file: string): DockerConfig {
+/** A config file in Docker's JSON form (config.json, daemon.json); absent or unreadable is empty. */
+export function readConfig(file: string): DockerConfig & Record<string, unknown> {
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as DockerConfig;
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as DockerConfig & Record<string, unknown>;
   } catch {
     return {};
   }

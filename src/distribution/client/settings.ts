@@ -3,7 +3,7 @@ import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
 import { isLoopback } from '../../util/proxy.js';
-import { strataConfigPath } from './auth.js';
+import { readConfig, strataConfigPath } from './auth.js';
 
 /**
  * Registry settings as Docker and Podman take them: which registries may skip TLS verification (named on the
@@ -12,28 +12,20 @@ import { strataConfigPath } from './auth.js';
  * directories named `host:port`), and the mirrors Docker Hub pulls try first (`registry-mirrors`).
  */
 
-function readJson(file: string): Record<string, unknown> {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch {
-    return {};
-  }
-}
-
 const listOf = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
 
 /** Registries marked insecure outside the command line: the environment, Strata's config, Docker's daemon.json. */
 export function configuredInsecureRegistries(env: NodeJS.ProcessEnv = process.env): string[] {
   return [
     ...(env.STRATA_INSECURE_REGISTRIES?.split(',').filter(Boolean) ?? []),
-    ...listOf(readJson(strataConfigPath(env))['insecure-registries']),
-    ...listOf(readJson('/etc/docker/daemon.json')['insecure-registries']),
+    ...listOf(readConfig(strataConfigPath(env))['insecure-registries']),
+    ...listOf(readConfig('/etc/docker/daemon.json')['insecure-registries']),
   ];
 }
 
 /** Docker Hub mirrors, as hosts (`registry-mirrors` in Strata's config file, then in Docker's daemon.json). */
 export function registryMirrors(env: NodeJS.ProcessEnv = process.env): string[] {
-  const urls = [...listOf(readJson(strataConfigPath(env))['registry-mirrors']), ...listOf(readJson('/etc/docker/daemon.json')['registry-mirrors'])];
+  const urls = [...listOf(readConfig(strataConfigPath(env))['registry-mirrors']), ...listOf(readConfig('/etc/docker/daemon.json')['registry-mirrors'])];
   return urls.flatMap((url) => {
     try {
       return [new URL(/^[a-z]+:\/\//i.test(url) ? url : `https://${url}`).host];
