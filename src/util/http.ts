@@ -111,7 +111,8 @@ async function exchange(url: URL, { method, headers = {}, body, tlsAgent }: Http
   const socket = await tunnel(proxy, url, idleTimeoutMs);
   const trust = agent.options;
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  // The handshake completes (or fails, as a rejection) before the request takes the socket.
+  // The handshake completes (or fails, as a rejection) before the request takes the socket; a silent one times out.
+  socket.setTimeout(idleTimeoutMs, () => socket.destroy(new Error(`no answer from ${url.host} through proxy ${proxy.host} in ${idleTimeoutMs / 1000} s`)));
   const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
     const connection = tls.connect(
       {
@@ -122,7 +123,10 @@ async function exchange(url: URL, { method, headers = {}, body, tlsAgent }: Http
         ...(trust.cert !== undefined && { cert: trust.cert, key: trust.key }),
         rejectUnauthorized: trust.rejectUnauthorized ?? true,
       },
-      () => resolve(connection),
+      () => {
+        socket.setTimeout(0);
+        resolve(connection);
+      },
     );
     connection.once('error', (error) => {
       socket.destroy();

@@ -119,16 +119,19 @@ test('push to docker-registry and pull back: same image ID and layers; present l
 });
 
 /** A registry that serves one image and misbehaves as told. */
-async function hostileRegistry(behaviour: { layer?: 'mismatch' | 'truncated' | 'missing' | 'drop-once' | 'drop-resumable' | 'stall-once'; auth?: string; ranges?: string[] }) {
-  const layer = gzipSync(layerTar({ 'data.txt': 'x'.repeat(200_000) }));
-  const diffId = sha256(layerTar({ 'data.txt': 'x'.repeat(200_000) }));
+async function hostileRegistry(behaviour: { layer?: 'mismatch' | 'truncated' | 'missing' | 'drop-once' | 'drop-resumable' | 'stall-once' | 'garbage'; auth?: string; ranges?: string[] }) {
+  // 'garbage': 8 MB that are no tar at all (but match their digest), sent slowly, so bytes still arrive after
+  // the unpack has failed.
+  const garbage = behaviour.layer === 'garbage';
+  const layer = garbage ? Buffer.alloc(8 << 20, 'A') : gzipSync(layerTar({ 'data.txt': 'x'.repeat(200_000) }));
+  const diffId = sha256(garbage ? layer : layerTar({ 'data.txt': 'x'.repeat(200_000) }));
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] }, config: {} }));
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
       config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }],
+      layers: [{ mediaType: `application/vnd.oci.image.layer.v1.tar${garbage ? '' : '+gzip'}`, digest: sha256(layer), size: layer.length }],
     }),
   );
   let drops = 0;
@@ -154,6 +157,16 @@ async function hostileRegistry(behaviour: { layer?: 'mismatch' | 'truncated' | '
         const evil = Buffer.from(layer);
         evil[evil.length - 20] ^= 0xff;
         res.end(evil);
+      } else if (garbage) {
+        res.writeHead(200, { 'content-length': String(layer.length) });
+        let offset = 0;
+        const next = () => {
+          if (res.destroyed) return;
+          if (offset >= layer.length) return void res.end();
+          res.write(layer.subarray(offset, (offset += 256 << 10)));
+          setTimeout(next, 5);
+        };
+        next();
       } else if (behaviour.layer === 'stall-once' && drops++ === 0) {
         // Half the layer, then nothing: the client is left mid-layer (for as long as the test wants).
         res.writeHead(200, { 'content-length': String(layer.length) });
@@ -193,6 +206,7 @@ for (const [layer, message] of [
   ['mismatch', /digest|corrupt/],
   ['truncated', /truncated|terminated|closed|premature|size mismatch|corrupt/i],
   ['missing', /not found|BLOB_UNKNOWN/],
+  ['garbage', /corrupt or truncated data/],
 ] as const) {
   test(`a ${layer} layer is a one-line error and leaves the store as it was`, async () => {
     const host = await hostileRegistry({ layer });

@@ -69,8 +69,9 @@ async function downloadLayer(engine: Engine, client: RegistryClient, layer: Desc
   };
   tee.on('drain', () => raw.resume());
   raw.on('data', (chunk: Buffer) => {
-    // On the thread pool: the main thread unpacks. The pause above bounds what can pile up here.
-    void writer.writeSoon(chunk);
+    // On the thread pool: the main thread unpacks. The pause above bounds what can pile up here. Once the
+    // unpack has failed the writer is aborted and refuses more: that failure is the one reported.
+    writer.writeSoon(chunk).catch(() => undefined);
     received += chunk.length;
     progress.update(id, 'Downloading', { current: received, total: layer.size });
     gathered.push(chunk);
@@ -95,6 +96,7 @@ async function downloadLayer(engine: Engine, client: RegistryClient, layer: Desc
     progress.update(id, 'Download complete');
     return { blob: layer, diffId, size: unpacked.size, tarSize: unpacked.tarSize, tempDir: unpacked.tempDir, stagedBlob: writer };
   } catch (error) {
+    raw.destroy();
     writer.abort();
     throw error;
   }

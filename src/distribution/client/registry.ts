@@ -49,6 +49,8 @@ export class RegistryClient {
   private readonly credentials: Credentials | undefined;
   private readonly insecure: boolean;
   private readonly tlsAgent: https.Agent | undefined;
+  /** HTTPS has answered here once: later failures are failures, not a sign the registry speaks only HTTP. */
+  private httpsAnswered = false;
 
   constructor(
     readonly domain: string,
@@ -80,7 +82,7 @@ export class RegistryClient {
         response = await send(url, { method, headers, ...(body !== undefined && { body }), ...(this.tlsAgent && { tlsAgent: this.tlsAgent }) });
       } catch (error) {
         // Docker's order for an insecure registry: HTTPS (unverified) first, plain HTTP when that fails.
-        if (this.insecure && url.protocol === 'https:' && !path.startsWith('http')) {
+        if (this.insecure && url.protocol === 'https:' && !this.httpsAnswered && !path.startsWith('http')) {
           this.base = this.base.replace(/^https:/, 'http:');
           attempt--;
           continue;
@@ -93,6 +95,7 @@ export class RegistryClient {
         }
         throw unavailable(`${init.what}: cannot reach ${this.domain}: ${(error as Error).message}`);
       }
+      if (url.protocol === 'https:') this.httpsAnswered = true;
       if (response.status === 401 && !challenged) {
         challenged = true;
         await response.read();
@@ -143,7 +146,7 @@ export class RegistryClient {
       try {
         await sleep(100 * 2 ** (resumes - 1));
         const next = await this.request('GET', path, { what, stream: true, headers: { range: `bytes=${received}-` }, ok: [200, 206] });
-        if (next.status !== 206 || !next.header('content-range')?.startsWith(`bytes ${received}-`)) {
+        if (out.destroyed || next.status !== 206 || !next.header('content-range')?.startsWith(`bytes ${received}-`)) {
           next.discard();
           return out.destroy(error);
         }
