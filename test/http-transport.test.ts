@@ -187,9 +187,15 @@ test('proxies from the environment as Go reads them: scheme, NO_PROXY forms, loo
     ['https://localhost:5000/v2/', undefined], // loopback never
     ['https://127.0.0.1:5000/v2/', undefined],
     ['https://[::1]:5000/v2/', undefined],
+    ['https://127.example.com/v2/', 'http://proxy.corp:3128/'], // a name, not a loopback address
   ] as const) {
     assert.equal(proxyFor(new URL(url), env)?.href, expected, url);
   }
+  assert.equal(proxyFor(new URL('https://registry.io/'), { HTTPS_PROXY: '', https_proxy: 'http://p:3128' })?.href, 'http://p:3128/', 'an empty variable hides nothing');
+  assert.equal(bypassesProxy(new URL('https://a.example.com/'), '*.example.com'), true);
+  assert.equal(bypassesProxy(new URL('https://example.com/'), '*.example.com'), false);
+  assert.equal(bypassesProxy(new URL('https://10.1.1.1/'), '10.0.0.0/'), false, 'a CIDR without a prefix length matches nothing');
+  assert.equal(bypassesProxy(new URL('https://10.1.1.1/'), '10.0.0.0/40'), false);
   assert.equal(proxyFor(new URL('https://registry.io/v2/'), {}), undefined, 'no proxy set');
   assert.equal(bypassesProxy(new URL('https://anything.example/'), '*'), true);
   assert.throws(() => proxyFor(new URL('https://registry.io/'), { HTTPS_PROXY: 'socks5://proxy:1080' }), /only http:\/\/ proxies/);

@@ -8,12 +8,13 @@ import net from 'node:net';
  */
 
 /** localhost, 127.0.0.0/8 and ::1 (brackets or not): never proxied, and always an insecure registry. */
-export const isLoopback = (host: string) => host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '::1' || host === '[::1]';
+export const isLoopback = (host: string) =>
+  host === 'localhost' || host.endsWith('.localhost') || (net.isIPv4(host) && host.startsWith('127.')) || host === '::1' || host === '[::1]';
 
 /** An IPv4 address in a CIDR block such as 10.0.0.0/8. */
 function inCidr(host: string, cidr: string): boolean {
   const [base = '', bits = ''] = cidr.split('/');
-  if (!net.isIPv4(host) || !net.isIPv4(base)) return false;
+  if (!net.isIPv4(host) || !net.isIPv4(base) || !/^\d+$/.test(bits) || Number(bits) > 32) return false;
   const toNumber = (ip: string) => ip.split('.').reduce((n, part) => n * 256 + Number(part), 0);
   const mask = Number(bits) === 0 ? 0 : (0xffffffff << (32 - Number(bits))) >>> 0;
   return ((toNumber(host) & mask) >>> 0) === ((toNumber(base) & mask) >>> 0);
@@ -32,7 +33,8 @@ export function bypassesProxy(url: URL, noProxy: string): boolean {
     }
     const portMatch = /^(.*):(\d+)$/.exec(raw);
     if (portMatch && !net.isIPv6(raw) && portMatch[2] !== port) continue;
-    const entry = (portMatch && !net.isIPv6(raw) ? portMatch[1]! : raw).replace(/^\[|\]$/g, '');
+    // `*.example.com` means `.example.com`, as Go reads it.
+    const entry = (portMatch && !net.isIPv6(raw) ? portMatch[1]! : raw).replace(/^\[|\]$/g, '').replace(/^\*\./, '.');
     if (entry.startsWith('.') ? host.endsWith(entry) : host === entry || host.endsWith(`.${entry}`)) return true;
   }
   return false;
@@ -41,9 +43,10 @@ export function bypassesProxy(url: URL, noProxy: string): boolean {
 /** The proxy to reach `url` through, or undefined to connect directly. */
 export function proxyFor(url: URL, env: NodeJS.ProcessEnv = process.env): URL | undefined {
   if (isLoopback(url.hostname.replace(/^\[|\]$/g, ''))) return undefined;
-  const value = url.protocol === 'https:' ? (env.HTTPS_PROXY ?? env.https_proxy) : (env.HTTP_PROXY ?? env.http_proxy);
+  // The first non-empty of the upper and lower case names (an empty HTTPS_PROXY does not hide https_proxy).
+  const value = url.protocol === 'https:' ? env.HTTPS_PROXY || env.https_proxy : env.HTTP_PROXY || env.http_proxy;
   if (!value) return undefined;
-  if (bypassesProxy(url, env.NO_PROXY ?? env.no_proxy ?? '')) return undefined;
+  if (bypassesProxy(url, env.NO_PROXY || env.no_proxy || '')) return undefined;
   const proxy = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
   if (proxy.protocol !== 'http:') throw new Error(`proxy ${proxy.href}: only http:// proxies are supported`);
   return proxy;

@@ -146,13 +146,13 @@ function discardLayers(engine: Engine, layers: NewLayer[]): void {
  * as Docker does; a mirror that fails or lacks the image passes to the next, Docker Hub itself coming last.
  */
 async function locateManifest(reference: Reference, tagOrDigest: string, options: PullOptions): Promise<{ client: RegistryClient; top: Awaited<ReturnType<typeof fetchManifest>> }> {
-  const fetchFrom = async (host: string) => {
-    const client = new RegistryClient(host, reference.path, options);
+  const fetchFrom = async (host: string, plainHttp = false) => {
+    const client = new RegistryClient(host, reference.path, plainHttp ? { ...options, insecureRegistries: [...(options.insecureRegistries ?? []), host] } : options);
     return { client, top: await fetchManifest(client, tagOrDigest, reference.digest) };
   };
   for (const mirror of reference.domain === 'docker.io' ? registryMirrors() : []) {
     try {
-      return await fetchFrom(mirror);
+      return await fetchFrom(mirror.host, mirror.plainHttp);
     } catch {
       // This mirror can't serve it: the next one, or Docker Hub, will.
     }

@@ -23,12 +23,16 @@ export function configuredInsecureRegistries(env: NodeJS.ProcessEnv = process.en
   ];
 }
 
-/** Docker Hub mirrors, as hosts (`registry-mirrors` in Strata's config file, then in Docker's daemon.json). */
-export function registryMirrors(env: NodeJS.ProcessEnv = process.env): string[] {
+/**
+ * Docker Hub mirrors (`registry-mirrors` in Strata's config file, then in Docker's daemon.json): their hosts, and
+ * whether the URL said plain HTTP (such a mirror may then be reached without TLS, as Docker reaches it).
+ */
+export function registryMirrors(env: NodeJS.ProcessEnv = process.env): { host: string; plainHttp: boolean }[] {
   const urls = [...listOf(readConfig(strataConfigPath(env))['registry-mirrors']), ...listOf(readConfig('/etc/docker/daemon.json')['registry-mirrors'])];
   return urls.flatMap((url) => {
     try {
-      return [new URL(/^[a-z]+:\/\//i.test(url) ? url : `https://${url}`).host];
+      const parsed = new URL(/^[a-z]+:\/\//i.test(url) ? url : `https://${url}`);
+      return [{ host: parsed.host, plainHttp: parsed.protocol === 'http:' }];
     } catch {
       return [];
     }
