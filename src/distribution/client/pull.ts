@@ -3,7 +3,7 @@ import type { BlobWriter, Descriptor } from '../../content/store.js';
 import type { Engine } from '../../engine.js';
 import { dataCorrupt, notFound, unavailable, unsupported } from '../../errors.js';
 import { isIndexMediaType, isLayerMediaType, MediaType } from '../../images/model.js';
-import { formatPlatform, hostPlatform, type Platform, platformMatches } from '../../images/platform.js';
+import { bestForPlatform, formatPlatform, hostPlatform, type Platform, platformMatches } from '../../images/platform.js';
 import { familiarString, formatReference, parseReference, repositoryName, type Reference } from '../../images/reference.js';
 import type { NewLayer } from '../../images/store.js';
 import { parseConfig, parseIndex, parseManifest } from '../../images/validate.js';
@@ -43,7 +43,7 @@ async function fetchManifest(client: RegistryClient, reference: string, expected
 
 /** A manifest list or index resolves to the manifest for the platform (this machine's unless asked otherwise). */
 async function platformManifest(client: RegistryClient, index: Buffer, platform: Platform): Promise<{ bytes: Buffer; digest: Digest }> {
-  const entry = parseIndex(index).manifests.find((m) => m.platform !== undefined && platformMatches(m.platform, platform));
+  const entry = bestForPlatform(parseIndex(index).manifests, platform);
   if (!entry) throw notFound(`no matching manifest for ${formatPlatform(platform)} in the manifest list entries`);
   return fetchManifest(client, entry.digest, entry.digest);
 }
