@@ -196,6 +196,8 @@ test('proxies from the environment as Go reads them: scheme, NO_PROXY forms, loo
   assert.equal(bypassesProxy(new URL('https://example.com/'), '*.example.com'), false);
   assert.equal(bypassesProxy(new URL('https://10.1.1.1/'), '10.0.0.0/'), false, 'a CIDR without a prefix length matches nothing');
   assert.equal(bypassesProxy(new URL('https://10.1.1.1/'), '10.0.0.0/40'), false);
+  assert.equal(bypassesProxy(new URL('https://[2001:db8::5]/'), '2001:db8::/32'), true);
+  assert.equal(bypassesProxy(new URL('https://[2001:db9::5]/'), '2001:db8::/32'), false);
   assert.equal(proxyFor(new URL('https://registry.io/v2/'), {}), undefined, 'no proxy set');
   assert.equal(bypassesProxy(new URL('https://anything.example/'), '*'), true);
   assert.throws(() => proxyFor(new URL('https://registry.io/'), { HTTPS_PROXY: 'socks5://proxy:1080' }), /only http:\/\/ proxies/);

@@ -11,13 +11,14 @@ import net from 'node:net';
 export const isLoopback = (host: string) =>
   host === 'localhost' || host.endsWith('.localhost') || (net.isIPv4(host) && host.startsWith('127.')) || host === '::1' || host === '[::1]';
 
-/** An IPv4 address in a CIDR block such as 10.0.0.0/8. */
+/** An IP address in a CIDR block such as 10.0.0.0/8 or 2001:db8::/32. */
 function inCidr(host: string, cidr: string): boolean {
   const [base = '', bits = ''] = cidr.split('/');
-  if (!net.isIPv4(host) || !net.isIPv4(base) || !/^\d+$/.test(bits) || Number(bits) > 32) return false;
-  const toNumber = (ip: string) => ip.split('.').reduce((n, part) => n * 256 + Number(part), 0);
-  const mask = Number(bits) === 0 ? 0 : (0xffffffff << (32 - Number(bits))) >>> 0;
-  return ((toNumber(host) & mask) >>> 0) === ((toNumber(base) & mask) >>> 0);
+  const family = net.isIPv4(base) ? 'ipv4' : net.isIPv6(base) ? 'ipv6' : undefined;
+  if (!family || !/^\d+$/.test(bits) || Number(bits) > (family === 'ipv4' ? 32 : 128) || net.isIP(host) === 0) return false;
+  const block = new net.BlockList();
+  block.addSubnet(base, Number(bits), family);
+  return block.check(host, net.isIPv4(host) ? 'ipv4' : 'ipv6');
 }
 
 /** NO_PROXY: `*`, hosts (and their subdomains), `.domain` (subdomains), `host:port`, IPs and CIDR blocks. */
