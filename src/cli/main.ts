@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import type { Engine } from '../engine.js';
-import { type GlobalOptions, withEngine } from './run.js';
+import type { ImageEngine } from '../image-engine.js';
+import { type GlobalOptions, withEngine, withImageEngine } from './run.js';
 
 /**
  * The `strata` command line: flags are parsed here, command modules are imported only when their command runs,
@@ -31,6 +32,13 @@ function run<A extends unknown[]>(action: (engine: Engine, ...args: A) => Promis
   };
 }
 
+/** `run` for commands that touch images only: the container modules never load. */
+function runImages<A extends unknown[]>(action: (engine: ImageEngine, ...args: A) => Promise<void> | void) {
+  return async (...args: A) => {
+    await withImageEngine(program.opts<GlobalOptions>(), (engine) => action(engine, ...args));
+  };
+}
+
 const image = () => import('./commands/image.js');
 const container = () => import('./commands/container.js');
 const distribution = () => import('./commands/distribution.js');
@@ -48,7 +56,7 @@ const defineImages: Definer = (c) =>
     .option('--format <format>', 'format output: table, json, or a Go template')
     .option('--no-trunc', "don't truncate output")
     .option('-q, --quiet', 'only show image IDs')
-    .action(run(async (engine, reference: string | undefined, opts) => (await image()).imagesCommand(engine, reference, opts)));
+    .action(runImages(async (engine, reference: string | undefined, opts) => (await image()).imagesCommand(engine, reference, opts)));
 
 const defineHistory: Definer = (c) =>
   c
@@ -59,7 +67,7 @@ const defineHistory: Definer = (c) =>
     .option('-q, --quiet', 'only show image IDs')
     .option('--format <format>', 'format output: table, json, or a Go template')
     .option('--tree', 'draw the image as a stack of layers, marking layers shared with other images')
-    .action(run(async (engine, name: string, opts) => (await image()).historyCommand(engine, name, opts)));
+    .action(runImages(async (engine, name: string, opts) => (await image()).historyCommand(engine, name, opts)));
 
 const defineInspect =
   (type?: 'image' | 'container'): Definer =>
@@ -76,7 +84,7 @@ const defineTag: Definer = (c) =>
     .description('Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE')
     .argument('<source>', 'SOURCE_IMAGE[:TAG]')
     .argument('<target>', 'TARGET_IMAGE[:TAG]')
-    .action(run(async (engine, source: string, target: string) => (await image()).tagCommand(engine, source, target)));
+    .action(runImages(async (engine, source: string, target: string) => (await image()).tagCommand(engine, source, target)));
 
 const defineRmi: Definer = (c) =>
   c
@@ -93,14 +101,14 @@ const defineImport: Definer = (c) =>
     .argument('[reference]', 'REPOSITORY[:TAG]')
     .option('-c, --change <instruction>', 'apply a Dockerfile instruction to the created image', collect)
     .option('-m, --message <message>', 'set commit message for imported image')
-    .action(run(async (engine, file: string, reference: string | undefined, opts) => (await image()).importCommand(engine, file, reference, opts)));
+    .action(runImages(async (engine, file: string, reference: string | undefined, opts) => (await image()).importCommand(engine, file, reference, opts)));
 
 const defineLoad: Definer = (c) =>
   c
     .description('Load an image from a tar archive (docker save, OCI layout) or an OCI layout directory')
     .option('-i, --input <file>', 'read from tar archive file or OCI layout directory, instead of STDIN')
     .option('-q, --quiet', 'suppress the load output')
-    .action(run(async (engine, opts) => (await image()).loadCommand(engine, opts)));
+    .action(runImages(async (engine, opts) => (await image()).loadCommand(engine, opts)));
 
 const defineSave: Definer = (c) =>
   c
@@ -108,7 +116,7 @@ const defineSave: Definer = (c) =>
     .argument('<image...>')
     .option('-o, --output <file>', 'write to a file, instead of STDOUT')
     .option('--format <format>', 'docker (docker save layout), oci (OCI layout tar) or oci-dir', 'docker')
-    .action(run(async (engine, names: string[], opts) => (await image()).saveCommand(engine, names, opts)));
+    .action(runImages(async (engine, names: string[], opts) => (await image()).saveCommand(engine, names, opts)));
 
 const definePrune: Definer = (c) =>
   c
@@ -260,7 +268,7 @@ const definePull: Definer = (c) =>
       .option('--platform <os/arch[/variant]>', "take this platform's image from a multi-platform image (default: this machine's)")
       .option('-q, --quiet', 'suppress verbose output'),
   ).action(
-    run(async (engine, name: string, opts) => (await distribution()).pullCommand(engine, name, opts)),
+    runImages(async (engine, name: string, opts) => (await distribution()).pullCommand(engine, name, opts)),
   );
 const definePush: Definer = (c) =>
   insecureFlag(
@@ -270,7 +278,7 @@ const definePush: Definer = (c) =>
       .option('-a, --all-tags', 'push all tags of the repository')
       .option('-q, --quiet', 'suppress verbose output'),
   ).action(
-    run(async (engine, name: string, opts) => (await distribution()).pushCommand(engine, name, opts)),
+    runImages(async (engine, name: string, opts) => (await distribution()).pushCommand(engine, name, opts)),
   );
 definePull(program.command('pull'));
 definePush(program.command('push'));

@@ -1,4 +1,4 @@
-import type { Engine } from '../../engine.js';
+import type { ImageEngine } from '../../image-engine.js';
 import { invalidArgument, notFound } from '../../errors.js';
 import { parsePlatform } from '../../images/platform.js';
 import { familiarString, formatReference, parseReference, repositoryName } from '../../images/reference.js';
@@ -15,7 +15,7 @@ const registryOptions = (flags: RegistryFlags) => ({
 /** Whether NAME carries its own tag or digest (`host:5000/app` does not: that colon is the port's). */
 const hasTagOrDigest = (name: string) => name.includes('@') || name.slice(name.lastIndexOf('/') + 1).includes(':');
 
-export async function pullCommand(engine: Engine, name: string, flags: RegistryFlags & { quiet?: boolean; platform?: string; allTags?: boolean }) {
+export async function pullCommand(engine: ImageEngine, name: string, flags: RegistryFlags & { quiet?: boolean; platform?: string; allTags?: boolean }) {
   const [{ pullImage, remoteTags }, { progressFor }] = await Promise.all([import('../../distribution/client/pull.js'), import('../../distribution/client/progress.js')]);
   const reference = parseReference(name);
   const options = { ...registryOptions(flags), ...(flags.platform !== undefined && { platform: parsePlatform(flags.platform) }) };
@@ -35,7 +35,7 @@ export async function pullCommand(engine: Engine, name: string, flags: RegistryF
   print(flags.allTags ? repositoryName(reference) : formatReference(reference));
 }
 
-export async function pushCommand(engine: Engine, name: string, flags: RegistryFlags & { quiet?: boolean; allTags?: boolean }) {
+export async function pushCommand(engine: ImageEngine, name: string, flags: RegistryFlags & { quiet?: boolean; allTags?: boolean }) {
   const [{ pushImage }, { progressFor }] = await Promise.all([import('../../distribution/client/push.js'), import('../../distribution/client/progress.js')]);
   const quiet = { update: () => undefined, line: () => undefined };
   if (flags.allTags && hasTagOrDigest(name)) throw invalidArgument("tag can't be used with --all-tags/-a");

@@ -3,6 +3,7 @@ import { diskUsage, imageHistory, inspectImage, listImages } from '../../images/
 import { familiarString, parseReference } from '../../images/reference.js';
 import { invalidArgument, notFound, StrataError } from '../../errors.js';
 import type { Engine } from '../../engine.js';
+import type { ImageEngine } from '../../image-engine.js';
 import { type Digest, shortId } from '../../util/digest.js';
 import { ellipsis, formatRows, goTime, humanSize, renderTemplate, timeAgo } from '../format.js';
 import { print, reportError } from '../run.js';
@@ -19,7 +20,7 @@ function openInput(file: string | undefined) {
   return fs.statSync(file).isDirectory() ? file : fs.createReadStream(file, { highWaterMark: 1 << 20 });
 }
 
-export async function importCommand(engine: Engine, file: string, reference: string | undefined, opts: { change?: string[]; message?: string }) {
+export async function importCommand(engine: ImageEngine, file: string, reference: string | undefined, opts: { change?: string[]; message?: string }) {
   const input = openInput(file);
   if (typeof input === 'string') throw invalidArgument(`${file} is a directory: import takes a tarball`);
   const { importRootfs } = await import('../../images/import.js');
@@ -31,7 +32,7 @@ export async function importCommand(engine: Engine, file: string, reference: str
   print(id);
 }
 
-export async function loadCommand(engine: Engine, opts: { input?: string; quiet?: boolean }) {
+export async function loadCommand(engine: ImageEngine, opts: { input?: string; quiet?: boolean }) {
   const { loadImages } = await import('../../archive/load.js');
   const loaded = await loadImages(engine.images, openInput(opts.input));
   for (const image of loaded) {
@@ -40,7 +41,7 @@ export async function loadCommand(engine: Engine, opts: { input?: string; quiet?
   }
 }
 
-export async function saveCommand(engine: Engine, names: string[], opts: { output?: string; format: string }) {
+export async function saveCommand(engine: ImageEngine, names: string[], opts: { output?: string; format: string }) {
   const { parseSaveFormat, saveImages } = await import('../../archive/save.js');
   const format = parseSaveFormat(opts.format);
   if (opts.output === undefined && process.stdout.isTTY) {
@@ -49,7 +50,7 @@ export async function saveCommand(engine: Engine, names: string[], opts: { outpu
   await saveImages(engine.images, names, format, opts.output ?? process.stdout);
 }
 
-export function imagesCommand(engine: Engine, reference: string | undefined, opts: { all?: boolean; quiet?: boolean; digests?: boolean; filter?: string[]; format?: string; noTrunc?: boolean; trunc?: boolean }) {
+export function imagesCommand(engine: ImageEngine, reference: string | undefined, opts: { all?: boolean; quiet?: boolean; digests?: boolean; filter?: string[]; format?: string; noTrunc?: boolean; trunc?: boolean }) {
   const rows = listImages(engine.images, { all: opts.all ?? false, filters: opts.filter ?? [], ...(reference !== undefined && { reference }) });
   const noTrunc = opts.trunc === false;
   const id = (digest: string) => (noTrunc ? digest : shortId(digest));
@@ -81,7 +82,7 @@ export function imagesCommand(engine: Engine, reference: string | undefined, opt
   print(formatRows(data, columns, opts.format));
 }
 
-export function historyCommand(engine: Engine, name: string, opts: { human: boolean; trunc?: boolean; quiet?: boolean; format?: string; tree?: boolean }) {
+export function historyCommand(engine: ImageEngine, name: string, opts: { human: boolean; trunc?: boolean; quiet?: boolean; format?: string; tree?: boolean }) {
   if (opts.tree) return treeCommand(engine, name);
   const rows = imageHistory(engine.images, name);
   const noTrunc = opts.trunc === false;
@@ -108,7 +109,7 @@ export function historyCommand(engine: Engine, name: string, opts: { human: bool
 }
 
 /** The boxed stack for `history --tree`: one box per layer, metadata steps grouped with the layer they follow. */
-function treeCommand(engine: Engine, name: string) {
+function treeCommand(engine: ImageEngine, name: string) {
   const images = engine.images;
   const record = images.resolve(name);
   const rows = imageHistory(images, name).reverse();
@@ -160,7 +161,7 @@ export async function inspectCommand(engine: Engine, names: string[], opts: { fo
   if (failed) reportError(failed);
 }
 
-export function tagCommand(engine: Engine, source: string, target: string) {
+export function tagCommand(engine: ImageEngine, source: string, target: string) {
   engine.images.tag(source, target);
 }
 

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import type { BlobWriter, Descriptor } from '../../content/store.js';
-import type { Engine } from '../../engine.js';
+import type { ImageEngine } from '../../image-engine.js';
 import { dataCorrupt, notFound, unavailable, unsupported } from '../../errors.js';
 import { isIndexMediaType, isLayerMediaType, MediaType } from '../../images/model.js';
 import { bestForPlatform, formatPlatform, hostPlatform, type Platform, platformMatches } from '../../images/platform.js';
@@ -52,7 +52,7 @@ async function platformManifest(client: RegistryClient, index: Buffer, platform:
  * Downloads one layer, verifying and unpacking it in the same pass: the response body goes to a blob writer
  * (compressed digest and size checked) and, decompressed, to the layer unpacker (diffID checked).
  */
-async function downloadLayer(engine: Engine, client: RegistryClient, layer: Descriptor, diffId: Digest, progress: Progress): Promise<NewLayer> {
+async function downloadLayer(engine: ImageEngine, client: RegistryClient, layer: Descriptor, diffId: Digest, progress: Progress): Promise<NewLayer> {
   const id = shortId(layer.digest);
   const raw = await client.blob(`/${client.repository}/blobs/${layer.digest}`, `layer ${layer.digest}`);
   const writer: BlobWriter = engine.content.writer();
@@ -134,7 +134,7 @@ async function inParallel<T>(tasks: (() => Promise<T>)[], limit: number): Promis
 }
 
 /** A failed pull leaves nothing: the layers that did arrive are dropped with it. */
-function discardLayers(engine: Engine, layers: NewLayer[]): void {
+function discardLayers(engine: ImageEngine, layers: NewLayer[]): void {
   for (const layer of layers) {
     layer.stagedBlob?.abort();
     if (layer.tempDir) engine.layers.discard(layer.tempDir);
@@ -161,7 +161,7 @@ async function locateManifest(reference: Reference, tagOrDigest: string, options
 }
 
 /** `pull`: manifest (resolved to this platform), config, then the layers not already in the store, in parallel. */
-export async function pullImage(engine: Engine, name: string, progress: Progress, options: PullOptions = {}): Promise<PullResult> {
+export async function pullImage(engine: ImageEngine, name: string, progress: Progress, options: PullOptions = {}): Promise<PullResult> {
   const reference = parseReference(name);
   const tagOrDigest = reference.digest ?? reference.tag!;
   progress.line(`${reference.digest ? reference.digest : reference.tag}: Pulling from ${reference.path}`);

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Descriptor } from '../../content/store.js';
-import type { Engine } from '../../engine.js';
+import type { ImageEngine } from '../../image-engine.js';
 import { invalidArgument, notFound } from '../../errors.js';
 import { MediaType } from '../../images/model.js';
 import { formatReference, parseReference, repositoryName } from '../../images/reference.js';
@@ -28,7 +28,7 @@ function uploadUrl(client: RegistryClient, location: string, params: Record<stri
  * Uploads a blob the registry lacks; with `from`, first asks the registry to mount it from that repository (a
  * registry that cannot answers with an ordinary upload session, which is then used).
  */
-async function uploadBlob(engine: Engine, client: RegistryClient, blob: Descriptor, options: PushOptions, from: string | undefined, onBytes: (sent: number) => void): Promise<'exists' | 'mounted' | 'pushed'> {
+async function uploadBlob(engine: ImageEngine, client: RegistryClient, blob: Descriptor, options: PushOptions, from: string | undefined, onBytes: (sent: number) => void): Promise<'exists' | 'mounted' | 'pushed'> {
   const scope = `repository:${client.repository}:pull,push${from ? ` repository:${from}:pull` : ''}`;
   const what = `blob ${blob.digest}`;
   const head = await client.request('HEAD', `/${client.repository}/blobs/${blob.digest}`, { scope, what, ok: [200, 404] });
@@ -68,7 +68,7 @@ async function uploadBlob(engine: Engine, client: RegistryClient, blob: Descript
 }
 
 /** `push`: layers (skipped when the registry has them, mounted when it can), config, then the manifest under the tag. */
-export async function pushImage(engine: Engine, name: string, progress: Progress, options: PushOptions = {}): Promise<{ digest: Digest; size: number }> {
+export async function pushImage(engine: ImageEngine, name: string, progress: Progress, options: PushOptions = {}): Promise<{ digest: Digest; size: number }> {
   const reference = parseReference(name);
   if (!engine.images.find(formatReference(reference))) throw notFound(`An image does not exist locally with the tag: ${name}`);
   const record = engine.images.resolve(formatReference(reference));
