@@ -3,7 +3,6 @@ import { Containers } from './containers/service.js';
 import { ImageEngine } from './image-engine.js';
 import { NativeSnapshotter } from './snapshots/native.js';
 import { OverlaySnapshotter } from './snapshots/overlay.js';
-import { invalidArgument } from './errors.js';
 
 /** overlay where the kernel has it (as Docker's overlay2), else the copying native driver. */
 export function defaultStorageDriver(): 'overlay' | 'native' {
@@ -16,15 +15,14 @@ export function defaultStorageDriver(): 'overlay' | 'native' {
 
 /** Wires the services over one storage root. The CLI (and later an HTTP API) talks only to this. */
 export class Engine extends ImageEngine {
-  constructor(
-    root: string,
-    /** overlay or native for new containers; chosen from the kernel when not given. */
-    readonly storageDriver?: string,
-  ) {
-    if (storageDriver !== undefined && storageDriver !== 'overlay' && storageDriver !== 'native') {
-      throw invalidArgument(`unknown storage driver "${storageDriver}": use overlay or native`);
-    }
-    super(root);
+  /** `storageDriver`: overlay or native for new containers; chosen from the kernel when not given. */
+  constructor(root: string, storageDriver?: string, stores?: Pick<ImageEngine, 'content' | 'layers' | 'meta' | 'images'>) {
+    super(root, storageDriver, stores);
+  }
+
+  /** An image engine grown into a full one, over the same open stores (the image engine still closes them). */
+  static over(images: ImageEngine): Engine {
+    return new Engine(images.root, images.storageDriver, images);
   }
 
   private containerService: Containers | undefined;

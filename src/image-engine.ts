@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ContentStore } from './content/store.js';
+import { invalidArgument } from './errors.js';
 import { ImageStore } from './images/store.js';
 import { LayerStore } from './layers/store.js';
 import { MetadataStore } from './metadata/db.js';
@@ -23,7 +24,19 @@ export class ImageEngine {
   readonly meta: MetadataStore;
   readonly images: ImageStore;
 
-  constructor(readonly root: string) {
+  /** `storageDriver` (overlay or native) is for `Engine`'s containers; `stores` shares another engine's open stores. */
+  constructor(
+    readonly root: string,
+    readonly storageDriver?: string,
+    stores?: Pick<ImageEngine, 'content' | 'layers' | 'meta' | 'images'>,
+  ) {
+    if (storageDriver !== undefined && storageDriver !== 'overlay' && storageDriver !== 'native') {
+      throw invalidArgument(`unknown storage driver "${storageDriver}": use overlay or native`);
+    }
+    if (stores) {
+      ({ content: this.content, layers: this.layers, meta: this.meta, images: this.images } = stores);
+      return;
+    }
     fs.mkdirSync(root, { recursive: true, mode: 0o700 });
     this.content = new ContentStore(root);
     this.layers = new LayerStore(root);

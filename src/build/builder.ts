@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Engine } from '../engine.js';
+import type { ImageEngine } from '../image-engine.js';
 import { invalidArgument, StrataError, unsupported } from '../errors.js';
 import { canonicalJson, type ContainerConfig, type ImageConfig } from '../images/model.js';
 import { hostPlatform } from '../images/platform.js';
@@ -85,7 +86,7 @@ export class BuildFailure extends StrataError {
   }
 }
 
-export async function build(engine: Engine, options: BuildOptions, report: BuildReporter): Promise<BuildResult> {
+export async function build(engine: ImageEngine, options: BuildOptions, report: BuildReporter): Promise<BuildResult> {
   // Bad names fail before any work is done.
   const tags = (options.tags ?? []).map((tag) => parseReference(tag));
   for (const tag of tags) {
@@ -112,7 +113,7 @@ class Builder {
   private readonly triggerNodes = new Set<Instruction['node']>();
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: ImageEngine,
     private readonly options: BuildOptions,
     private readonly report: BuildReporter,
     private readonly context: BuildContext,
@@ -283,12 +284,13 @@ class Builder {
       if (!state.image) throw invalidArgument(`${this.where(inst)}: RUN needs a filesystem, but the stage has none yet (FROM scratch)`);
       const network = inst.network === 'none' ? 'none' : (this.options.network ?? 'host');
       const settings = runSettings(runtime, command, [...args, ...proxyEnv], network);
-      const containers = this.engine.containers;
+      const engine = await this.containerEngine();
+      const containers = engine.containers;
       const record = containers.create({ image: state.image.id, settings });
       try {
         this.report.runningIn(record.id);
         const { startContainer } = await import('../containers/monitor.js');
-        const { exited } = await startContainer(this.engine, record.id, { stdout: this.report.output, stderr: this.report.output });
+        const { exited } = await startContainer(engine, record.id, { stdout: this.report.output, stderr: this.report.output });
         const code = await exited;
         // docker build exits with the failed command's own code.
         if (code !== 0) throw Object.assign(new BuildFailure(`The command '${command.join(' ')}' returned a non-zero code: ${code}`), { exitCode: code });
@@ -299,6 +301,15 @@ class Builder {
         await containers.remove(record.id, { force: true });
       }
     });
+  }
+
+  private fullEngine: Engine | undefined;
+
+  /** The container service, loaded for the first RUN that really runs: a cached or COPY-only build never needs it. */
+  private async containerEngine(): Promise<Engine> {
+    const { Engine } = await import('../engine.js');
+    this.fullEngine ??= Engine.over(this.engine);
+    return this.fullEngine;
   }
 
   /** A container's read-write layer as a new layer; none when the step changed nothing (Docker's empty layer). */

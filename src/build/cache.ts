@@ -1,5 +1,5 @@
 /** `builder prune`: forget every cached step and remove the images only the cache kept. */
-import type { Engine } from '../engine.js';
+import type { ImageEngine } from '../image-engine.js';
 import type { Digest } from '../util/digest.js';
 
 export interface PruneResult {
@@ -8,7 +8,7 @@ export interface PruneResult {
   reclaimed: number;
 }
 
-export function pruneBuildCache(engine: Engine): PruneResult {
+export function pruneBuildCache(engine: ImageEngine): PruneResult {
   const { meta, images } = engine;
   const cached = meta.buildCacheImages();
   meta.transaction(() => {

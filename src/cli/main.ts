@@ -362,7 +362,7 @@ const defineBuild: Definer = (c) =>
     .option('--progress <mode>', 'type of progress output: auto, plain, tty (the transcript is plain lines in every mode)')
     .option('--network <mode>', 'networking mode for RUN instructions: host (default) or none')
     .option('--check', 'parse the Dockerfile and print its instructions as JSON, without building')
-    .action(run(async (engine, contextPath: string, opts) => (await build()).buildCommand(engine, contextPath, opts)));
+    .action(runImages(async (engine, contextPath: string, opts) => (await build()).buildCommand(engine, contextPath, opts)));
 defineBuild(program.command('build'));
 defineBuild(imageGroup.command('build'));
 const builderGroup = program.command('builder').description('Manage builds');
@@ -372,7 +372,7 @@ builderGroup
   .description('Remove build cache')
   .option('-a, --all', 'remove all build cache (the same here: every cached step)')
   .option('-f, --force', 'do not prompt for confirmation')
-  .action(run(async (engine, opts) => (await build()).builderPruneCommand(engine, opts)));
+  .action(runImages(async (engine, opts) => (await build()).builderPruneCommand(engine, opts)));
 
 const systemGroup = program.command('system').description('Manage Strata');
 defineDf(systemGroup.command('df'));

@@ -30,7 +30,7 @@ export async function withImageEngine(globals: GlobalOptions, action: (engine: I
   await withOpened(
     async () => {
       const { ImageEngine, defaultRoot } = await import('../image-engine.js');
-      return new ImageEngine(globals.root ?? defaultRoot());
+      return new ImageEngine(globals.root ?? defaultRoot(), globals.storageDriver ?? process.env.STRATA_STORAGE_DRIVER);
     },
     action,
     globals.debug,

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { Writable } from 'node:stream';
-import type { Engine } from '../../engine.js';
+import type { ImageEngine } from '../../image-engine.js';
 import { invalidArgument } from '../../errors.js';
 import type { BuildReporter } from '../../build/builder.js';
 import { shortId } from '../../util/digest.js';
@@ -51,7 +51,7 @@ function transcript(quiet: boolean): BuildReporter {
   };
 }
 
-export async function buildCommand(engine: Engine, contextPath: string, flags: BuildFlags) {
+export async function buildCommand(engine: ImageEngine, contextPath: string, flags: BuildFlags) {
   if (flags.progress !== undefined && !['auto', 'plain', 'tty'].includes(flags.progress)) throw invalidArgument(`invalid progress mode ${JSON.stringify(flags.progress)}: use auto, plain or tty`);
   if (flags.network !== undefined && flags.network !== 'host' && flags.network !== 'none' && flags.network !== 'default') {
     throw invalidArgument(`network mode ${JSON.stringify(flags.network)} not supported by the builder: use host or none`);
@@ -98,7 +98,7 @@ export async function buildCommand(engine: Engine, contextPath: string, flags: B
   for (const tag of result.tags) print(`Successfully tagged ${tag}`);
 }
 
-export async function builderPruneCommand(engine: Engine, flags: { force?: boolean; all?: boolean }) {
+export async function builderPruneCommand(engine: ImageEngine, flags: { force?: boolean; all?: boolean }) {
   if (!flags.force && !(await (await import('../prompt.js')).confirm('WARNING! This will remove all dangling build cache.\nAre you sure you want to continue?'))) return;
   const { pruneBuildCache } = await import('../../build/cache.js');
   const { deleted, reclaimed } = pruneBuildCache(engine);
