@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../engine.js';
 import { StrataError } from '../errors.js';
 import { LogWriter } from './logs.js';
@@ -23,7 +24,6 @@ export interface StartResult {
   exited: Promise<number>;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Runs a container to its end: mounts its root, writes config.json, starts `runc run`, records the state

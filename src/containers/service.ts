@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { ImageStore } from '../images/store.js';
 import { conflict, failedPrecondition, invalidArgument, notFound, StrataError } from '../errors.js';
@@ -18,7 +19,6 @@ export interface CreateOptions {
   settings: Omit<ContainerSettings, 'hostname'> & { hostname?: string };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Containers: a metadata row, a snapshot (the read-write layer), a bundle dir with config.json and the log, and

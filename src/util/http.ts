@@ -3,7 +3,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import tls from 'node:tls';
-import { proxyFor, proxyHeaders, tunnel } from './proxy.js';
+import { bareHost, proxyFor, proxyHeaders, tunnel } from './proxy.js';
 
 /**
  * Strata's HTTP client (registries, ADD <url>), on node:http rather than fetch: a layer's bytes arrive as a Node
@@ -30,10 +30,7 @@ export interface HttpRequest {
 export class HttpResponse {
   private bytes: Promise<Buffer> | undefined;
 
-  constructor(
-    readonly url: URL,
-    private readonly message: IncomingMessage,
-  ) {}
+  constructor(private readonly message: IncomingMessage) {}
 
   get status(): number {
     return this.message.statusCode ?? 0;
@@ -91,7 +88,7 @@ export async function send(url: URL, request: HttpRequest, redirects = 0): Promi
     if (next.origin !== url.origin) delete headers.authorization;
     return send(next, { method: request.method === 'HEAD' ? 'HEAD' : 'GET', headers, ...(request.tlsAgent && { tlsAgent: request.tlsAgent }) }, redirects + 1);
   }
-  return new HttpResponse(url, message);
+  return new HttpResponse(message);
 }
 
 async function exchange(url: URL, { method, headers = {}, body, tlsAgent }: HttpRequest): Promise<IncomingMessage> {
@@ -110,7 +107,7 @@ async function exchange(url: URL, { method, headers = {}, body, tlsAgent }: Http
   // HTTPS through a proxy: TLS, with this request's trust, over a CONNECT tunnel (one per request).
   const socket = await tunnel(proxy, url, idleTimeoutMs);
   const trust = agent.options;
-  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const host = bareHost(url);
   // The handshake completes (or fails, as a rejection) before the request takes the socket; a silent one times out.
   socket.setTimeout(idleTimeoutMs, () => socket.destroy(new Error(`no answer from ${url.host} through proxy ${proxy.host} in ${idleTimeoutMs / 1000} s`)));
   const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {

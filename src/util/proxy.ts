@@ -7,6 +7,9 @@ import net from 'node:net';
  * loopback addresses never proxied.
  */
 
+/** A URL's host name without the brackets an IPv6 address has in URLs. */
+export const bareHost = (url: URL) => url.hostname.replace(/^\[|\]$/g, '');
+
 /** localhost, 127.0.0.0/8 and ::1 (brackets or not): never proxied, and always an insecure registry. */
 export const isLoopback = (host: string) =>
   host === 'localhost' || host.endsWith('.localhost') || (net.isIPv4(host) && host.startsWith('127.')) || host === '::1' || host === '[::1]';
@@ -23,7 +26,7 @@ function inCidr(host: string, cidr: string): boolean {
 
 /** NO_PROXY: `*`, hosts (and their subdomains), `.domain` (subdomains), `host:port`, IPs and CIDR blocks. */
 export function bypassesProxy(url: URL, noProxy: string): boolean {
-  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const host = bareHost(url).toLowerCase();
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
   for (const raw of noProxy.split(',').map((entry) => entry.trim().toLowerCase())) {
     if (raw === '') continue;
@@ -43,7 +46,7 @@ export function bypassesProxy(url: URL, noProxy: string): boolean {
 
 /** The proxy to reach `url` through, or undefined to connect directly. */
 export function proxyFor(url: URL, env: NodeJS.ProcessEnv = process.env): URL | undefined {
-  if (isLoopback(url.hostname.replace(/^\[|\]$/g, ''))) return undefined;
+  if (isLoopback(bareHost(url))) return undefined;
   // The first non-empty of the upper and lower case names (an empty HTTPS_PROXY does not hide https_proxy).
   const value = url.protocol === 'https:' ? env.HTTPS_PROXY || env.https_proxy : env.HTTP_PROXY || env.http_proxy;
   if (!value) return undefined;

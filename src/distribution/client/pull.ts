@@ -1,4 +1,5 @@
 import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { BlobWriter, Descriptor } from '../../content/store.js';
 import type { ImageEngine } from '../../image-engine.js';
 import { dataCorrupt, notFound, unavailable, unsupported } from '../../errors.js';
@@ -110,7 +111,7 @@ async function withRetries<T>(what: () => Promise<T>, onRetry: (attempt: number,
       const transient = !(error instanceof Error && 'code' in error && ['data-corrupt', 'not-found', 'unsupported'].includes(String((error as { code?: string }).code)));
       if (!transient || attempt >= 3) throw error;
       onRetry(attempt, error);
-      await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** (attempt - 1)));
+      await sleep(500 * 2 ** (attempt - 1));
     }
   }
 }

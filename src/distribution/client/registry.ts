@@ -1,5 +1,6 @@
 import type https from 'node:https';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { StrataError, unavailable } from '../../errors.js';
 import { type HttpResponse, type RequestBody, send } from '../../util/http.js';
 import { type Credentials, findCredentials, parseChallenge } from './auth.js';
@@ -20,7 +21,6 @@ function apiHost(domain: string): string {
 }
 
 const retryableStatus = new Set([429, 500, 502, 503, 504]);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A registry error in the distribution spec's JSON form, turned into one line. */
 async function registryError(response: HttpResponse, what: string): Promise<StrataError> {
