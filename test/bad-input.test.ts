@@ -462,7 +462,7 @@ describe('import of a hostile rootfs tarball', { concurrency: 4 }, () => {
     await expectRejected(['import', '-', 'hostile'], /empty/, { input: Buffer.alloc(0) });
   });
   test('a layer cannot forge overlayfs metadata: trusted.overlay.* xattrs are dropped', async () => {
-    const { fsExtras } = await import('../src/layers/native.js');
+    const { fsExtras } = await import('../src/layers/fsx.js');
     const root = await freshRoot();
     const layer = await makeTar([
       { name: 'd/', type: 'directory', pax: { 'SCHILY.xattr.trusted.overlay.opaque': 'y', 'SCHILY.xattr.trusted.overlay.redirect': '/etc' } },

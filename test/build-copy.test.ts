@@ -1,5 +1,5 @@
 /**
- * COPY and ADD (src/build/copy.ts): Go's filepath.Match, which sources a list names in a directory tree and in a
+ * COPY and ADD (src/builder/copy.ts): Go's filepath.Match, which sources a list names in a directory tree and in a
  * stat walk (the build context's), the cache checksum of the sources, and the layer tar a copy makes on top of
  * a root filesystem, read back with tar-stream. Fixtures are made in temp dirs; ADD archives with GNU tar.
  */
@@ -10,9 +10,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import tar from 'tar-stream';
-import { type CopyPlan, isTarArchive, writeCopyLayer } from '../src/build/copy.js';
+import { type CopyPlan, isTarArchive, writeCopyLayer } from '../src/builder/copy.js';
 import { UnionView } from '../src/layers/union.js';
-import { type CopySource, directoryTree, goMatch, listedTree, selectSources, type SourceFile, type SourceTree, sourcesChecksum } from '../src/build/sources.js';
+import { type CopySource, directoryTree, goMatch, listedTree, selectSources, type SourceFile, type SourceTree, sourcesChecksum } from '../src/builder/sources.js';
 import type { Digest } from '../src/util/digest.js';
 import { sh, tempDir } from './helpers.js';
 

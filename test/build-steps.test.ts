@@ -1,11 +1,11 @@
 /**
- * What each Dockerfile step means for the image (src/build/steps.ts), table-driven: Go's Duration and %q text,
+ * What each Dockerfile step means for the image (src/builder/steps.ts), table-driven: Go's Duration and %q text,
  * WORKDIR joins, the classic builder's history strings, the command a RUN runs, the config every metadata
  * instruction leaves, and the build cache's keys. Instructions come from parsing real Dockerfile text.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type Instruction, parseDockerfile, type RunInstruction } from '../src/build/dockerfile/index.js';
+import { type Instruction, parseDockerfile, type RunInstruction } from '../src/builder/dockerfile/index.js';
 import {
   applyMetadata,
   cacheKey,
@@ -22,7 +22,7 @@ import {
   runCreatedBy,
   runSettings,
   shellOf,
-} from '../src/build/steps.js';
+} from '../src/builder/steps.js';
 import type { ContainerConfig } from '../src/images/model.js';
 
 /** The one instruction `text` makes in a stage FROM busybox. */

@@ -9,7 +9,7 @@ import {
   parseDockerfile,
   stagesForTarget,
   toJson,
-} from '../src/build/dockerfile/index.js';
+} from '../src/builder/dockerfile/index.js';
 
 const lines = (...text: string[]) => `${text.join('\n')}\n`;
 const only = (text: string) => {

@@ -14,7 +14,7 @@ import tar, { type Header } from 'tar-stream';
 import { applyLayer } from '../src/layers/apply.js';
 import { changes, writeLayerTar } from '../src/layers/diff.js';
 import { copyLayerInto } from '../src/layers/merge.js';
-import { fsExtras } from '../src/layers/native.js';
+import { fsExtras } from '../src/layers/fsx.js';
 import { xattrsOf } from '../src/layers/pax.js';
 import { sh, tempDir } from './helpers.js';
 

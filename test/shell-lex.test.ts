@@ -1,7 +1,7 @@
 /** The Dockerfile shell-word lexer: BuildKit's substitution and quoting rules, table-driven. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { lex, processWord, processWords, ShellLexError } from '../src/build/dockerfile/shell-lex.js';
+import { lex, processWord, processWords, ShellLexError } from '../src/builder/dockerfile/shell-lex.js';
 
 const env = new Map([
   ['PWD', '/home'],

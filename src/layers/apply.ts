@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import tar, { type Header } from 'tar-stream';
 import { dataCorrupt, unsupported } from '../errors.js';
 import { ParallelFileWriter } from './file-writer.js';
-import { fsExtras, S_IFBLK, S_IFCHR, S_IFIFO } from './native.js';
+import { fsExtras, S_IFBLK, S_IFCHR, S_IFIFO } from './fsx.js';
 import { applyXattrs, xattrsOf } from './pax.js';
 import { opaqueMarker, overlayOpaqueXattr, whiteoutMetaPrefix, whiteoutPrefix } from './whiteout.js';
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { contentXattrs, deviceNumbers, isOpaque, isWhiteout } from './overlay-entries.js';
-import { fsExtras } from './native.js';
+import { fsExtras } from './fsx.js';
 import { applyXattrs } from './pax.js';
 
 /**

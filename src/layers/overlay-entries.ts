@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { unsupported } from '../errors.js';
-import { fsExtras } from './native.js';
+import { fsExtras } from './fsx.js';
 import { overlayOpaqueXattr } from './whiteout.js';
 import { joinRelative as join } from '../util/rootpath.js';
 

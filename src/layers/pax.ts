@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { dataCorrupt } from '../errors.js';
-import { fsExtras } from './native.js';
+import { fsExtras } from './fsx.js';
 
 const xattrPrefix = 'SCHILY.xattr.';
 

@@ -7,7 +7,7 @@
  * and security.capability: an edit that keeps size and mtime is not seen.
  */
 import fs from 'node:fs';
-import { fsExtras, S_IFCHR } from '../layers/native.js';
+import { fsExtras, S_IFCHR } from '../layers/fsx.js';
 import { setAttributes } from '../layers/merge.js';
 import { deviceNumbers, differs, lowerEntry, lowerNames } from '../layers/overlay-entries.js';
 import { overlayOpaqueXattr } from '../layers/whiteout.js';

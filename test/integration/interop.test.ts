@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test, type TestContext } from 'node:test';
-import { fsExtras } from '../../src/layers/native.js';
+import { fsExtras } from '../../src/layers/fsx.js';
 import { busyboxRootfs, hasCommand, sh, strata, strataOk, tarOf, tempDir } from '../helpers.js';
 
 const haveSkopeo = hasCommand('skopeo');

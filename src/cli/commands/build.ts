@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import type { ImageEngine } from '../../image-engine.js';
 import { invalidArgument } from '../../errors.js';
-import type { BuildReporter } from '../../build/builder.js';
+import type { BuildReporter } from '../../builder/builder.js';
 import { shortId } from '../../util/digest.js';
 import { humanSize } from '../format.js';
 import { print } from '../run.js';
@@ -57,8 +57,8 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
     throw invalidArgument(`network mode ${JSON.stringify(flags.network)} not supported by the builder: use host or none`);
   }
   if (flags.check) {
-    const { parseDockerfile, toJson } = await import('../../build/dockerfile/index.js');
-    const { BuildContext } = await import('../../build/context.js');
+    const { parseDockerfile, toJson } = await import('../../builder/dockerfile/index.js');
+    const { BuildContext } = await import('../../builder/context.js');
     const context = await BuildContext.open({ spec: contextPath, ...(flags.file !== undefined && { dockerfile: flags.file }) }, engine.meta);
     try {
       print(JSON.stringify(toJson(parseDockerfile(context.dockerfileText, flags.file ?? 'Dockerfile')), null, 2));
@@ -67,7 +67,7 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
     }
     return;
   }
-  const { build } = await import('../../build/builder.js');
+  const { build } = await import('../../builder/builder.js');
   const quiet = flags.quiet ?? false;
   const epoch = process.env.SOURCE_DATE_EPOCH;
   if (epoch !== undefined && !/^\d+$/.test(epoch)) throw invalidArgument(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(epoch)}: expected seconds since 1970`);
@@ -100,7 +100,7 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
 
 export async function builderPruneCommand(engine: ImageEngine, flags: { force?: boolean; all?: boolean }) {
   if (!flags.force && !(await (await import('../prompt.js')).confirm('WARNING! This will remove all dangling build cache.\nAre you sure you want to continue?'))) return;
-  const { pruneBuildCache } = await import('../../build/cache.js');
+  const { pruneBuildCache } = await import('../../builder/cache.js');
   const { deleted, reclaimed } = pruneBuildCache(engine);
   if (deleted.length > 0) {
     print('Deleted build cache objects:');

@@ -11,7 +11,7 @@ import { parseConfig, parseIndex, parseManifest } from '../../images/validate.js
 import { chainIds, type Digest, digestOf, isDigest, shortId } from '../../util/digest.js';
 import type { Progress } from './progress.js';
 import { RegistryClient, type RegistryOptions } from './registry.js';
-import { registryMirrors } from './settings.js';
+import { registryMirrors } from './registry-config.js';
 
 export const manifestAccept = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest].join(', ');
 

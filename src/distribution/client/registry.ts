@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { StrataError, unavailable } from '../../errors.js';
 import { type HttpResponse, type RequestBody, send } from '../../util/http.js';
 import { type Credentials, findCredentials, parseChallenge } from './auth.js';
-import { configuredInsecureRegistries, isInsecure, registryAgent, tlsProblem } from './settings.js';
+import { configuredInsecureRegistries, isInsecure, registryAgent, tlsProblem } from './registry-config.js';
 
 export interface RegistryOptions {
   /**
