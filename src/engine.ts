@@ -1,39 +1,81 @@
-import fs from 'node:fs';
-import { Containers } from './containers/service.js';
+import type { Writable } from 'node:stream';
+import { openContainerService } from './container-service.js';
+import type { ExecOptions } from './containers/exec.js';
+import type { CommitOptions } from './containers/commit.js';
+import type { Attach } from './containers/monitor.js';
+import type { ContainerRecord } from './containers/records.js';
+import { type RunOptions, settingsFromRunOptions } from './containers/run-options.js';
+import type { Containers } from './containers/service.js';
 import { ImageEngine } from './image-engine.js';
-import { NativeSnapshotter } from './snapshots/native.js';
-import { OverlaySnapshotter } from './snapshots/overlay.js';
+import type { Change } from './layers/diff.js';
+import type { Digest } from './util/digest.js';
 
-/** overlay where the kernel has it (as Docker's overlay2), else the copying native driver. */
-export function defaultStorageDriver(): 'overlay' | 'native' {
-  try {
-    return /\toverlay$/m.test(fs.readFileSync('/proc/filesystems', 'utf8')) ? 'overlay' : 'native';
-  } catch {
-    return 'native';
-  }
-}
+export { defaultStorageDriver } from './container-service.js';
 
-/** Wires the services over one storage root. The CLI (and later an HTTP API) talks only to this. */
+/**
+ * Wires the services over one storage root: the image stores of `ImageEngine` plus containers. The CLI and the
+ * library talk only to this (and the Engine API server will too).
+ */
 export class Engine extends ImageEngine {
-  /** `storageDriver`: overlay or native for new containers; chosen from the kernel when not given. */
-  constructor(root: string, storageDriver?: string, stores?: Pick<ImageEngine, 'content' | 'layers' | 'meta' | 'images'>) {
-    super(root, storageDriver, stores);
-  }
-
-  /** An image engine grown into a full one, over the same open stores (the image engine still closes them). */
-  static over(images: ImageEngine): Engine {
-    return new Engine(images.root, images.storageDriver, images);
-  }
-
   private containerService: Containers | undefined;
 
-  /** Containers and their snapshotter, set up on first use. */
+  /** Containers and their snapshotters, set up (and reconciled) on first use. */
   get containers(): Containers {
-    if (!this.containerService) {
-      const snapshotters = { overlay: new OverlaySnapshotter(this.root, this.layers), native: new NativeSnapshotter(this.root, this.layers) };
-      this.containerService = new Containers(this.root, this.meta, this.images, snapshotters, this.storageDriver ?? defaultStorageDriver());
-      this.containerService.reconcile();
-    }
+    this.containerService ??= openContainerService(this.root, this, this.storageDriver);
     return this.containerService;
+  }
+
+  /** `create`: a container of `image` with Docker's run options; `warn` hears Docker's warnings. */
+  createContainer(image: string, command: string[] = [], options: RunOptions = {}, warn?: (text: string) => void): ContainerRecord {
+    const config = this.images.config(this.images.resolve(image).id).config ?? {};
+    const settings = settingsFromRunOptions(this.root, config, command, options, warn);
+    return this.containers.create({ image, ...(options.name !== undefined && { name: options.name }), settings });
+  }
+
+  /**
+   * Runs a created container in this process (the foreground `run`): output to `attach`, resolves once it runs,
+   * with a promise of its exit code.
+   */
+  async runAttached(nameOrId: string, attach: Attach): Promise<{ exited: Promise<number> }> {
+    const { startContainer } = await import('./containers/monitor.js');
+    return startContainer(this.containers, this.containers.resolve(nameOrId).id, attach);
+  }
+
+  /** `commit`: the container's changes as one new layer on its image; returns the new image's ID. */
+  async commit(nameOrId: string, options: CommitOptions = {}): Promise<Digest> {
+    const { commitContainer } = await import('./containers/commit.js');
+    return commitContainer(this.containers, nameOrId, options);
+  }
+
+  /** `exec`: a command in a running container; resolves with its exit code. */
+  async exec(nameOrId: string, command: string[], options: ExecOptions = {}): Promise<number> {
+    const { execInContainer } = await import('./containers/exec.js');
+    return execInContainer(this.containers, nameOrId, command, options);
+  }
+
+  /** `diff`: what the container added (A), changed (C) and deleted (D). */
+  async diff(nameOrId: string): Promise<Change[]> {
+    const { changes } = await import('./layers/diff.js');
+    const record = this.containers.resolve(nameOrId);
+    const lowers = this.images.layerChain(this.images.resolve(record.imageId)).map((layer) => this.layers.path(layer.dir));
+    return changes(this.containers.snapshotterFor(record).upperDir(record.id), lowers.reverse());
+  }
+
+  /** `export`: the container's merged filesystem as one tar, to a file (written whole, then renamed) or a stream. */
+  async export(nameOrId: string, output: string | Writable): Promise<void> {
+    const { exportContainer } = await import('./containers/files.js');
+    await exportContainer(this.containers, nameOrId, output);
+  }
+
+  /** `cp CONTAINER:SRC DEST` (`-` for a tar on stdout). */
+  async copyFromContainer(nameOrId: string, source: string, destination: string): Promise<void> {
+    const { copyFromContainer } = await import('./containers/files.js');
+    await copyFromContainer(this.containers, nameOrId, source, destination);
+  }
+
+  /** `cp SRC CONTAINER:DEST`: paths resolved inside the container's root. */
+  async copyToContainer(source: string, nameOrId: string, destination: string): Promise<void> {
+    const { copyToContainer } = await import('./containers/files.js');
+    await copyToContainer(this.containers, source, nameOrId, destination);
   }
 }

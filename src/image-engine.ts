@@ -1,11 +1,23 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import type { SaveFormat } from './archive/save.js';
+import type { BuildOptions, BuildReporter, BuildResult } from './builder/builder.js';
+import { BuildCache, type BuildCachePruneResult } from './builder/cache.js';
+import { ContainerRecords } from './containers/records.js';
 import { ContentStore } from './content/store.js';
+import type { Progress } from './distribution/client/progress.js';
+import type { PullOptions, PullResult } from './distribution/client/pull.js';
+import type { PushOptions } from './distribution/client/push.js';
 import { invalidArgument } from './errors.js';
-import { ImageStore } from './images/store.js';
+import type { CheckReport } from './images/check.js';
+import type { ImportOptions } from './images/import.js';
+import { type DiskUsage, diskUsage, type HistoryRow, type ImageSummary, imageHistory, inspectImage, type ListOptions, listImages } from './images/query.js';
+import { ImageStore, type RemoveOptions, type RemoveResult } from './images/store.js';
 import { LayerStore } from './layers/store.js';
-import { MetadataStore } from './metadata/db.js';
+import { MetadataDb } from './metadata/database.js';
+import type { Digest } from './util/digest.js';
 
 /** Docker's and Podman's habit: a system store for root, a per-user one otherwise. */
 export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -14,37 +26,157 @@ export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share'), 'strata');
 }
 
+/** The open stores of one storage root. */
+export interface Stores {
+  db: MetadataDb;
+  content: ContentStore;
+  layers: LayerStore;
+  images: ImageStore;
+  buildCache: BuildCache;
+}
+
+export interface EngineOptions {
+  /** overlay or native, for new containers; chosen from the kernel when not given. */
+  storageDriver?: string | undefined;
+}
+
+export interface PruneImagesResult {
+  untagged: string[];
+  deleted: Digest[];
+  /** Bytes of layers no image uses any more. */
+  reclaimed: number;
+}
+
 /**
  * The stores of one storage root, without containers: all that image commands (images, history, pull, push,
- * save, load...) need, and all they load. `Engine` adds the container service on top.
+ * save, load, build...) need, and all they load. `Engine` adds the container service on top. Each operation
+ * loads its modules when first called, so a short command pays only for what it uses.
  */
 export class ImageEngine {
+  readonly root: string;
+  readonly storageDriver: string | undefined;
+  readonly db: MetadataDb;
   readonly content: ContentStore;
   readonly layers: LayerStore;
-  readonly meta: MetadataStore;
   readonly images: ImageStore;
+  readonly buildCache: BuildCache;
+  /** The containers table only: which images containers use (rmi, prune, df), without the container service. */
+  protected readonly containerRecords: ContainerRecords;
 
-  /** `storageDriver` (overlay or native) is for `Engine`'s containers; `stores` shares another engine's open stores. */
-  constructor(
-    readonly root: string,
-    readonly storageDriver?: string,
-    stores?: Pick<ImageEngine, 'content' | 'layers' | 'meta' | 'images'>,
-  ) {
+  constructor(root: string, options: EngineOptions = {}) {
+    const { storageDriver } = options;
     if (storageDriver !== undefined && storageDriver !== 'overlay' && storageDriver !== 'native') {
       throw invalidArgument(`unknown storage driver "${storageDriver}": use overlay or native`);
     }
-    if (stores) {
-      ({ content: this.content, layers: this.layers, meta: this.meta, images: this.images } = stores);
-      return;
-    }
+    this.root = root;
+    this.storageDriver = storageDriver;
     fs.mkdirSync(root, { recursive: true, mode: 0o700 });
     this.content = new ContentStore(root);
-    this.layers = new LayerStore(root);
-    this.meta = new MetadataStore(path.join(root, 'metadata.db'));
-    this.images = new ImageStore(this.content, this.layers, this.meta);
+    this.db = new MetadataDb(path.join(root, 'metadata.db'));
+    this.layers = new LayerStore(root, this.db);
+    this.images = new ImageStore(this.content, this.layers, this.db);
+    this.buildCache = new BuildCache(this.db);
+    this.containerRecords = new ContainerRecords(this.db);
   }
 
   close(): void {
-    this.meta.close();
+    this.db.close();
+  }
+
+  /** `images`: one row per tag; intermediate images and the build cache's step images only with `all`. */
+  listImages(options: Omit<ListOptions, 'hidden'> = {}): ImageSummary[] {
+    return listImages(this.images, { ...options, hidden: this.buildCache.images() });
+  }
+
+  history(name: string): HistoryRow[] {
+    return imageHistory(this.images, name);
+  }
+
+  inspectImage(name: string): ReturnType<typeof inspectImage> {
+    return inspectImage(this.images, name);
+  }
+
+  tag(source: string, target: string): void {
+    this.images.tag(source, target);
+  }
+
+  /** `rmi`: each name untagged or its image deleted, Docker's rules; an image a container uses needs `force`. */
+  removeImages(names: string[], options: Omit<RemoveOptions, 'inUse'> = {}): RemoveResult[] {
+    return this.images.removeMany(names, { ...options, inUse: (id) => this.containerRecords.usesImage(id) }).results;
+  }
+
+  /** `image prune`: dangling images (`all`: every image no container uses), then the layers and blobs they freed. */
+  pruneImages(options: { all?: boolean } = {}): PruneImagesResult {
+    const { images } = this;
+    const removed: PruneImagesResult = { untagged: [], deleted: [], reclaimed: 0 };
+    // Removing a child can leave its parent dangling: repeat until nothing more goes.
+    for (;;) {
+      const records = images.records.all();
+      const parents = new Set(records.map((r) => r.parent));
+      const victims = records.filter((r) => !parents.has(r.id) && !this.containerRecords.usesImage(r.id) && (options.all || images.records.tagsOf(r.id).length === 0));
+      if (victims.length === 0) break;
+      const { results, reclaimed } = images.removeMany(victims.map((v) => v.id), { force: true });
+      for (const result of results) {
+        if ('error' in result) throw result.error;
+        removed.untagged.push(...result.untagged);
+        removed.deleted.push(...result.deleted);
+      }
+      removed.reclaimed += reclaimed;
+    }
+    return removed;
+  }
+
+  /** `image import`: a rootfs tarball (plain or compressed) as a one-layer image. */
+  async importImage(input: Readable, options: ImportOptions = {}): Promise<{ id: Digest; tags: string[] }> {
+    const { importRootfs } = await import('./images/import.js');
+    return importRootfs(this.images, input, options);
+  }
+
+  /** `load`: a docker-archive or OCI layout, as a tar stream or a directory; all or nothing. */
+  async loadImages(input: string | Readable): Promise<{ id: Digest; tags: string[] }[]> {
+    const { loadImages } = await import('./archive/load.js');
+    return loadImages(this.images, input);
+  }
+
+  async saveImages(names: string[], format: SaveFormat, output: string | Writable): Promise<void> {
+    const { saveImages } = await import('./archive/save.js');
+    await saveImages(this.images, names, format, output);
+  }
+
+  async pull(name: string, progress: Progress, options: PullOptions = {}): Promise<PullResult> {
+    const { pullImage } = await import('./distribution/client/pull.js');
+    return pullImage(this.images, name, progress, options);
+  }
+
+  async push(name: string, progress: Progress, options: PushOptions = {}): Promise<{ digest: Digest; size: number }> {
+    const { pushImage } = await import('./distribution/client/push.js');
+    return pushImage(this.images, name, progress, options);
+  }
+
+  /** Every local tag of a repository (`push -a`). */
+  tagsOfRepository(repository: string): string[] {
+    return this.images.tagsOfRepository(repository);
+  }
+
+  /** `build`: a Dockerfile and its context, step by step as Docker's classic builder, with the layer cache. */
+  async build(options: BuildOptions, reporter: BuildReporter): Promise<BuildResult> {
+    const [{ build }, { EngineBuildBackend }] = await Promise.all([import('./builder/builder.js'), import('./build-backend.js')]);
+    return build(new EngineBuildBackend(this, this.root, this.storageDriver), options, reporter);
+  }
+
+  /** `builder prune`: every cached step forgotten, the step images only the cache kept removed. */
+  pruneBuildCache(): BuildCachePruneResult {
+    return this.buildCache.prune(this.images, (id) => this.containerRecords.usesImage(id));
+  }
+
+  /** `system df` for images: shared layers counted once; an image is active while a container uses it. */
+  diskUsage(): DiskUsage {
+    return diskUsage(this.images, (id) => this.containerRecords.usesImage(id));
+  }
+
+  /** `system check`: every blob re-hashed (unless `quick`), every image's layers checked, leftovers listed (removed with `repair`). */
+  async check(options: { repair?: boolean; quick?: boolean } = {}): Promise<CheckReport> {
+    const { checkStore } = await import('./images/check.js');
+    return checkStore(this.images, options);
   }
 }

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import { PlainProgress, type Progress, TerminalProgress } from '../src/distribution/client/progress.js';
+import type { Progress } from '../src/distribution/client/progress.js';
+import { PlainProgress, TerminalProgress } from '../src/cli/progress.js';
 
 function capture() {
   const out = new PassThrough();

@@ -9,7 +9,7 @@ import { decompress } from '../layers/compression.js';
 import { canonicalJson, type Index, type Manifest, MediaType } from '../images/model.js';
 import { familiarString, formatReference, parseReference, type Reference } from '../images/reference.js';
 import type { ImageStore } from '../images/store.js';
-import type { ImageRecord } from '../metadata/db.js';
+import type { ImageRecord } from '../images/records.js';
 import { type Digest, digestOf, hexOf } from '../util/digest.js';
 
 export type SaveFormat = 'docker' | 'oci' | 'oci-dir';
@@ -41,7 +41,7 @@ function resolveImages(images: ImageStore, names: string[]): SavedImage[] {
     const record = images.resolve(name);
     const saved = byId.get(record.id) ?? { record, refs: [] };
     // A name that is a reference keeps its tag in the archive; an ID saves the image unnamed, as Docker does.
-    if (!/^(sha256:)?[a-f0-9]{1,64}$/.test(name) || images.meta.imageByTag(formatReference(parseReference(name))) === record.id) {
+    if (!/^(sha256:)?[a-f0-9]{1,64}$/.test(name) || images.records.byTag(formatReference(parseReference(name))) === record.id) {
       const ref = parseReference(name);
       if (ref.digest === undefined && !saved.refs.some((r) => formatReference(r) === formatReference(ref))) saved.refs.push(ref);
     }

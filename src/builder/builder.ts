@@ -9,16 +9,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import type { Engine } from '../engine.js';
-import type { ImageEngine } from '../image-engine.js';
 import { invalidArgument, StrataError, unsupported } from '../errors.js';
 import { canonicalJson, type ContainerConfig, type ImageConfig } from '../images/model.js';
 import { hostPlatform } from '../images/platform.js';
 import { familiarString, formatReference, parseReference } from '../images/reference.js';
 import type { NewLayer } from '../images/store.js';
-import type { ImageRecord } from '../metadata/db.js';
+import type { ImageRecord } from '../images/records.js';
 import type { Digest } from '../util/digest.js';
 import { UnionView } from '../layers/union.js';
+import type { BuildBackend } from './backend.js';
 import { BuildContext, type ContextSource, hashFile } from './context.js';
 import type { CopyPlan } from './copy.js';
 import { type CopySource, gatherSources, sourcesChecksum } from './sources.js';
@@ -86,19 +85,19 @@ export class BuildFailure extends StrataError {
   }
 }
 
-export async function build(engine: ImageEngine, options: BuildOptions, report: BuildReporter): Promise<BuildResult> {
+export async function build(backend: BuildBackend, options: BuildOptions, report: BuildReporter): Promise<BuildResult> {
   // Bad names fail before any work is done.
   const tags = (options.tags ?? []).map((tag) => parseReference(tag));
   for (const tag of tags) {
     if (tag.digest !== undefined) throw invalidArgument(`invalid tag ${JSON.stringify(familiarString(tag))}: a tag cannot hold a digest`);
   }
-  const context = await BuildContext.open(options.context, engine.meta);
+  const context = await BuildContext.open(options.context, backend.cache);
   try {
     const parsed = parseDockerfile(context.dockerfileText, options.context.dockerfile ?? 'Dockerfile');
-    const builder = new Builder(engine, options, report, context, parsed);
+    const builder = new Builder(backend, options, report, context, parsed);
     const id = await builder.buildTarget();
-    engine.meta.transaction(() => {
-      for (const tag of tags) engine.meta.tag(formatReference(tag), id);
+    backend.images.records.transaction(() => {
+      for (const tag of tags) backend.images.records.tag(formatReference(tag), id);
     });
     return { id, tags: tags.map(familiarString) };
   } finally {
@@ -113,7 +112,7 @@ class Builder {
   private readonly triggerNodes = new Set<Instruction['node']>();
 
   constructor(
-    private readonly engine: ImageEngine,
+    private readonly backend: BuildBackend,
     private readonly options: BuildOptions,
     private readonly report: BuildReporter,
     private readonly context: BuildContext,
@@ -142,7 +141,7 @@ class Builder {
     const expanded = expandBuild(parsed, {
       buildArgs,
       target: options.target,
-      baseEnv: (base) => this.engine.images.config(baseImages.get(base)!.id).config?.Env ?? [],
+      baseEnv: (base) => this.backend.images.config(baseImages.get(base)!.id).config?.Env ?? [],
     });
     this.report.contextSize(this.context.size());
 
@@ -175,16 +174,16 @@ class Builder {
 
   /** A base image from the store, pulled when missing and a puller was given. */
   private async baseImage(name: string): Promise<ImageRecord> {
-    const found = this.engine.images.find(name);
+    const found = this.backend.images.find(name);
     if (found) return found;
     if (!this.options.pull) throw invalidArgument(`pull access denied for ${name}: the image is not in the store (strata pull ${name})`);
     await this.options.pull(name);
-    return this.engine.images.resolve(name);
+    return this.backend.images.resolve(name);
   }
 
   /** ONBUILD triggers of a base image run first in the stage that uses it. */
   private addTriggers(index: number, image: ImageRecord): void {
-    const triggers = this.engine.images.config(image.id).config?.OnBuild ?? [];
+    const triggers = this.backend.images.config(image.id).config?.OnBuild ?? [];
     if (triggers.length === 0) return;
     const parsedTriggers = parseDockerfile(`FROM scratch\n${triggers.join('\n')}\n`, `${image.id.slice(7, 19)} ONBUILD`).stages[0]!.instructions;
     for (const inst of parsedTriggers) {
@@ -210,7 +209,7 @@ class Builder {
       return { config: { ...hostPlatform(), config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] }, cmdSet: false };
     }
     const image = baseImages.get(stage.base)!;
-    return { image, config: this.engine.images.config(image.id), cmdSet: false };
+    return { image, config: this.backend.images.config(image.id), cmdSet: false };
   }
 
   private async execute(state: StageState, inst: Instruction, args: [string, string][], proxyEnv: [string, string][]): Promise<StageState> {
@@ -237,20 +236,20 @@ class Builder {
     const cached = this.lookup(key);
     if (cached) return this.stateOf(cached, cmdSet);
     const image = await make();
-    this.engine.meta.transaction(() => this.engine.meta.recordStep(key, key, image.id));
+    this.backend.cache.recordStep(key, key, image.id);
     return this.stateOf(image, cmdSet);
   }
 
   private lookup(key: string): ImageRecord | undefined {
     if (this.options.noCache) return undefined;
-    const id = this.engine.meta.cachedStep(key);
-    const image = id && this.engine.meta.image(id);
+    const id = this.backend.cache.cachedStep(key);
+    const image = id && this.backend.images.records.get(id);
     if (image) this.report.usingCache();
     return image || undefined;
   }
 
   private stateOf(image: ImageRecord, cmdSet: boolean): StageState {
-    return { image, config: this.engine.images.config(image.id), cmdSet };
+    return { image, config: this.backend.images.config(image.id), cmdSet };
   }
 
   /** A new image on top of the stage's: the config and history entry, and the layer when the step made one. */
@@ -265,13 +264,13 @@ class Builder {
       rootfs: { type: 'layers', diff_ids: diffIds },
       history: [...(base.history ?? []), { created: this.created, created_by: step.createdBy, ...(!step.layer && { empty_layer: true }) }],
     };
-    const parentLayers = state.image ? this.engine.images.parentLayers(state.image) : [];
-    const { id } = this.engine.images.add({
+    const parentLayers = state.image ? this.backend.images.parentLayers(state.image) : [];
+    const { id } = this.backend.images.add({
       config: canonicalJson(config),
       layers: [...parentLayers, ...(step.layer ? [step.layer] : [])],
       ...(state.image && { parent: state.image.id }),
     });
-    return this.engine.meta.image(id)!;
+    return this.backend.images.records.get(id)!;
   }
 
   private async runStep(state: StageState, inst: Extract<Instruction, { kind: 'RUN' }>, args: [string, string][], proxyEnv: [string, string][]): Promise<StageState> {
@@ -284,32 +283,19 @@ class Builder {
       if (!state.image) throw invalidArgument(`${this.where(inst)}: RUN needs a filesystem, but the stage has none yet (FROM scratch)`);
       const network = inst.network === 'none' ? 'none' : (this.options.network ?? 'host');
       const settings = runSettings(runtime, command, [...args, ...proxyEnv], network);
-      const engine = await this.containerEngine();
-      const containers = engine.containers;
-      const record = containers.create({ image: state.image.id, settings });
+      const container = await this.backend.createContainer(state.image.id, settings);
       try {
-        this.report.runningIn(record.id);
-        const { startContainer } = await import('../containers/monitor.js');
-        const { exited } = await startContainer(engine, record.id, { stdout: this.report.output, stderr: this.report.output });
-        const code = await exited;
+        this.report.runningIn(container.id);
+        const code = await container.run(this.report.output);
         // docker build exits with the failed command's own code.
         if (code !== 0) throw Object.assign(new BuildFailure(`The command '${command.join(' ')}' returned a non-zero code: ${code}`), { exitCode: code });
-        const layer = await this.layerFromDir(state, containers.snapshotterFor(record).upperDir(record.id));
-        this.report.removingContainer(record.id);
+        const layer = await this.layerFromDir(state, container.upperDir());
+        this.report.removingContainer(container.id);
         return await this.commit(state, { config: runtime, createdBy, ...(layer && { layer }) });
       } finally {
-        await containers.remove(record.id, { force: true });
+        await container.remove();
       }
     });
-  }
-
-  private fullEngine: Engine | undefined;
-
-  /** The container service, loaded for the first RUN that really runs: a cached or COPY-only build never needs it. */
-  private async containerEngine(): Promise<Engine> {
-    const { Engine } = await import('../engine.js');
-    this.fullEngine ??= Engine.over(this.engine);
-    return this.fullEngine;
   }
 
   /** A container's read-write layer as a new layer; none when the step changed nothing (Docker's empty layer). */
@@ -317,7 +303,7 @@ class Builder {
     if (fs.readdirSync(upper).length === 0) return undefined;
     const epoch = this.options.sourceDateEpoch;
     const { writeLayerTar } = await import('../layers/diff.js');
-    return this.engine.images.makeLayer(state.config.rootfs.diff_ids, 'RUN', (sink) => writeLayerTar(upper, sink, epoch === undefined ? {} : { mtime: new Date(epoch * 1000) }));
+    return this.backend.images.makeLayer(state.config.rootfs.diff_ids, 'RUN', (sink) => writeLayerTar(upper, sink, epoch === undefined ? {} : { mtime: new Date(epoch * 1000) }));
   }
 
   private async copy(state: StageState, inst: CopyInstruction | AddInstruction): Promise<StageState> {
@@ -343,7 +329,7 @@ class Builder {
         // Outside the context: a file ADD downloaded.
         return rel.startsWith('..') ? hashFile(file.file) : this.context.digest({ rel, stat: file.stat });
       };
-      if (!this.options.noCache && this.engine.meta.hasStep(step)) {
+      if (!this.options.noCache && this.backend.cache.hasStep(step)) {
         const cached = this.lookup(cacheKey(step, sourcesChecksum(sources, digestOf)));
         if (cached) return this.stateOf(cached, state.cmdSet);
       }
@@ -360,7 +346,7 @@ class Builder {
         instruction: inst.kind,
       };
       const started = Date.now();
-      const layer = await this.engine.images.makeLayer(state.config.rootfs.diff_ids, inst.kind, (sink) =>
+      const layer = await this.backend.images.makeLayer(state.config.rootfs.diff_ids, inst.kind, (sink) =>
         writeCopyLayer(plan, view, sink, (source, file, digest) => {
           if (source.keepOwner) return;
           learnt.set(file.file, digest);
@@ -369,7 +355,7 @@ class Builder {
       );
       const checksum = sourcesChecksum(sources, (source, file) => learnt.get(file.file) ?? digestOf(source, file));
       const image = await this.commit(state, { config: runtime, createdBy: copyCreatedBy(runtime, inst.kind, checksum, inst.dest), layer });
-      this.engine.meta.transaction(() => this.engine.meta.recordStep(cacheKey(step, checksum), step, image.id));
+      this.backend.cache.recordStep(cacheKey(step, checksum), step, image.id);
       return this.stateOf(image, state.cmdSet);
     } finally {
       cleanup();
@@ -389,7 +375,7 @@ class Builder {
 
   /** An image's root filesystem, read from its layer dirs without a mount (nothing to clean up after a kill). */
   private viewOf(image: ImageRecord | undefined): UnionView {
-    const layers = image ? this.engine.images.layerChain(image).map((layer) => this.engine.layers.path(layer.dir)) : [];
+    const layers = image ? this.backend.images.layerChain(image).map((layer) => this.backend.images.layers.path(layer.dir)) : [];
     return new UnionView(layers.reverse());
   }
 

@@ -1,37 +1,84 @@
-/** `builder prune`: forget every cached step and remove the images only the cache kept. */
-import type { ImageEngine } from '../image-engine.js';
+import type { ImageStore } from '../images/store.js';
+import type { MetadataDb } from '../metadata/database.js';
 import type { Digest } from '../util/digest.js';
 
-export interface PruneResult {
+export interface BuildCachePruneResult {
   deleted: Digest[];
   /** Bytes of layers no image uses any more. */
   reclaimed: number;
 }
 
-export function pruneBuildCache(engine: ImageEngine): PruneResult {
-  const { meta, images } = engine;
-  const cached = meta.buildCacheImages();
-  meta.transaction(() => {
-    meta.clearBuildCache();
-    meta.clearFileHashes();
-  });
-  const inUse = new Set(meta.containers().map((c) => c.imageId));
-  const deleted: Digest[] = [];
-  let reclaimed = 0;
-  // Removing a step's image can leave its parent step childless: repeat until nothing more goes.
-  for (;;) {
-    const victims = [...cached].filter((id) => {
-      const record = meta.image(id);
-      return record && !inUse.has(id) && meta.tagsOf(id).length === 0 && meta.children(id).length === 0;
-    });
-    if (victims.length === 0) break;
-    for (const id of victims) cached.delete(id);
-    const blobs = victims.flatMap((id) => meta.imageBlobs(id));
-    meta.transaction(() => {
-      for (const id of victims) meta.deleteImage(id);
-    });
-    deleted.push(...victims);
-    reclaimed += images.collectGarbage(blobs).reclaimed;
+/**
+ * The build cache: which image each build step made (the build_cache table, by cache key), and the content
+ * digests of context files by stat key (file_hashes), so a fully cached rebuild reads no file.
+ */
+export class BuildCache {
+  constructor(private readonly db: MetadataDb) {}
+
+  /** The image a build step with this cache key made, if it is still there. */
+  cachedStep(key: string): Digest | undefined {
+    return (this.db.sql('SELECT image_id FROM build_cache WHERE key = ?').get(key) as { image_id: Digest } | undefined)?.image_id;
   }
-  return { deleted, reclaimed };
+
+  /**
+   * `step` identifies the step without its sources' checksum (parent, instruction): when no row has it, a
+   * COPY is a miss without reading its sources first.
+   */
+  recordStep(key: string, step: string, imageId: Digest): void {
+    this.db.transaction(() => this.db.sql('INSERT OR REPLACE INTO build_cache (key, step, image_id, created) VALUES (?, ?, ?, ?)').run(key, step, imageId, Date.now()));
+  }
+
+  hasStep(step: string): boolean {
+    return this.db.sql('SELECT 1 FROM build_cache WHERE step = ? LIMIT 1').get(step) !== undefined;
+  }
+
+  /** Images the build cache holds (each step's result). */
+  images(): Set<Digest> {
+    return new Set((this.db.sql('SELECT DISTINCT image_id FROM build_cache').all() as { image_id: Digest }[]).map((row) => row.image_id));
+  }
+
+  /** Content digests of files under the directory `dir`, with the stat key (dev, ino, size, mtime, ctime) each was hashed at. */
+  fileDigests(dir: string): Map<string, { statKey: string; digest: Digest }> {
+    // Every path below dir sorts between "dir/" and "dir0" ('0' follows '/').
+    const rows = this.db.sql('SELECT path, stat_key, digest FROM file_hashes WHERE path > ? AND path < ?').all(`${dir}/`, `${dir}0`) as { path: string; stat_key: string; digest: Digest }[];
+    return new Map(rows.map((row) => [row.path, { statKey: row.stat_key, digest: row.digest }]));
+  }
+
+  /** Remembers `[path, statKey, digest]` entries. */
+  saveFileDigests(entries: Iterable<[string, string, Digest]>): void {
+    this.db.transaction(() => {
+      const insert = this.db.sql('INSERT OR REPLACE INTO file_hashes (path, stat_key, digest) VALUES (?, ?, ?)');
+      for (const [file, statKey, digest] of entries) insert.run(file, statKey, digest);
+    });
+  }
+
+  /**
+   * `builder prune`: forgets every cached step and remembered digest, then removes the step images only the
+   * cache kept (untagged, childless, no container made from them: `inUse`), through the image store's removal.
+   */
+  prune(images: ImageStore, inUse: (id: Digest) => boolean): BuildCachePruneResult {
+    const cached = this.images();
+    this.db.transaction(() => {
+      this.db.sql('DELETE FROM build_cache').run();
+      this.db.sql('DELETE FROM file_hashes').run();
+    });
+    const deleted: Digest[] = [];
+    let reclaimed = 0;
+    // Removing a step's image can leave its parent step childless: repeat until nothing more goes.
+    for (;;) {
+      const victims = [...cached].filter((id) => {
+        const record = images.records.get(id);
+        return record && !inUse(id) && images.records.tagsOf(id).length === 0 && images.records.children(id).length === 0;
+      });
+      if (victims.length === 0) break;
+      for (const id of victims) cached.delete(id);
+      const { results, reclaimed: freed } = images.removeMany(victims, { prune: false });
+      for (const result of results) {
+        if ('error' in result) throw result.error;
+        deleted.push(...result.deleted);
+      }
+      reclaimed += freed;
+    }
+    return { deleted, reclaimed };
+  }
 }

@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import dockerignore, { type Ignore } from '@balena/dockerignore';
 import { invalidArgument, isNodeError, notFound } from '../errors.js';
-import type { MetadataStore } from '../metadata/db.js';
+import type { BuildCache } from './cache.js';
 import type { Digest } from '../util/digest.js';
 import { peek } from '../util/streams.js';
 
@@ -52,16 +52,16 @@ export class BuildContext {
     private readonly ignorer: Ignore,
     /** An ignored directory is still walked when an exception (`!pattern`) could re-include something in it. */
     private readonly hasExceptions: boolean,
-    private readonly meta: MetadataStore,
+    private readonly cache: BuildCache,
     /** A temp dir to remove at the end (tar and stdin contexts). */
     private readonly temporary: boolean,
   ) {
     // Digests of a temp dir's files are worth nothing next time.
-    this.known = temporary ? new Map() : meta.fileHashes(dir);
+    this.known = temporary ? new Map() : cache.fileDigests(dir);
   }
 
   /** Opens a context and reads its Dockerfile; throws a one-line error for a missing context or Dockerfile. */
-  static async open(source: ContextSource, meta: MetadataStore): Promise<BuildContext> {
+  static async open(source: ContextSource, cache: BuildCache): Promise<BuildContext> {
     const { spec, stdin = process.stdin } = source;
     let dir: string;
     let temporary = false;
@@ -95,7 +95,7 @@ export class BuildContext {
       }
       const patterns = readIgnoreFile(dir);
       const hasExceptions = patterns.some((line) => line.trim().startsWith('!'));
-      return new BuildContext(dir, dockerfileText, path.basename(name), ignore().add(patterns), hasExceptions, meta, temporary);
+      return new BuildContext(dir, dockerfileText, path.basename(name), ignore().add(patterns), hasExceptions, cache, temporary);
     } catch (error) {
       if (temporary) fs.rmSync(dir, { recursive: true, force: true });
       throw error;
@@ -147,7 +147,7 @@ export class BuildContext {
 
   /** Saves the digests learnt in this build and removes a temp context. */
   close(): void {
-    if (this.fresh.length > 0) this.meta.transaction(() => this.meta.saveFileHashes(this.fresh));
+    if (this.fresh.length > 0) this.cache.saveFileDigests(this.fresh);
     this.fresh.length = 0;
     if (this.temporary) fs.rmSync(this.dir, { recursive: true, force: true });
   }

@@ -92,7 +92,7 @@ const defineRmi: Definer = (c) =>
     .argument('<image...>')
     .option('-f, --force', 'force removal of the image')
     .option('--no-prune', 'do not delete untagged parents')
-    .action(run(async (engine, names: string[], opts) => (await image()).rmiCommand(engine, names, opts)));
+    .action(runImages(async (engine, names: string[], opts) => (await image()).rmiCommand(engine, names, opts)));
 
 const defineImport: Definer = (c) =>
   c
@@ -123,7 +123,7 @@ const definePrune: Definer = (c) =>
     .description('Remove unused images')
     .option('-a, --all', 'remove all unused images, not just dangling ones')
     .option('-f, --force', 'do not prompt for confirmation')
-    .action(run(async (engine, opts) => (await image()).pruneCommand(engine, opts)));
+    .action(runImages(async (engine, opts) => (await image()).pruneCommand(engine, opts)));
 
 const defineDf: Definer = (c) =>
   c

@@ -17,7 +17,7 @@ export async function withEngine(globals: GlobalOptions, action: (engine: Engine
   await withOpened(
     async () => {
       const [{ Engine }, { defaultRoot }] = await Promise.all([import('../engine.js'), import('../image-engine.js')]);
-      return new Engine(globals.root ?? defaultRoot(), globals.storageDriver ?? process.env.STRATA_STORAGE_DRIVER);
+      return new Engine(globals.root ?? defaultRoot(), { storageDriver: globals.storageDriver ?? process.env.STRATA_STORAGE_DRIVER });
     },
     action,
     globals.debug,
@@ -30,7 +30,7 @@ export async function withImageEngine(globals: GlobalOptions, action: (engine: I
   await withOpened(
     async () => {
       const { ImageEngine, defaultRoot } = await import('../image-engine.js');
-      return new ImageEngine(globals.root ?? defaultRoot(), globals.storageDriver ?? process.env.STRATA_STORAGE_DRIVER);
+      return new ImageEngine(globals.root ?? defaultRoot(), { storageDriver: globals.storageDriver ?? process.env.STRATA_STORAGE_DRIVER });
     },
     action,
     globals.debug,

@@ -1,10 +1,10 @@
-import type { Engine } from '../engine.js';
 import { applyChange } from '../images/changes.js';
 import { canonicalJson, type ContainerConfig, type ImageConfig } from '../images/model.js';
 import { parseReference } from '../images/reference.js';
 import { writeLayerTar } from '../layers/diff.js';
 import type { Digest } from '../util/digest.js';
 import { parseSettings } from './settings.js';
+import type { Containers } from './service.js';
 
 export interface CommitOptions {
   reference?: string;
@@ -18,17 +18,17 @@ export interface CommitOptions {
  * command as the history entry's CREATED BY and the message as its comment. The cost follows the size of the
  * change, not of the image: only the upper dir is read.
  */
-export async function commitContainer(engine: Engine, nameOrId: string, options: CommitOptions = {}): Promise<Digest> {
+export async function commitContainer(containers: Containers, nameOrId: string, options: CommitOptions = {}): Promise<Digest> {
   const tags = options.reference ? [parseReference(options.reference)] : [];
-  const record = engine.containers.resolve(nameOrId);
+  const record = containers.resolve(nameOrId);
   const settings = parseSettings(record.settings);
-  const image = engine.images.resolve(record.imageId);
-  const base = engine.images.config(image.id);
+  const image = containers.images.resolve(record.imageId);
+  const base = containers.images.config(image.id);
   const runtimeConfig = (options.changes ?? []).reduce<ContainerConfig>(applyChange, base.config ?? {});
 
   // The cost follows the change: only the upper dir is read, hashed, stored and unpacked, in one pass.
-  const upper = engine.containers.snapshotterFor(record).upperDir(record.id);
-  const layer = await engine.images.makeLayer(base.rootfs.diff_ids, 'commit', (sink) => writeLayerTar(upper, sink));
+  const upper = containers.snapshotterFor(record).upperDir(record.id);
+  const layer = await containers.images.makeLayer(base.rootfs.diff_ids, 'commit', (sink) => writeLayerTar(upper, sink));
   const created = new Date().toISOString();
   const config: ImageConfig = {
     ...base,
@@ -46,9 +46,9 @@ export async function commitContainer(engine: Engine, nameOrId: string, options:
       },
     ],
   };
-  const { id } = engine.images.add({
+  const { id } = containers.images.add({
     config: canonicalJson(config),
-    layers: [...engine.images.parentLayers(image), layer],
+    layers: [...containers.images.parentLayers(image), layer],
     tags,
     parent: image.id,
   });

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Engine } from '../engine.js';
 import { conflict } from '../errors.js';
 import { lastRuntimeError, startFailureExitCode } from './runtime.js';
 import { mergeEnv, type RuntimeSpec } from './spec.js';
 import { readContainerFile, resolveUser } from './user.js';
+import type { Containers } from './service.js';
 
 export interface ExecOptions {
   interactive?: boolean;
@@ -20,8 +20,7 @@ export interface ExecOptions {
  * `exec`: a new process in a running container, from the container's own process settings (env, user, caps)
  * with the overrides given, run by `runc exec`. Resolves with the process's exit code.
  */
-export async function execInContainer(engine: Engine, name: string, command: string[], options: ExecOptions = {}): Promise<number> {
-  const containers = engine.containers;
+export async function execInContainer(containers: Containers, name: string, command: string[], options: ExecOptions = {}): Promise<number> {
   const record = containers.reconcileOne(containers.resolve(name));
   if (record.state !== 'running') throw conflict(`container ${record.id} is not running`);
   const bundle = containers.bundle(record.id);

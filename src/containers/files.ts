@@ -1,21 +1,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import type { Engine } from '../engine.js';
 import { notFound } from '../errors.js';
 import { writeLayerTar } from '../layers/diff.js';
-import type { ContainerRecord } from '../metadata/db.js';
+import type { ContainerRecord } from './records.js';
 import { resolveInRoot } from '../util/rootpath.js';
+import type { Containers } from './service.js';
 
 /** Runs `action` on the container's merged root, mounting it for the duration when the container is not running. */
-async function withRootfs<T>(engine: Engine, record: ContainerRecord, action: (rootfs: string) => Promise<T>): Promise<T> {
-  const snapshotter = engine.containers.snapshotterFor(record);
+async function withRootfs<T>(containers: Containers, record: ContainerRecord, action: (rootfs: string) => Promise<T>): Promise<T> {
+  const snapshotter = containers.snapshotterFor(record);
   const wasMounted = snapshotter.isMounted(record.id);
-  const rootfs = await snapshotter.mount(record.id, engine.images.layerChain(engine.images.resolve(record.imageId)));
+  const rootfs = await snapshotter.mount(record.id, containers.images.layerChain(containers.images.resolve(record.imageId)));
   try {
     return await action(rootfs);
   } finally {
-    if (!wasMounted && engine.meta.container(record.id)?.state !== 'running') snapshotter.unmount(record.id);
+    if (!wasMounted && containers.records.get(record.id)?.state !== 'running') snapshotter.unmount(record.id);
   }
 }
 
@@ -37,19 +37,19 @@ async function writeTo(output: string | Writable, produce: (sink: (chunk: Buffer
   }
 }
 
-export async function exportContainer(engine: Engine, name: string, output: string | Writable): Promise<void> {
-  const record = engine.containers.resolve(name);
-  await withRootfs(engine, record, (rootfs) => writeTo(output, (sink) => writeLayerTar(rootfs, sink)));
+export async function exportContainer(containers: Containers, name: string, output: string | Writable): Promise<void> {
+  const record = containers.resolve(name);
+  await withRootfs(containers, record, (rootfs) => writeTo(output, (sink) => writeLayerTar(rootfs, sink)));
 }
 
-export async function copyFromContainer(engine: Engine, name: string, source: string, destination: string): Promise<void> {
-  const record = engine.containers.resolve(name);
-  await withRootfs(engine, record, async (rootfs) => {
+export async function copyFromContainer(containers: Containers, name: string, source: string, destination: string): Promise<void> {
+  const record = containers.resolve(name);
+  await withRootfs(containers, record, async (rootfs) => {
     const from = resolveInRoot(rootfs, source);
     if (!fs.existsSync(from)) throw notFound(`Could not find the file ${source} in container ${name}`);
     if (destination === '-') {
       // Docker streams a tar of the path, named by its last component.
-      const staging = fs.mkdtempSync(path.join(engine.root, 'tmp-cp-'));
+      const staging = fs.mkdtempSync(path.join(containers.root, 'tmp-cp-'));
       try {
         fs.cpSync(from, path.join(staging, path.basename(from)), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
         await writeTo(process.stdout, (sink) => writeLayerTar(staging, sink));
@@ -68,11 +68,11 @@ export async function copyFromContainer(engine: Engine, name: string, source: st
  * on its own, so a symlink in the container (say /data -> /etc) is followed as the container sees it and can
  * never make the copy write on the host.
  */
-export async function copyToContainer(engine: Engine, source: string, name: string, destination: string): Promise<void> {
-  const record = engine.containers.resolve(name);
+export async function copyToContainer(containers: Containers, source: string, name: string, destination: string): Promise<void> {
+  const record = containers.resolve(name);
   if (!fs.existsSync(source)) throw notFound(`could not find the file ${source}`);
   if (!destination.startsWith('/')) destination = `/${destination}`;
-  await withRootfs(engine, record, async (rootfs) => {
+  await withRootfs(containers, record, async (rootfs) => {
     const resolvedDest = resolveInRoot(rootfs, destination);
     const intoDir = fs.existsSync(resolvedDest) && fs.statSync(resolvedDest).isDirectory();
     const base = intoDir && !source.endsWith('/.') ? path.posix.join(destination, path.basename(source)) : destination;

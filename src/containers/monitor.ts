@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Engine } from '../engine.js';
 import { StrataError } from '../errors.js';
 import { LogWriter } from './logs.js';
 import { startFailureExitCode } from './runtime.js';
@@ -10,6 +9,7 @@ import { parseSettings } from './settings.js';
 import { createNetwork, type Network } from './network.js';
 import { mergeEnv, type RuntimeMount, runtimeSpec } from './spec.js';
 import { readContainerFile, resolveUser } from './user.js';
+import type { Containers } from './service.js';
 
 export interface Attach {
   stdin?: Readable;
@@ -31,15 +31,14 @@ export interface StartResult {
  * detached monitor process and, for `run` in the foreground, by the CLI process itself. Resolves once the
  * container's process is running; throws (with Docker's exit code) if it could not start.
  */
-export async function startContainer(engine: Engine, id: string, attach: Attach = {}): Promise<StartResult> {
-  const containers = engine.containers;
+export async function startContainer(containers: Containers, id: string, attach: Attach = {}): Promise<StartResult> {
   const record = containers.resolve(id);
   const settings = parseSettings(record.settings);
-  const image = engine.images.resolve(record.imageId);
+  const image = containers.images.resolve(record.imageId);
   const bundle = containers.bundle(id);
   // The files a private network bind-mounts are made in the init layer, so they are no change of the container's.
   if (settings.network === 'bridge') containers.snapshotterFor(record).addInitFiles(id, ['etc/hosts', 'etc/resolv.conf']);
-  const rootfs = await containers.snapshotterFor(record).mount(id, engine.images.layerChain(image));
+  const rootfs = await containers.snapshotterFor(record).mount(id, containers.images.layerChain(image));
   const pidFile = path.join(bundle, 'container.pid');
   fs.rmSync(pidFile, { force: true });
   let network: Network | undefined;
@@ -114,8 +113,8 @@ export async function startContainer(engine: Engine, id: string, attach: Attach 
     started = true;
     for (const chunk of early.splice(0)) (detachedTty ? forwardStdout : forwardStderr)(chunk);
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-    engine.meta.transaction(() =>
-      engine.meta.updateContainer(id, { state: 'running', pid, monitorPid: process.pid, startedAt: Date.now(), finishedAt: null, exitCode: null, error: null }),
+    containers.records.transaction(() =>
+      containers.records.update(id, { state: 'running', pid, monitorPid: process.pid, startedAt: Date.now(), finishedAt: null, exitCode: null, error: null }),
     );
   }
 
@@ -127,9 +126,9 @@ export async function startContainer(engine: Engine, id: string, attach: Attach 
     containers.snapshotterFor(record).unmount(id);
     const message = started ? null : runtimeMessage(Buffer.concat(early).toString());
     const exitCode = started ? code : startFailureExitCode(message ?? '');
-    engine.meta.transaction(() => engine.meta.updateContainer(id, { state: 'exited', pid: null, monitorPid: null, exitCode, finishedAt: Date.now(), error: message }));
+    containers.records.transaction(() => containers.records.update(id, { state: 'exited', pid: null, monitorPid: null, exitCode, finishedAt: Date.now(), error: message }));
     if (settings.autoRemove) {
-      engine.meta.transaction(() => engine.meta.deleteContainer(id));
+      containers.records.transaction(() => containers.records.delete(id));
       containers.discardFiles(record);
     }
     return { exitCode, message };

@@ -2,14 +2,16 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import type { ImageStore } from '../images/store.js';
 import { conflict, failedPrecondition, invalidArgument, notFound, StrataError } from '../errors.js';
-import type { ContainerRecord, MetadataStore } from '../metadata/db.js';
+import type { MetadataDb } from '../metadata/database.js';
 import type { Snapshotter } from '../snapshots/types.js';
 import { newContainerId, randomName, validName } from './names.js';
-import { releaseNetwork } from './network.js';
+import { type PublishedPort, releaseNetwork } from './network.js';
+import { type ContainerInspect, inspectContainer } from './inspect.js';
+import { type LogEntry, readLog } from './logs.js';
 import { processAlive } from '../util/process.js';
+import { type ContainerRecord, ContainerRecords } from './records.js';
 import { Runtime } from './runtime.js';
 import { type ContainerSettings, parseSettings } from './settings.js';
 
@@ -27,15 +29,19 @@ export interface CreateOptions {
  */
 export class Containers {
   readonly dir: string;
+  readonly records: ContainerRecords;
 
   constructor(
     readonly root: string,
-    readonly meta: MetadataStore,
+    db: MetadataDb,
     readonly images: ImageStore,
     /** Snapshotters by name; new containers get `defaultSnapshotter`, existing ones keep the one they were made with. */
     private readonly snapshotters: Record<string, Snapshotter>,
     readonly defaultSnapshotter: string,
+    /** The monitor process's entry script (`start` runs it detached with the store root and the container's ID). */
+    private readonly monitorEntry: string,
   ) {
+    this.records = new ContainerRecords(db);
     this.dir = path.join(root, 'containers');
     fs.mkdirSync(this.dir, { recursive: true });
   }
@@ -61,10 +67,10 @@ export class Containers {
   /** Docker's lookup order: full ID, exact name, unique ID prefix. */
   resolve(nameOrId: string): ContainerRecord {
     const name = nameOrId.replace(/^\//, '');
-    const found = this.meta.container(name) ?? this.meta.containerByName(name);
+    const found = this.records.get(name) ?? this.records.byName(name);
     if (found) return found;
     if (/^[a-f0-9]+$/.test(name)) {
-      const matches = this.meta.containersByIdPrefix(name);
+      const matches = this.records.byIdPrefix(name);
       if (matches.length > 1) throw invalidArgument(`multiple containers found with provided prefix: ${name}`);
       if (matches[0]) return matches[0];
     }
@@ -72,14 +78,14 @@ export class Containers {
   }
 
   list(): ContainerRecord[] {
-    return this.meta.containers();
+    return this.records.all();
   }
 
   create(options: CreateOptions): ContainerRecord {
     const image = this.images.resolve(options.image);
     const name = options.name ?? this.uniqueName();
     if (!validName.test(name)) throw invalidArgument(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
-    const existing = this.meta.containerByName(name);
+    const existing = this.records.byName(name);
     if (existing) {
       throw conflict(`Conflict. The container name "/${name}" is already in use by container "${existing.id}". You have to remove (or rename) that container to be able to reuse that name.`);
     }
@@ -105,7 +111,7 @@ export class Containers {
       error: null,
     };
     try {
-      this.meta.transaction(() => this.meta.insertContainer(record));
+      this.records.transaction(() => this.records.insert(record));
     } catch (error) {
       this.discardFiles(record);
       throw error;
@@ -116,7 +122,7 @@ export class Containers {
   private uniqueName(): string {
     for (;;) {
       const name = randomName();
-      if (!this.meta.containerByName(name)) return name;
+      if (!this.records.byName(name)) return name;
     }
   }
 
@@ -128,9 +134,8 @@ export class Containers {
     const record = this.resolve(nameOrId);
     if (record.state === 'running') return record;
     this.runtime(record).check();
-    const monitorPath = fileURLToPath(new URL('./monitor-main.js', import.meta.url));
     // A detached container's stdin is /dev/null, as Docker's is without an attached client.
-    const child = spawn(process.execPath, [monitorPath, this.root, record.id], { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [this.monitorEntry, this.root, record.id], { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
     const status = await new Promise<string>((resolve) => {
       let text = '';
       const channel = child.stdio[3]!;
@@ -169,7 +174,7 @@ export class Containers {
   async waitExit(id: string, timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-      const record = this.meta.container(id);
+      const record = this.records.get(id);
       if (!record || record.state !== 'running') return true;
       if (!processAlive(record.monitorPid)) {
         this.reconcileOne(record);
@@ -184,7 +189,7 @@ export class Containers {
   async wait(nameOrId: string): Promise<number> {
     const record = this.resolve(nameOrId);
     await this.waitExit(record.id);
-    return this.meta.container(record.id)?.exitCode ?? 0;
+    return this.records.get(record.id)?.exitCode ?? 0;
   }
 
   async remove(nameOrId: string, options: { force?: boolean } = {}): Promise<ContainerRecord> {
@@ -197,10 +202,63 @@ export class Containers {
       await this.waitExit(record.id, 10_000);
       record = this.reconcileOne(this.resolve(record.id));
     }
-    this.meta.transaction(() => this.meta.deleteContainer(record.id));
+    this.records.transaction(() => this.records.delete(record.id));
     this.runtime(record).delete(record.id);
     this.discardFiles(record);
     return record;
+  }
+
+  /** `container prune`: every container not running, with its read-write layer; the bytes those layers held. */
+  async prune(): Promise<{ removed: string[]; reclaimed: number }> {
+    const removed: string[] = [];
+    let reclaimed = 0;
+    for (const record of this.list()) {
+      if (record.state === 'running') continue;
+      reclaimed += this.snapshotterFor(record).usage(record.id).size;
+      await this.remove(record.id);
+      removed.push(record.id);
+    }
+    return { removed, reclaimed };
+  }
+
+  inspect(nameOrId: string): ContainerInspect {
+    const record = this.resolve(nameOrId);
+    return inspectContainer(record, this.logPath(record.id));
+  }
+
+  /** The ports the monitor published for a running container (network.json in its bundle). */
+  publishedPorts(record: ContainerRecord): PublishedPort[] {
+    if (record.state !== 'running') return [];
+    try {
+      return (JSON.parse(fs.readFileSync(path.join(this.bundle(record.id), 'network.json'), 'utf8')) as { ports: PublishedPort[] }).ports;
+    } catch {
+      return [];
+    }
+  }
+
+  /** Bytes of the container's read-write layer (`ps -s`'s first number). */
+  sizeOf(record: ContainerRecord): number {
+    return this.snapshotterFor(record).usage(record.id).size;
+  }
+
+  /**
+   * The container's output as its log keeps it: the last `tail` lines, then with `follow` new lines as they are
+   * written, until the container has stopped and nothing more came.
+   */
+  async *logs(nameOrId: string, options: { tail?: number; follow?: boolean } = {}): AsyncGenerator<LogEntry> {
+    const record = this.resolve(nameOrId);
+    const file = this.logPath(record.id);
+    const tail = options.tail ?? Number.POSITIVE_INFINITY;
+    let { entries, next } = readLog(file);
+    yield* tail === Number.POSITIVE_INFINITY ? entries : entries.slice(Math.max(0, entries.length - tail));
+    if (!options.follow) return;
+    for (;;) {
+      const running = this.records.get(record.id)?.state === 'running';
+      ({ entries, next } = readLog(file, next));
+      yield* entries;
+      if (!running && entries.length === 0) return;
+      await sleep(100);
+    }
   }
 
   /** Removes what a container left on disk: its snapshot (read-write layer) and its bundle. */
@@ -212,7 +270,7 @@ export class Containers {
 
   /** Brings every row whose monitor is gone back to the truth: exited, unmounted, no runtime state. */
   reconcile(): void {
-    for (const record of this.meta.containers()) if (record.state === 'running') this.reconcileOne(record);
+    for (const record of this.records.all()) if (record.state === 'running') this.reconcileOne(record);
   }
 
   reconcileOne(record: ContainerRecord): ContainerRecord {
@@ -224,7 +282,7 @@ export class Containers {
     releaseNetwork(record.id, this.bundle(record.id));
     this.snapshotterFor(record).unmount(record.id);
     const update = { state: 'exited' as const, pid: null, monitorPid: null, exitCode: record.exitCode ?? 137, finishedAt: Date.now() };
-    this.meta.transaction(() => this.meta.updateContainer(record.id, update));
+    this.records.transaction(() => this.records.update(record.id, update));
     return { ...record, ...update };
   }
 }

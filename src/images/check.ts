@@ -26,13 +26,13 @@ function pidAlive(name: string): boolean {
  * unpacked, and whatever an interrupted write left behind is listed (and removed with `repair`).
  */
 export async function checkStore(images: ImageStore, options: { repair?: boolean; quick?: boolean } = {}): Promise<CheckReport> {
-  const { content, layers, meta } = images;
+  const { content, layers, records: imageRecords } = images;
   const problems: string[] = [];
   const orphans: string[] = [];
-  const records = meta.images();
+  const records = imageRecords.all();
   const referencedBlobs = new Set<Digest>();
   for (const image of records) {
-    for (const digest of meta.imageBlobs(image.id)) {
+    for (const digest of imageRecords.blobs(image.id)) {
       referencedBlobs.add(digest);
       if (!content.has(digest)) problems.push(`image ${image.id}: blob ${digest} is missing`);
     }
@@ -42,7 +42,7 @@ export async function checkStore(images: ImageStore, options: { repair?: boolean
       problems.push(error instanceof Error ? error.message : String(error));
     }
   }
-  const layerRecords = meta.layers();
+  const layerRecords = layers.records.all();
   const layerDirs = new Set(layerRecords.map((layer) => layer.dir));
   for (const layer of layerRecords) {
     if (!layers.exists(layer.dir)) problems.push(`layer ${layer.chainId}: directory ${layers.path(layer.dir)} is missing`);

@@ -1,5 +1,6 @@
 import { invalidArgument } from '../errors.js';
-import type { ImageRecord, LayerRecord } from '../metadata/db.js';
+import type { LayerRecord } from '../layers/records.js';
+import type { ImageRecord } from './records.js';
 import type { Digest } from '../util/digest.js';
 import { chainIds } from '../util/digest.js';
 import { compareText } from '../util/text.js';
@@ -20,6 +21,8 @@ export interface ListOptions {
   /** Positional REPOSITORY[:TAG] argument: same as a reference filter. */
   reference?: string;
   filters?: string[];
+  /** Untagged images that are not images to the user (the build cache's step images): shown only with `all`. */
+  hidden?: ReadonlySet<Digest>;
 }
 
 /** Docker's reference filter: a glob over the familiar name, with or without the tag. */
@@ -84,11 +87,9 @@ function sharedSize(images: ImageStore, image: ImageRecord, users: Map<Digest, n
 /** `images`: one row per tag; untagged images as <none>; intermediate images (untagged parents, build steps) only with `all`. */
 export function listImages(images: ImageStore, options: ListOptions = {}): ImageSummary[] {
   const filters = parseFilters([...(options.filters ?? []), ...(options.reference ? [`reference=${options.reference}`] : [])]);
-  const records = images.meta.images();
-  const tagsByImage = images.meta.allTags();
+  const records = images.records.all();
+  const tagsByImage = images.records.allTags();
   const hasChildren = new Set(records.map((r) => r.parent).filter((p): p is Digest => p !== null));
-  // Untagged images the build cache keeps (steps of a failed or superseded build) are cache, not images.
-  const cacheImages = images.meta.buildCacheImages();
   const createdOf = (name: string) => Date.parse(images.resolve(name).created);
   const before = filters.before !== undefined ? createdOf(filters.before) : undefined;
   const since = filters.since !== undefined ? createdOf(filters.since) : undefined;
@@ -96,7 +97,7 @@ export function listImages(images: ImageStore, options: ListOptions = {}): Image
   const rows: ImageSummary[] = [];
   for (const image of records) {
     const tags = tagsByImage.get(image.id) ?? [];
-    if (tags.length === 0 && (hasChildren.has(image.id) || cacheImages.has(image.id)) && !options.all) continue;
+    if (tags.length === 0 && (hasChildren.has(image.id) || options.hidden?.has(image.id)) && !options.all) continue;
     if (filters.dangling !== undefined && (tags.length === 0) !== filters.dangling) continue;
     const created = Date.parse(image.created);
     if (before !== undefined && !(created < before)) continue;
@@ -105,7 +106,7 @@ export function listImages(images: ImageStore, options: ListOptions = {}): Image
       const labels = images.config(image.id).config?.Labels ?? {};
       if (!filters.label.every(([k, v]) => k in labels && (v === undefined || labels[k] === v))) continue;
     }
-    const base = { id: image.id, digest: images.meta.repoDigestsOf(image.id)[0]?.digest ?? '<none>', created: image.created, size: image.size };
+    const base = { id: image.id, digest: images.records.repoDigestsOf(image.id)[0]?.digest ?? '<none>', created: image.created, size: image.size };
     const named = tags.map((tag) => parseReference(tag));
     const visible = filters.reference.length === 0 ? named : named.filter((ref) => filters.reference.some((re) => re.test(familiarRepository(ref)) || re.test(`${familiarRepository(ref)}:${ref.tag}`)));
     if (filters.reference.length > 0 && visible.length === 0) continue;
@@ -154,8 +155,8 @@ export function imageHistory(images: ImageStore, name: string): HistoryRow[] {
   for (const row of rows) {
     if (!current) break;
     row.id = current.id;
-    row.tags = images.meta.tagsOf(current.id);
-    current = current.parent ? images.meta.image(current.parent) : undefined;
+    row.tags = images.records.tagsOf(current.id);
+    current = current.parent ? images.records.get(current.parent) : undefined;
   }
   return rows;
 }
@@ -164,7 +165,7 @@ export function imageHistory(images: ImageStore, name: string): HistoryRow[] {
 export function inspectImage(images: ImageStore, name: string) {
   const record = images.resolve(name);
   const config = images.config(record.id);
-  const tags = images.meta.tagsOf(record.id).map((tag) => {
+  const tags = images.records.tagsOf(record.id).map((tag) => {
     const ref = parseReference(tag);
     return `${familiarRepository(ref)}:${ref.tag}`;
   });
@@ -172,7 +173,7 @@ export function inspectImage(images: ImageStore, name: string) {
   return {
     Id: record.id,
     RepoTags: tags,
-    RepoDigests: images.meta.repoDigestsOf(record.id).map(({ repository, digest }) => `${familiarRepository(parseReference(repository))}@${digest}`),
+    RepoDigests: images.records.repoDigestsOf(record.id).map(({ repository, digest }) => `${familiarRepository(parseReference(repository))}@${digest}`),
     Parent: record.parent ?? '',
     Comment: config.history?.at(-1)?.comment ?? '',
     Created: config.created ?? '',
@@ -200,9 +201,9 @@ export interface DiskUsage {
 
 /** `system df`: shared layers are counted once in the total; per image, shared vs unique. */
 export function diskUsage(images: ImageStore, inUse: (id: Digest) => boolean = () => false): DiskUsage {
-  const records = images.meta.images();
+  const records = images.records.all();
   const users = layerUsers(images, records);
-  const tagsByImage = images.meta.allTags();
+  const tagsByImage = images.records.allTags();
   const layerSizes = new Map<Digest, number>();
   const activeLayers = new Set<Digest>();
   const rows = records.map((image) => {

@@ -2,8 +2,10 @@ import { PassThrough } from 'node:stream';
 import type { BlobWriter, ContentStore, Descriptor } from '../content/store.js';
 import { conflict, dataCorrupt, invalidArgument, notFound, StrataError } from '../errors.js';
 import { LayerStore, type UnpackedLayer } from '../layers/store.js';
-import type { ImageRecord, LayerRecord, MetadataStore } from '../metadata/db.js';
+import type { LayerRecord } from '../layers/records.js';
+import type { MetadataDb } from '../metadata/database.js';
 import { chainIds, type Digest, isDigest } from '../util/digest.js';
+import { type ImageRecord, ImageRecords } from './records.js';
 import { canonicalJson, type ImageConfig, type Manifest, MediaType } from './model.js';
 import { formatReference, parseReference, type Reference, repositoryName } from './reference.js';
 import { parseConfig, parseManifest } from './validate.js';
@@ -44,13 +46,20 @@ export interface RemoveOptions {
   prune?: boolean;
 }
 
+/** What removing one name did: the names it untagged and the images it deleted, or why it failed. */
+export type RemoveResult = { name: string; untagged: string[]; deleted: Digest[] } | { name: string; error: unknown };
+
 /** Images: config + manifest in the content store, rows in the metadata store, layers in the layer store. */
 export class ImageStore {
+  readonly records: ImageRecords;
+
   constructor(
     readonly content: ContentStore,
     readonly layers: LayerStore,
-    readonly meta: MetadataStore,
-  ) {}
+    db: MetadataDb,
+  ) {
+    this.records = new ImageRecords(db);
+  }
 
   /**
    * Publishes a new image: blobs first, then layer dirs, then one metadata transaction. A crash before the
@@ -82,9 +91,9 @@ export class ImageStore {
     });
     const id = configDescriptor.digest;
     const tags = (image.tags ?? []).map(formatReference);
-    this.meta.transaction(() => {
-      for (const record of records) this.meta.insertLayer(record);
-      this.meta.insertImage(
+    this.records.transaction(() => {
+      for (const record of records) this.layers.records.insert(record);
+      this.records.insert(
         {
           id,
           manifest: manifestDigest,
@@ -96,8 +105,8 @@ export class ImageStore {
         },
         [id, manifestDigest, ...image.layers.map((layer) => layer.blob.digest)],
       );
-      for (const tag of tags) this.meta.tag(tag, id);
-      if (image.repoDigest) this.meta.addRepoDigest(image.repoDigest.repository, image.repoDigest.digest, id);
+      for (const tag of tags) this.records.tag(tag, id);
+      if (image.repoDigest) this.records.addRepoDigest(image.repoDigest.repository, image.repoDigest.digest, id);
     });
     return { id, tags };
   }
@@ -153,7 +162,7 @@ export class ImageStore {
 
   /** If the layer for `chainId` is already unpacked, returns it, so the blob need not be read at all. */
   existingLayer(chainId: Digest): LayerRecord | undefined {
-    const record = this.meta.layer(chainId);
+    const record = this.layers.records.get(chainId);
     return record && this.layers.exists(record.dir) ? record : undefined;
   }
 
@@ -166,7 +175,7 @@ export class ImageStore {
 
   find(name: string): ImageRecord | undefined {
     const idForm = /^(?:sha256:)?([a-f0-9]{1,64})$/.exec(name);
-    if (isDigest(name)) return this.meta.image(name);
+    if (isDigest(name)) return this.records.get(name);
     let ref: Reference | undefined;
     try {
       ref = parseReference(name);
@@ -174,17 +183,17 @@ export class ImageStore {
       if (!idForm && error instanceof StrataError) throw error;
     }
     if (ref?.tag !== undefined && ref.digest === undefined) {
-      const id = this.meta.imageByTag(formatReference(ref));
-      if (id) return this.meta.image(id);
+      const id = this.records.byTag(formatReference(ref));
+      if (id) return this.records.get(id);
     }
     if (ref?.digest !== undefined) {
-      const byRepoDigest = this.meta.imageByRepoDigest(repositoryName(ref), ref.digest);
-      if (byRepoDigest) return this.meta.image(byRepoDigest);
-      const byManifest = this.meta.images().find((image) => image.manifest === ref.digest);
+      const byRepoDigest = this.records.byRepoDigest(repositoryName(ref), ref.digest);
+      if (byRepoDigest) return this.records.get(byRepoDigest);
+      const byManifest = this.records.all().find((image) => image.manifest === ref.digest);
       if (byManifest) return byManifest;
     }
     if (idForm) {
-      const matches = this.meta.imagesByIdPrefix(idForm[1]!);
+      const matches = this.records.byIdPrefix(idForm[1]!);
       if (matches.length > 1) throw invalidArgument(`ambiguous image ID prefix "${name}": it matches more than one image`);
       return matches[0];
     }
@@ -203,7 +212,7 @@ export class ImageStore {
   layerChain(record: ImageRecord): LayerRecord[] {
     const chain: LayerRecord[] = [];
     for (let id = record.topLayer; id !== null; ) {
-      const layer = this.meta.layer(id);
+      const layer = this.layers.records.get(id);
       if (!layer) throw dataCorrupt(`layer ${id} of image ${record.id} is missing from the store`);
       chain.push(layer);
       id = layer.parent;
@@ -215,7 +224,7 @@ export class ImageStore {
     const image = this.resolve(source);
     const ref = parseReference(target);
     if (ref.digest !== undefined) throw invalidArgument(`refusing to create a tag with a digest reference: ${target}`);
-    this.meta.transaction(() => this.meta.tag(formatReference(ref), image.id));
+    this.records.transaction(() => this.records.tag(formatReference(ref), image.id));
   }
 
   /**
@@ -224,13 +233,13 @@ export class ImageStore {
    */
   remove(name: string, options: RemoveOptions = {}): { untagged: string[]; deleted: Digest[] } {
     const image = this.resolve(name);
-    const tags = this.meta.tagsOf(image.id);
+    const tags = this.records.tagsOf(image.id);
     const byId = !tags.some((tag) => this.matchesTag(name, tag));
     const untagged: string[] = [];
-    return this.meta.transaction(() => {
+    return this.records.transaction(() => {
       if (!byId) {
         const tag = tags.find((t) => this.matchesTag(name, t))!;
-        this.meta.untag(tag);
+        this.records.untag(tag);
         untagged.push(tag);
         if (tags.length > 1) return { untagged, deleted: [] };
       } else if (tags.length > 1 && !options.force) {
@@ -239,27 +248,27 @@ export class ImageStore {
       if (options.inUse?.(image.id)) {
         if (!options.force) throw conflict(`conflict: unable to delete ${image.id.slice(7, 19)} (must be forced) - image is being used by stopped container`);
         // Docker's rmi -f of an image a container uses: the names go, the image stays for the container.
-        for (const tag of this.meta.tagsOf(image.id)) {
-          this.meta.untag(tag);
+        for (const tag of this.records.tagsOf(image.id)) {
+          this.records.untag(tag);
           untagged.push(tag);
         }
         return { untagged, deleted: [] };
       }
-      if (this.meta.children(image.id).length > 0) {
+      if (this.records.children(image.id).length > 0) {
         if (!byId) return { untagged, deleted: [] };
         throw conflict(`conflict: unable to delete ${image.id.slice(7, 19)} (cannot be forced) - image has dependent child images`);
       }
-      for (const tag of this.meta.tagsOf(image.id)) {
-        this.meta.untag(tag);
+      for (const tag of this.records.tagsOf(image.id)) {
+        this.records.untag(tag);
         untagged.push(tag);
       }
-      this.meta.deleteImage(image.id);
+      this.records.delete(image.id);
       const deleted = [image.id];
       // Docker's prune of parents: untagged ancestors nothing else uses (a build's step images) go too.
       for (let parent = image.parent; parent !== null && options.prune !== false; ) {
-        const record = this.meta.image(parent);
-        if (!record || this.meta.tagsOf(record.id).length > 0 || this.meta.children(record.id).length > 0 || options.inUse?.(record.id)) break;
-        this.meta.deleteImage(record.id);
+        const record = this.records.get(parent);
+        if (!record || this.records.tagsOf(record.id).length > 0 || this.records.children(record.id).length > 0 || options.inUse?.(record.id)) break;
+        this.records.delete(record.id);
         deleted.push(record.id);
         parent = record.parent;
       }
@@ -268,14 +277,14 @@ export class ImageStore {
   }
 
   /** rmi of several names, then one garbage collection for all the blobs and layers they freed. */
-  removeMany(names: string[], options: RemoveOptions = {}) {
-    const results: ({ name: string; untagged: string[]; deleted: Digest[] } | { name: string; error: unknown })[] = [];
+  removeMany(names: string[], options: RemoveOptions = {}): { results: RemoveResult[]; reclaimed: number } {
+    const results: RemoveResult[] = [];
     const candidates: Digest[] = [];
     for (const name of names) {
       try {
         // The blobs of the image and of its ancestors, any of which the removal may delete.
         const blobs: Digest[] = [];
-        for (let id: Digest | null = this.resolve(name).id; id !== null; id = this.meta.image(id)?.parent ?? null) blobs.push(...this.meta.imageBlobs(id));
+        for (let id: Digest | null = this.resolve(name).id; id !== null; id = this.records.get(id)?.parent ?? null) blobs.push(...this.records.blobs(id));
         const result = this.remove(name, options);
         if (result.deleted.length > 0) candidates.push(...blobs);
         results.push({ name, ...result });
@@ -283,8 +292,12 @@ export class ImageStore {
         results.push({ name, error });
       }
     }
-    this.collectGarbage(candidates);
-    return results;
+    return { results, reclaimed: this.collectGarbage(candidates).reclaimed };
+  }
+
+  /** Every local tag of a repository (`domain/path`), sorted. */
+  tagsOfRepository(repository: string): string[] {
+    return [...this.records.allTags().values()].flat().filter((tag) => repositoryName(parseReference(tag)) === repository).sort();
   }
 
   private matchesTag(name: string, tag: string): boolean {
@@ -301,20 +314,20 @@ export class ImageStore {
    * deleted, never "every unreferenced blob", so a concurrent load's freshly written blobs are safe.
    */
   collectGarbage(candidateBlobs: Iterable<Digest>): { layers: number; blobs: number; reclaimed: number } {
-    const { deadLayers, deadBlobs } = this.meta.transaction(() => {
+    const { deadLayers, deadBlobs } = this.records.transaction(() => {
       const live = new Set<Digest>();
-      for (const image of this.meta.images()) {
+      for (const image of this.records.all()) {
         for (let id = image.topLayer; id !== null && !live.has(id); ) {
           live.add(id);
-          id = this.meta.layer(id)?.parent ?? null;
+          id = this.layers.records.get(id)?.parent ?? null;
         }
       }
-      const dead = this.meta.layers().filter((layer) => !live.has(layer.chainId));
+      const dead = this.layers.records.all().filter((layer) => !live.has(layer.chainId));
       // Children before parents: the parent foreign key forbids the other order.
-      const depth = (layer: LayerRecord): number => (layer.parent ? 1 + depth(this.meta.layer(layer.parent)!) : 0);
+      const depth = (layer: LayerRecord): number => (layer.parent ? 1 + depth(this.layers.records.get(layer.parent)!) : 0);
       dead.sort((a, b) => depth(b) - depth(a));
-      for (const layer of dead) this.meta.deleteLayer(layer.chainId);
-      return { deadLayers: dead, deadBlobs: [...new Set(candidateBlobs)].filter((digest) => !this.meta.isBlobReferenced(digest)) };
+      for (const layer of dead) this.layers.records.delete(layer.chainId);
+      return { deadLayers: dead, deadBlobs: [...new Set(candidateBlobs)].filter((digest) => !this.records.isBlobReferenced(digest)) };
     });
     let reclaimed = 0;
     for (const layer of deadLayers) {

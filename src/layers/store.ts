@@ -4,9 +4,11 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { BlobWriter } from '../content/store.js';
 import { isNodeError } from '../errors.js';
+import type { MetadataDb } from '../metadata/database.js';
 import { type Digest, hexOf } from '../util/digest.js';
 import { Tap } from '../util/streams.js';
 import type { Compression } from './compression.js';
+import { LayerRecords } from './records.js';
 
 export interface UnpackedLayer {
   diffId: Digest;
@@ -17,11 +19,13 @@ export interface UnpackedLayer {
   tempDir: string;
 }
 
-/** Unpacked layers, one directory per chain ID under <root>/layers: the lower dirs overlay will stack. */
+/** Unpacked layers, one directory per chain ID under <root>/layers (the lower dirs overlay will stack), and their rows. */
 export class LayerStore {
   readonly dir: string;
+  readonly records: LayerRecords;
 
-  constructor(root: string) {
+  constructor(root: string, db: MetadataDb) {
+    this.records = new LayerRecords(db);
     this.dir = path.join(root, 'layers');
     fs.mkdirSync(this.dir, { recursive: true });
   }

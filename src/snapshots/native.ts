@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { copyLayerInto } from '../layers/merge.js';
 import type { LayerStore } from '../layers/store.js';
-import type { LayerRecord } from '../metadata/db.js';
+import type { LayerRecord } from '../layers/records.js';
 import { makeInitDir, type Snapshotter, type Usage, writeInitFiles } from './types.js';
 import { writeUpperView } from './native-changes.js';
 import { dirUsage } from './usage.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { failedPrecondition, isNodeError } from '../errors.js';
 import type { LayerStore } from '../layers/store.js';
 import { fsExtras, MNT_DETACH } from '../layers/fsx.js';
-import type { LayerRecord } from '../metadata/db.js';
+import type { LayerRecord } from '../layers/records.js';
 import { makeInitDir, type Snapshotter, type Usage, writeInitFiles } from './types.js';
 import { dirUsage, isMountPoint } from './usage.js';
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { LayerRecord } from '../metadata/db.js';
+import type { LayerRecord } from '../layers/records.js';
 
 export interface Usage {
   /** Bytes of regular files in the read-write layer. */

@@ -59,7 +59,7 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
   if (flags.check) {
     const { parseDockerfile, toJson } = await import('../../builder/dockerfile/index.js');
     const { BuildContext } = await import('../../builder/context.js');
-    const context = await BuildContext.open({ spec: contextPath, ...(flags.file !== undefined && { dockerfile: flags.file }) }, engine.meta);
+    const context = await BuildContext.open({ spec: contextPath, ...(flags.file !== undefined && { dockerfile: flags.file }) }, engine.buildCache);
     try {
       print(JSON.stringify(toJson(parseDockerfile(context.dockerfileText, flags.file ?? 'Dockerfile')), null, 2));
     } finally {
@@ -67,12 +67,10 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
     }
     return;
   }
-  const { build } = await import('../../builder/builder.js');
   const quiet = flags.quiet ?? false;
   const epoch = process.env.SOURCE_DATE_EPOCH;
   if (epoch !== undefined && !/^\d+$/.test(epoch)) throw invalidArgument(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(epoch)}: expected seconds since 1970`);
-  const result = await build(
-    engine,
+  const result = await engine.build(
     {
       context: { spec: contextPath, ...(flags.file !== undefined && { dockerfile: flags.file }) },
       tags: flags.tag ?? [],
@@ -83,8 +81,8 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
       ...(flags.network === 'none' && { network: 'none' as const }),
       ...(epoch !== undefined && { sourceDateEpoch: Number(epoch) }),
       pull: async (name) => {
-        const [{ pullImage }, { progressFor }] = await Promise.all([import('../../distribution/client/pull.js'), import('../../distribution/client/progress.js')]);
-        await pullImage(engine, name, quiet ? { update: () => undefined, line: () => undefined } : progressFor(process.stdout));
+        const { progressFor } = await import('../progress.js');
+        await engine.pull(name, quiet ? { update: () => undefined, line: () => undefined } : progressFor(process.stdout));
       },
     },
     transcript(quiet),
@@ -100,8 +98,7 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
 
 export async function builderPruneCommand(engine: ImageEngine, flags: { force?: boolean; all?: boolean }) {
   if (!flags.force && !(await (await import('../prompt.js')).confirm('WARNING! This will remove all dangling build cache.\nAre you sure you want to continue?'))) return;
-  const { pruneBuildCache } = await import('../../builder/cache.js');
-  const { deleted, reclaimed } = pruneBuildCache(engine);
+  const { deleted, reclaimed } = engine.pruneBuildCache();
   if (deleted.length > 0) {
     print('Deleted build cache objects:');
     for (const id of deleted) print(shortId(id));

@@ -16,7 +16,7 @@ const registryOptions = (flags: RegistryFlags) => ({
 const hasTagOrDigest = (name: string) => name.includes('@') || name.slice(name.lastIndexOf('/') + 1).includes(':');
 
 export async function pullCommand(engine: ImageEngine, name: string, flags: RegistryFlags & { quiet?: boolean; platform?: string; allTags?: boolean }) {
-  const [{ pullImage, remoteTags }, { progressFor }] = await Promise.all([import('../../distribution/client/pull.js'), import('../../distribution/client/progress.js')]);
+  const [{ remoteTags }, { progressFor }] = await Promise.all([import('../../distribution/client/pull.js'), import('../progress.js')]);
   const reference = parseReference(name);
   const options = { ...registryOptions(flags), ...(flags.platform !== undefined && { platform: parsePlatform(flags.platform) }) };
   const quiet = { update: () => undefined, line: () => undefined };
@@ -25,7 +25,7 @@ export async function pullCommand(engine: ImageEngine, name: string, flags: Regi
   if (!flags.quiet && !flags.allTags && !hasTagOrDigest(name)) print('Using default tag: latest');
   const names = flags.allTags ? (await remoteTags(repositoryName(reference), options)).map((tag) => `${repositoryName(reference)}:${tag}`) : [name];
   for (const each of names) {
-    const result = await pullImage(engine, each, progress, options);
+    const result = await engine.pull(each, progress, options);
     const shown = familiarString(parseReference(each));
     if (!flags.quiet) {
       print(`Digest: ${result.digest}`);
@@ -36,14 +36,14 @@ export async function pullCommand(engine: ImageEngine, name: string, flags: Regi
 }
 
 export async function pushCommand(engine: ImageEngine, name: string, flags: RegistryFlags & { quiet?: boolean; allTags?: boolean }) {
-  const [{ pushImage }, { progressFor }] = await Promise.all([import('../../distribution/client/push.js'), import('../../distribution/client/progress.js')]);
+  const { progressFor } = await import('../progress.js');
   const quiet = { update: () => undefined, line: () => undefined };
   if (flags.allTags && hasTagOrDigest(name)) throw invalidArgument("tag can't be used with --all-tags/-a");
   const repository = repositoryName(parseReference(name));
-  const names = flags.allTags ? [...engine.meta.allTags().values()].flat().filter((tag) => repositoryName(parseReference(tag)) === repository).sort() : [name];
+  const names = flags.allTags ? engine.tagsOfRepository(repository) : [name];
   if (names.length === 0) throw notFound(`An image does not exist locally with the tag: ${name}`);
   for (const each of names) {
-    const result = await pushImage(engine, each, flags.quiet ? quiet : progressFor(process.stdout), registryOptions(flags));
+    const result = await engine.push(each, flags.quiet ? quiet : progressFor(process.stdout), registryOptions(flags));
     if (flags.quiet) print(result.digest);
   }
 }
@@ -58,13 +58,11 @@ async function readPassword(flags: { password?: string; passwordStdin?: boolean 
 
 /** `login`: checks the credentials against the registry (its /v2/ answers 200 once authorized), then stores them. */
 export async function loginCommand(server: string | undefined, flags: RegistryFlags & { username?: string; password?: string; passwordStdin?: boolean }) {
-  const [{ RegistryClient }, { storeCredentials }] = await Promise.all([import('../../distribution/client/registry.js'), import('../../distribution/client/auth.js')]);
+  const { login } = await import('../../distribution/client/registry.js');
   const host = server ?? 'docker.io';
   const password = await readPassword(flags);
   if (!flags.username || password === undefined) throw invalidArgument('Must provide --username with --password or --password-stdin');
-  const client = new RegistryClient(host, '', { ...registryOptions(flags), credentials: { username: flags.username, password } });
-  await client.request('GET', '/', { what: `login to ${host}`, scope: 'registry:catalog:*' });
-  storeCredentials(host, { username: flags.username, password });
+  await login(host, { username: flags.username, password }, registryOptions(flags));
   print('Login Succeeded');
 }
 

@@ -1,10 +1,9 @@
 import fs from 'node:fs';
-import { diskUsage, imageHistory, inspectImage, listImages } from '../../images/query.js';
 import { familiarString, parseReference } from '../../images/reference.js';
 import { invalidArgument, notFound, StrataError } from '../../errors.js';
 import type { Engine } from '../../engine.js';
 import type { ImageEngine } from '../../image-engine.js';
-import { type Digest, shortId } from '../../util/digest.js';
+import { shortId } from '../../util/digest.js';
 import { ellipsis, formatRows, goTime, humanSize, renderTemplate, timeAgo } from '../format.js';
 import { print, reportError } from '../run.js';
 import { renderStack, type TreeLayer } from '../tree.js';
@@ -23,8 +22,7 @@ function openInput(file: string | undefined) {
 export async function importCommand(engine: ImageEngine, file: string, reference: string | undefined, opts: { change?: string[]; message?: string }) {
   const input = openInput(file);
   if (typeof input === 'string') throw invalidArgument(`${file} is a directory: import takes a tarball`);
-  const { importRootfs } = await import('../../images/import.js');
-  const { id } = await importRootfs(engine.images, input, {
+  const { id } = await engine.importImage(input, {
     ...(reference !== undefined && { reference }),
     ...(opts.message !== undefined && { message: opts.message }),
     changes: opts.change ?? [],
@@ -33,8 +31,7 @@ export async function importCommand(engine: ImageEngine, file: string, reference
 }
 
 export async function loadCommand(engine: ImageEngine, opts: { input?: string; quiet?: boolean }) {
-  const { loadImages } = await import('../../archive/load.js');
-  const loaded = await loadImages(engine.images, openInput(opts.input));
+  const loaded = await engine.loadImages(openInput(opts.input));
   for (const image of loaded) {
     if (image.tags.length === 0) print(`Loaded image ID: ${image.id}`);
     for (const tag of image.tags) print(`Loaded image: ${display(tag)}`);
@@ -42,16 +39,16 @@ export async function loadCommand(engine: ImageEngine, opts: { input?: string; q
 }
 
 export async function saveCommand(engine: ImageEngine, names: string[], opts: { output?: string; format: string }) {
-  const { parseSaveFormat, saveImages } = await import('../../archive/save.js');
+  const { parseSaveFormat } = await import('../../archive/save.js');
   const format = parseSaveFormat(opts.format);
   if (opts.output === undefined && process.stdout.isTTY) {
     throw invalidArgument('cowardly refusing to save to a terminal. Use the -o flag or redirect');
   }
-  await saveImages(engine.images, names, format, opts.output ?? process.stdout);
+  await engine.saveImages(names, format, opts.output ?? process.stdout);
 }
 
 export function imagesCommand(engine: ImageEngine, reference: string | undefined, opts: { all?: boolean; quiet?: boolean; digests?: boolean; filter?: string[]; format?: string; noTrunc?: boolean; trunc?: boolean }) {
-  const rows = listImages(engine.images, { all: opts.all ?? false, filters: opts.filter ?? [], ...(reference !== undefined && { reference }) });
+  const rows = engine.listImages({ all: opts.all ?? false, filters: opts.filter ?? [], ...(reference !== undefined && { reference }) });
   const noTrunc = opts.trunc === false;
   const id = (digest: string) => (noTrunc ? digest : shortId(digest));
   if (opts.quiet) {
@@ -84,7 +81,7 @@ export function imagesCommand(engine: ImageEngine, reference: string | undefined
 
 export function historyCommand(engine: ImageEngine, name: string, opts: { human: boolean; trunc?: boolean; quiet?: boolean; format?: string; tree?: boolean }) {
   if (opts.tree) return treeCommand(engine, name);
-  const rows = imageHistory(engine.images, name);
+  const rows = engine.history(name);
   const noTrunc = opts.trunc === false;
   if (opts.quiet) {
     print(rows.map((row) => (noTrunc || row.id === '<missing>' ? row.id : shortId(row.id))).join('\n'));
@@ -112,11 +109,11 @@ export function historyCommand(engine: ImageEngine, name: string, opts: { human:
 function treeCommand(engine: ImageEngine, name: string) {
   const images = engine.images;
   const record = images.resolve(name);
-  const rows = imageHistory(images, name).reverse();
+  const rows = engine.history(name).reverse();
   const containing = new Map<string, string[]>();
-  for (const other of images.meta.images()) {
+  for (const other of images.records.all()) {
     if (other.id === record.id) continue;
-    const label = images.meta.tagsOf(other.id).map(display)[0] ?? shortId(other.id);
+    const label = images.records.tagsOf(other.id).map(display)[0] ?? shortId(other.id);
     for (const layer of images.layerChain(other)) containing.set(layer.chainId, [...(containing.get(layer.chainId) ?? []), label]);
   }
   const boxes: TreeLayer[] = [];
@@ -136,7 +133,7 @@ function treeCommand(engine: ImageEngine, name: string) {
     });
   }
   if (boxes.length === 0) boxes.push({ title: 'No layers', id: '', size: '0B', steps: pending, sharedWith: [] });
-  const title = images.meta.tagsOf(record.id).map(display)[0] ?? shortId(record.id);
+  const title = images.records.tagsOf(record.id).map(display)[0] ?? shortId(record.id);
   print(renderStack(title, boxes.reverse()));
 }
 
@@ -144,12 +141,11 @@ function treeCommand(engine: ImageEngine, name: string) {
 export async function inspectCommand(engine: Engine, names: string[], opts: { format?: string; type?: string }) {
   const found: unknown[] = [];
   let failed: unknown;
-  const { inspectContainer } = await import('./container.js');
   for (const name of names) {
     try {
       const image = opts.type !== 'container' ? engine.images.find(name) : undefined;
-      if (image || opts.type === 'image') found.push(inspectImage(engine.images, name));
-      else found.push(inspectContainer(engine, engine.containers.resolve(name)));
+      if (image || opts.type === 'image') found.push(engine.inspectImage(name));
+      else found.push(engine.containers.inspect(name));
     } catch (error) {
       failed = error;
       if (!(error instanceof StrataError)) throw error;
@@ -162,13 +158,12 @@ export async function inspectCommand(engine: Engine, names: string[], opts: { fo
 }
 
 export function tagCommand(engine: ImageEngine, source: string, target: string) {
-  engine.images.tag(source, target);
+  engine.tag(source, target);
 }
 
-export function rmiCommand(engine: Engine, names: string[], opts: { force?: boolean; prune?: boolean }) {
+export function rmiCommand(engine: ImageEngine, names: string[], opts: { force?: boolean; prune?: boolean }) {
   let failed: unknown;
-  const inUse = (id: Digest) => engine.meta.containersOfImage(id) > 0;
-  for (const result of engine.images.removeMany(names, { force: opts.force ?? false, inUse, prune: opts.prune !== false })) {
+  for (const result of engine.removeImages(names, { force: opts.force ?? false, prune: opts.prune !== false })) {
     if ('error' in result) {
       failed = result.error;
       reportError(result.error);
@@ -180,33 +175,17 @@ export function rmiCommand(engine: Engine, names: string[], opts: { force?: bool
   if (failed) process.exitCode = 1;
 }
 
-export async function pruneCommand(engine: Engine, opts: { all?: boolean; force?: boolean }) {
+export async function pruneCommand(engine: ImageEngine, opts: { all?: boolean; force?: boolean }) {
   const warning = opts.all
     ? 'WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?'
     : 'WARNING! This will remove all dangling images.\nAre you sure you want to continue?';
   if (!opts.force && !(await (await import('../prompt.js')).confirm(warning))) return;
-  const images = engine.images;
-  const removed: { untagged: string[]; deleted: string[] } = { untagged: [], deleted: [] };
-  const before = diskUsage(images).layersSize;
-  // Removing a child can leave its parent dangling: repeat until nothing more goes.
-  for (;;) {
-    const records = images.meta.images();
-    const parents = new Set(records.map((r) => r.parent));
-    const inUse = new Set(engine.meta.containers().map((c) => c.imageId));
-    const victims = records.filter((r) => !parents.has(r.id) && !inUse.has(r.id) && (opts.all || images.meta.tagsOf(r.id).length === 0));
-    if (victims.length === 0) break;
-    for (const result of images.removeMany(victims.map((v) => v.id), { force: true })) {
-      if ('error' in result) throw result.error;
-      removed.untagged.push(...result.untagged);
-      removed.deleted.push(...result.deleted);
-    }
-  }
-  const reclaimed = before - diskUsage(images).layersSize;
+  const removed = engine.pruneImages({ all: opts.all ?? false });
   if (removed.deleted.length > 0) {
     print('Deleted Images:');
     for (const tag of removed.untagged) print(`untagged: ${display(tag)}`);
     for (const id of removed.deleted) print(`deleted: ${id}`);
     process.stdout.write('\n');
   }
-  print(`Total reclaimed space: ${humanSize(reclaimed)}`);
+  print(`Total reclaimed space: ${humanSize(removed.reclaimed)}`);
 }

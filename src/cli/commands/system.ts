@@ -1,6 +1,4 @@
 import type { Engine } from '../../engine.js';
-import { checkStore } from '../../images/check.js';
-import { diskUsage } from '../../images/query.js';
 import { shortId } from '../../util/digest.js';
 import { parseSettings } from '../../containers/settings.js';
 import { ellipsis, formatRows, humanSize, table, timeAgo } from '../format.js';
@@ -12,8 +10,8 @@ export function dfCommand(engine: Engine, opts: { verbose?: boolean; format?: st
   const containers = engine.containers.list();
   const usedImages = new Map<string, number>();
   for (const c of containers) usedImages.set(c.imageId, (usedImages.get(c.imageId) ?? 0) + 1);
-  const usage = diskUsage(engine.images, (id) => usedImages.has(id));
-  const containerSizes = containers.map((c) => ({ record: c, size: engine.containers.snapshotterFor(c).usage(c.id).size }));
+  const usage = engine.diskUsage();
+  const containerSizes = containers.map((c) => ({ record: c, size: engine.containers.sizeOf(c) }));
   const containersSize = containerSizes.reduce((sum, c) => sum + c.size, 0);
   const idleSize = containerSizes.filter((c) => c.record.state !== 'running').reduce((sum, c) => sum + c.size, 0);
   const summary = [
@@ -82,7 +80,7 @@ export function dfCommand(engine: Engine, opts: { verbose?: boolean; format?: st
 }
 
 export async function checkCommand(engine: Engine, opts: { repair?: boolean; quick?: boolean }) {
-  const report = await checkStore(engine.images, { repair: opts.repair ?? false, quick: opts.quick ?? false });
+  const report = await engine.check({ repair: opts.repair ?? false, quick: opts.quick ?? false });
   for (const problem of report.problems) print(`ERROR: ${problem}`);
   for (const orphan of report.orphans) print(`${opts.repair ? 'Removed' : 'Unreferenced'}: ${orphan}`);
   print(`Checked ${report.images} images, ${report.layers} layers, ${report.blobs} blobs: ${report.problems.length} problems, ${report.orphans.length} unreferenced items${opts.repair && report.orphans.length ? ' removed' : ''}`);

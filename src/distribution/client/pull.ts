@@ -1,12 +1,11 @@
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BlobWriter, Descriptor } from '../../content/store.js';
-import type { ImageEngine } from '../../image-engine.js';
 import { dataCorrupt, notFound, unavailable, unsupported } from '../../errors.js';
 import { isIndexMediaType, isLayerMediaType, MediaType } from '../../images/model.js';
 import { bestForPlatform, formatPlatform, hostPlatform, type Platform, platformMatches } from '../../images/platform.js';
 import { familiarString, formatReference, parseReference, repositoryName, type Reference } from '../../images/reference.js';
-import type { NewLayer } from '../../images/store.js';
+import type { ImageStore, NewLayer } from '../../images/store.js';
 import { parseConfig, parseIndex, parseManifest } from '../../images/validate.js';
 import { chainIds, type Digest, digestOf, isDigest, shortId } from '../../util/digest.js';
 import type { Progress } from './progress.js';
@@ -53,10 +52,10 @@ async function platformManifest(client: RegistryClient, index: Buffer, platform:
  * Downloads one layer, verifying and unpacking it in the same pass: the response body goes to a blob writer
  * (compressed digest and size checked) and, decompressed, to the layer unpacker (diffID checked).
  */
-async function downloadLayer(engine: ImageEngine, client: RegistryClient, layer: Descriptor, diffId: Digest, progress: Progress): Promise<NewLayer> {
+async function downloadLayer(images: ImageStore, client: RegistryClient, layer: Descriptor, diffId: Digest, progress: Progress): Promise<NewLayer> {
   const id = shortId(layer.digest);
   const raw = await client.blob(`/${client.repository}/blobs/${layer.digest}`, `layer ${layer.digest}`);
-  const writer: BlobWriter = engine.content.writer();
+  const writer: BlobWriter = images.content.writer();
   const tee = new PassThrough({ highWaterMark: 1 << 20 });
   let received = 0;
   // Network reads are ~64 KiB; gathered into 1 MiB pieces, gunzip makes 16 times fewer trips to the thread pool.
@@ -87,11 +86,11 @@ async function downloadLayer(engine: ImageEngine, client: RegistryClient, layer:
   raw.on('error', (error) => tee.destroy(unavailable(`layer ${layer.digest}: connection closed after ${received} of ${layer.size} bytes (${error.message})`)));
   tee.on('error', () => undefined);
   try {
-    const unpacked = await engine.layers.unpack(tee, `layer ${layer.digest}`);
+    const unpacked = await images.layers.unpack(tee, `layer ${layer.digest}`);
     progress.update(id, 'Verifying Checksum');
     await writer.stageSoon({ digest: layer.digest, size: layer.size });
     if (unpacked.diffId !== diffId) {
-      engine.layers.discard(unpacked.tempDir);
+      images.layers.discard(unpacked.tempDir);
       throw dataCorrupt(`layer ${layer.digest}: content digest ${unpacked.diffId} does not match diff_id ${diffId} in the config`);
     }
     progress.update(id, 'Download complete');
@@ -135,10 +134,10 @@ async function inParallel<T>(tasks: (() => Promise<T>)[], limit: number): Promis
 }
 
 /** A failed pull leaves nothing: the layers that did arrive are dropped with it. */
-function discardLayers(engine: ImageEngine, layers: NewLayer[]): void {
+function discardLayers(images: ImageStore, layers: NewLayer[]): void {
   for (const layer of layers) {
     layer.stagedBlob?.abort();
-    if (layer.tempDir) engine.layers.discard(layer.tempDir);
+    if (layer.tempDir) images.layers.discard(layer.tempDir);
   }
 }
 
@@ -162,7 +161,7 @@ async function locateManifest(reference: Reference, tagOrDigest: string, options
 }
 
 /** `pull`: manifest (resolved to this platform), config, then the layers not already in the store, in parallel. */
-export async function pullImage(engine: ImageEngine, name: string, progress: Progress, options: PullOptions = {}): Promise<PullResult> {
+export async function pullImage(images: ImageStore, name: string, progress: Progress, options: PullOptions = {}): Promise<PullResult> {
   const reference = parseReference(name);
   const tagOrDigest = reference.digest ?? reference.tag!;
   progress.line(`${reference.digest ? reference.digest : reference.tag}: Pulling from ${reference.path}`);
@@ -183,11 +182,11 @@ export async function pullImage(engine: ImageEngine, name: string, progress: Pro
     throw notFound(`image with reference ${name} was found but does not match the specified platform: wanted ${formatPlatform(options.platform)}, actual: ${formatPlatform(actual)}`);
   }
 
-  const existingImage = engine.images.find(formatReference(reference));
+  const existingImage = images.find(formatReference(reference));
   const chain = chainIds(config.rootfs.diff_ids);
   const tasks = manifest.layers.map((layer, i) => {
     const id = shortId(layer.digest);
-    const existing = engine.images.existingLayer(chain[i]!);
+    const existing = images.existingLayer(chain[i]!);
     if (existing) {
       progress.update(id, 'Already exists');
       return async (): Promise<NewLayer> => ({ blob: layer, diffId: existing.diffId, size: existing.size, tarSize: existing.tarSize });
@@ -195,7 +194,7 @@ export async function pullImage(engine: ImageEngine, name: string, progress: Pro
     progress.update(id, 'Pulling fs layer');
     return async (): Promise<NewLayer> => {
       const downloaded = await withRetries(
-        () => downloadLayer(engine, client, layer, config.rootfs.diff_ids[i]!, progress),
+        () => downloadLayer(images, client, layer, config.rootfs.diff_ids[i]!, progress),
         (attempt, error) => progress.update(id, `Retrying in ${2 ** (attempt - 1)} second${attempt > 1 ? "s" : ""} (${error instanceof Error ? error.message : String(error)})`),
       );
       return downloaded;
@@ -205,11 +204,11 @@ export async function pullImage(engine: ImageEngine, name: string, progress: Pro
   const layers = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const failure = settled.find((result) => result.status === 'rejected');
   if (failure) {
-    discardLayers(engine, layers);
+    discardLayers(images, layers);
     throw failure.reason;
   }
   for (const layer of layers) if (layer.tempDir) progress.update(shortId(layer.blob.digest), 'Extracting');
-  const { id } = engine.images.add({
+  const { id } = images.add({
     config: configBytes,
     layers,
     manifest: manifestBytes,

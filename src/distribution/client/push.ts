@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import type { Descriptor } from '../../content/store.js';
-import type { ImageEngine } from '../../image-engine.js';
 import { invalidArgument, notFound } from '../../errors.js';
 import { MediaType } from '../../images/model.js';
+import type { ImageStore } from '../../images/store.js';
 import { formatReference, parseReference, repositoryName } from '../../images/reference.js';
 import { type Digest, shortId } from '../../util/digest.js';
 import type { Progress } from './progress.js';
@@ -28,7 +28,7 @@ function uploadUrl(client: RegistryClient, location: string, params: Record<stri
  * Uploads a blob the registry lacks; with `from`, first asks the registry to mount it from that repository (a
  * registry that cannot answers with an ordinary upload session, which is then used).
  */
-async function uploadBlob(engine: ImageEngine, client: RegistryClient, blob: Descriptor, options: PushOptions, from: string | undefined, onBytes: (sent: number) => void): Promise<'exists' | 'mounted' | 'pushed'> {
+async function uploadBlob(images: ImageStore, client: RegistryClient, blob: Descriptor, options: PushOptions, from: string | undefined, onBytes: (sent: number) => void): Promise<'exists' | 'mounted' | 'pushed'> {
   const scope = `repository:${client.repository}:pull,push${from ? ` repository:${from}:pull` : ''}`;
   const what = `blob ${blob.digest}`;
   const head = await client.request('HEAD', `/${client.repository}/blobs/${blob.digest}`, { scope, what, ok: [200, 404] });
@@ -38,7 +38,7 @@ async function uploadBlob(engine: ImageEngine, client: RegistryClient, blob: Des
   if (start.status === 201) return 'mounted';
   let location = start.header('location');
   if (!location) throw invalidArgument(`${what}: the registry gave no upload location`);
-  const file = engine.content.path(blob.digest);
+  const file = images.content.path(blob.digest);
   const chunkSize = options.chunkSize ?? defaultChunkSize;
   if (blob.size <= chunkSize) {
     await client.request('PUT', uploadUrl(client, location, { digest: blob.digest }), {
@@ -68,19 +68,19 @@ async function uploadBlob(engine: ImageEngine, client: RegistryClient, blob: Des
 }
 
 /** `push`: layers (skipped when the registry has them, mounted when it can), config, then the manifest under the tag. */
-export async function pushImage(engine: ImageEngine, name: string, progress: Progress, options: PushOptions = {}): Promise<{ digest: Digest; size: number }> {
+export async function pushImage(images: ImageStore, name: string, progress: Progress, options: PushOptions = {}): Promise<{ digest: Digest; size: number }> {
   const reference = parseReference(name);
-  if (!engine.images.find(formatReference(reference))) throw notFound(`An image does not exist locally with the tag: ${name}`);
-  const record = engine.images.resolve(formatReference(reference));
+  if (!images.find(formatReference(reference))) throw notFound(`An image does not exist locally with the tag: ${name}`);
+  const record = images.resolve(formatReference(reference));
   const client = new RegistryClient(reference.domain, reference.path, options);
   progress.line(`The push refers to repository [${repositoryName(reference)}]`);
-  const manifestBytes = engine.content.read(record.manifest);
-  const manifest = engine.images.manifest(record);
+  const manifestBytes = images.content.read(record.manifest);
+  const manifest = images.manifest(record);
   for (const layer of [...manifest.layers].reverse()) progress.update(shortId(layer.digest), 'Preparing');
   // A layer this store pulled from, or pushed to, another repository of the same registry is mounted from there.
   const mountSource = (digest: Digest) =>
     options.mountFrom ??
-    engine.meta
+    images.records
       .repositoriesWithBlob(digest)
       .filter((repository) => repository.startsWith(`${reference.domain}/`) && repository !== repositoryName(reference))
       .map((repository) => repository.slice(reference.domain.length + 1))[0];
@@ -90,12 +90,12 @@ export async function pushImage(engine: ImageEngine, name: string, progress: Pro
     for (let layer = queue.shift(); layer; layer = queue.shift()) {
       const id = shortId(layer.digest);
       const from = mountSource(layer.digest);
-      const outcome = await uploadBlob(engine, client, layer, options, from, (sent) => progress.update(id, 'Pushing', { current: sent, total: layer!.size }));
+      const outcome = await uploadBlob(images, client, layer, options, from, (sent) => progress.update(id, 'Pushing', { current: sent, total: layer!.size }));
       progress.update(id, outcome === 'exists' ? 'Layer already exists' : outcome === 'mounted' ? `Mounted from ${from}` : 'Pushed');
     }
   };
   await Promise.all(Array.from({ length: Math.min(5, queue.length) }, push));
-  await uploadBlob(engine, client, manifest.config, options, mountSource(manifest.config.digest), () => undefined);
+  await uploadBlob(images, client, manifest.config, options, mountSource(manifest.config.digest), () => undefined);
   const tagOrDigest = reference.tag ?? record.manifest;
   const response = await client.request('PUT', `/${client.repository}/manifests/${tagOrDigest}`, {
     scope: `repository:${client.repository}:pull,push`,
@@ -105,7 +105,7 @@ export async function pushImage(engine: ImageEngine, name: string, progress: Pro
     ok: [201],
   });
   const digest = (response.header('docker-content-digest') as Digest | null) ?? record.manifest;
-  engine.meta.transaction(() => engine.meta.addRepoDigest(repositoryName(reference), digest, record.id));
+  images.records.transaction(() => images.records.addRepoDigest(repositoryName(reference), digest, record.id));
   progress.line(`${reference.tag ?? 'latest'}: digest: ${digest} size: ${manifestBytes.length}`);
   return { digest, size: manifestBytes.length };
 }

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StrataError, unavailable } from '../../errors.js';
 import { type HttpResponse, type RequestBody, send } from '../../util/http.js';
-import { type Credentials, findCredentials, parseChallenge } from './auth.js';
+import { type Credentials, findCredentials, parseChallenge, storeCredentials } from './auth.js';
 import { configuredInsecureRegistries, isInsecure, registryAgent, tlsProblem } from './registry-config.js';
 
 export interface RegistryOptions {
@@ -178,4 +178,11 @@ export class RegistryClient {
     const value = token.token ?? token.access_token;
     if (value) this.authorization = `Bearer ${value}`;
   }
+}
+
+/** `login`: checks the credentials against the registry (its /v2/ answers 200 once authorized), then stores them. */
+export async function login(host: string, credentials: Credentials, options: RegistryOptions = {}): Promise<void> {
+  const client = new RegistryClient(host, '', { ...options, credentials });
+  await client.request('GET', '/', { what: `login to ${host}`, scope: 'registry:catalog:*' });
+  storeCredentials(host, credentials);
 }

@@ -4,8 +4,8 @@
  * ("ok", or "error <exit code> <message>") once the container runs, then closes it.
  */
 import fs from 'node:fs';
-import { Engine } from '../engine.js';
-import { startContainer } from './monitor.js';
+import { startContainer } from './containers/monitor.js';
+import { Engine } from './engine.js';
 
 const [root, id] = process.argv.slice(2);
 const report = (text: string) => {
@@ -22,7 +22,7 @@ for (const signal of ['SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.on(signal
 
 const engine = new Engine(root!);
 try {
-  const { exited } = await startContainer(engine, id!);
+  const { exited } = await startContainer(engine.containers, id!);
   report('ok');
   await exited;
 } catch (error) {

@@ -1,0 +1,41 @@
+import type { BuildBackend, StepContainer } from './builder/backend.js';
+import type { BuildCache } from './builder/cache.js';
+import { openContainerService } from './container-service.js';
+import type { Containers, CreateOptions } from './containers/service.js';
+import type { Stores } from './image-engine.js';
+import type { ImageStore } from './images/store.js';
+import type { Digest } from './util/digest.js';
+
+/** The builder's backend over an engine's open stores; the container service is set up at the first RUN that runs. */
+export class EngineBuildBackend implements BuildBackend {
+  readonly images: ImageStore;
+  readonly cache: BuildCache;
+  private containers: Containers | undefined;
+
+  constructor(
+    private readonly stores: Stores,
+    private readonly root: string,
+    private readonly storageDriver: string | undefined,
+  ) {
+    this.images = stores.images;
+    this.cache = stores.buildCache;
+  }
+
+  async createContainer(image: Digest, settings: CreateOptions['settings']): Promise<StepContainer> {
+    this.containers ??= openContainerService(this.root, this.stores, this.storageDriver);
+    const containers = this.containers;
+    const record = containers.create({ image, settings });
+    return {
+      id: record.id,
+      run: async (output) => {
+        const { startContainer } = await import('./containers/monitor.js');
+        const { exited } = await startContainer(containers, record.id, { stdout: output, stderr: output });
+        return exited;
+      },
+      upperDir: () => containers.snapshotterFor(record).upperDir(record.id),
+      remove: async () => {
+        await containers.remove(record.id, { force: true });
+      },
+    };
+  }
+}

@@ -1,0 +1,77 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { invalidArgument } from '../errors.js';
+import type { ContainerConfig } from '../images/model.js';
+import { parsePublish } from './network.js';
+import type { CreateOptions } from './service.js';
+import { mergeEnv, parseCpus, parseEnvFile, parseMemory, parseVolume, resolveCommand } from './spec.js';
+
+/** A container's options as `docker run` and `docker create` take them: strings, with Docker's syntax. */
+export interface RunOptions {
+  name?: string;
+  rm?: boolean;
+  detach?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
+  /** `KEY=VALUE`, or `KEY` to take the host's value. */
+  env?: string[];
+  /** Files of `KEY=VALUE` lines. */
+  envFile?: string[];
+  workdir?: string;
+  user?: string;
+  entrypoint?: string;
+  /** `HOST:CONTAINER[:ro]` binds and `NAME:CONTAINER` named volumes. */
+  volume?: string[];
+  hostname?: string;
+  /** host, none or bridge (the default when ports are published). */
+  network?: string;
+  /** `[IP:]HOST:CONTAINER[/udp]`. */
+  publish?: string[];
+  /** `512m`, `1g`, ... */
+  memory?: string;
+  cpus?: string;
+  readOnly?: boolean;
+  runtime?: string;
+  /** `KEY=VALUE`. */
+  label?: string[];
+  stopSignal?: string;
+  /** Seconds. */
+  stopTimeout?: string;
+}
+
+/**
+ * Turns run options and the image's config into the container's settings, with Docker's rules. `warn` hears what
+ * Docker prints as a warning; named volumes live under `root`.
+ */
+export function settingsFromRunOptions(root: string, config: ContainerConfig, command: string[], options: RunOptions, warn: (text: string) => void = () => undefined): CreateOptions['settings'] {
+  const ports = (options.publish ?? []).flatMap(parsePublish);
+  // Docker's default is a private network; ours is the host's unless ports are published.
+  const network = options.network ?? (ports.length > 0 ? 'bridge' : 'host');
+  if (network !== 'host' && network !== 'none' && network !== 'bridge') throw invalidArgument(`network "${network}" is not supported: use bridge, host or none`);
+  if (network === 'host' && ports.length > 0) warn('WARNING: Published ports are discarded when using host network mode');
+  const fileEnv = (options.envFile ?? []).flatMap((file) => parseEnvFile(fs.readFileSync(file, 'utf8')));
+  const mounts = (options.volume ?? []).map((spec) => {
+    const volume = parseVolume(spec);
+    return volume.type === 'volume' ? { ...volume, source: path.join(root, 'volumes', volume.source, '_data') } : volume;
+  });
+  return {
+    args: resolveCommand(config, { ...(options.entrypoint !== undefined && { entrypoint: options.entrypoint }), ...(command.length > 0 && { cmd: command }) }),
+    env: mergeEnv(config.Env, [...fileEnv, ...(options.env ?? [])], process.env, { tty: options.tty ?? false }),
+    cwd: options.workdir ?? config.WorkingDir ?? '/',
+    user: options.user ?? config.User ?? '',
+    ...(options.hostname !== undefined && { hostname: options.hostname }),
+    tty: options.tty ?? false,
+    interactive: options.interactive ?? false,
+    autoRemove: options.rm ?? false,
+    readonlyRootfs: options.readOnly ?? false,
+    mounts,
+    network,
+    ...(network === 'bridge' && { ports }),
+    ...(options.memory !== undefined && { memoryBytes: parseMemory(options.memory) }),
+    ...(options.cpus !== undefined && { cpus: parseCpus(options.cpus) }),
+    stopSignal: (options.stopSignal ?? config.StopSignal ?? 'TERM').replace(/^SIG/i, '').toUpperCase(),
+    stopTimeout: options.stopTimeout !== undefined ? Number(options.stopTimeout) : 10,
+    runtime: options.runtime ?? 'runc',
+    labels: Object.fromEntries((options.label ?? []).map((label) => [label.split('=')[0]!, label.slice(label.indexOf('=') + 1)])),
+  };
+}
