@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Engine } from '../engine.js';
 import type { ImageEngine } from '../image-engine.js';
-import { invalidArgument, StrataError, unsupported } from '../errors.js';
+import { ExitStatusError, invalidArgument, unsupported } from '../errors.js';
 import { canonicalJson, type ContainerConfig, type ImageConfig } from '../images/model.js';
 import { hostPlatform } from '../images/platform.js';
 import { familiarString, formatReference, parseReference } from '../images/reference.js';
@@ -80,11 +80,7 @@ interface StageState {
   cmdSet: boolean;
 }
 
-export class BuildFailure extends StrataError {
-  constructor(message: string) {
-    super('failed-precondition', message);
-  }
-}
+export class BuildFailure extends ExitStatusError {}
 
 export async function build(engine: ImageEngine, options: BuildOptions, report: BuildReporter): Promise<BuildResult> {
   // Bad names fail before any work is done.
@@ -293,7 +289,7 @@ class Builder {
         const { exited } = await startContainer(engine, record.id, { stdout: this.report.output, stderr: this.report.output });
         const code = await exited;
         // docker build exits with the failed command's own code.
-        if (code !== 0) throw Object.assign(new BuildFailure(`The command '${command.join(' ')}' returned a non-zero code: ${code}`), { exitCode: code });
+        if (code !== 0) throw new BuildFailure(code, `The command '${command.join(' ')}' returned a non-zero code: ${code}`);
         const layer = await this.layerFromDir(state, containers.snapshotterFor(record).upperDir(record.id));
         this.report.removingContainer(record.id);
         return await this.commit(state, { config: runtime, createdBy, ...(layer && { layer }) });

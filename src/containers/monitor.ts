@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../engine.js';
-import { StrataError } from '../errors.js';
+import { ExitStatusError } from '../errors.js';
 import { LogWriter } from './logs.js';
 import { startFailureExitCode } from './runtime.js';
 import { parseSettings } from './settings.js';
@@ -137,7 +137,7 @@ export async function startContainer(engine: Engine, id: string, attach: Attach 
 
   if (!started) {
     const { exitCode, message } = await finish;
-    throw Object.assign(new StrataError('failed-precondition', `failed to create task for container: ${message}`), { exitCode });
+    throw new ExitStatusError(exitCode, `failed to create task for container: ${message}`);
   }
   return { exited: finish.then((result) => result.exitCode) };
 }

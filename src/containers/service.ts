@@ -4,7 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { ImageStore } from '../images/store.js';
-import { conflict, failedPrecondition, invalidArgument, notFound, StrataError } from '../errors.js';
+import { conflict, ExitStatusError, failedPrecondition, invalidArgument, notFound } from '../errors.js';
 import type { ContainerRecord, MetadataStore } from '../metadata/db.js';
 import type { Snapshotter } from '../snapshots/types.js';
 import { newContainerId, randomName, validName } from './names.js';
@@ -140,7 +140,7 @@ export class Containers {
     child.unref();
     if (status.startsWith('error ')) {
       const [, code, ...message] = status.trim().split(' ');
-      throw Object.assign(new StrataError('failed-precondition', message.join(' ')), { exitCode: Number(code) });
+      throw new ExitStatusError(Number(code), message.join(' '));
     }
     return this.resolve(record.id);
   }
