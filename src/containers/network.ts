@@ -302,8 +302,8 @@ function slirpRequest(socketPath: string, request: object): Promise<{ return?: u
     socket.on('close', () => {
       try {
         resolve(JSON.parse(reply) as { return?: unknown; error?: { desc?: string } });
-      } catch {
-        reject(new Error(`slirp4netns answered ${JSON.stringify(reply)}`));
+      } catch (error) {
+        reject(new Error(`slirp4netns answered ${JSON.stringify(reply)}`, { cause: error }));
       }
     });
   });

@@ -88,12 +88,12 @@ export class RegistryClient {
           continue;
         }
         const problem = tlsProblem(error, this.domain);
-        if (problem) throw failedPrecondition(`${init.what}: ${this.domain}: ${problem}`);
+        if (problem) throw failedPrecondition(`${init.what}: ${this.domain}: ${problem}`, { cause: error });
         if (attempt < 3 && !init.body) {
           await sleep(200 * 2 ** attempt);
           continue;
         }
-        throw unavailable(`${init.what}: cannot reach ${this.domain}: ${(error as Error).message}`);
+        throw unavailable(`${init.what}: cannot reach ${this.domain}: ${(error as Error).message}`, { cause: error });
       }
       if (url.protocol === 'https:') this.httpsAnswered = true;
       if (response.status === 401 && !challenged) {
