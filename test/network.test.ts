@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { createNetwork, formatPort, networkPaths, type PortMapping, parsePublish, releaseNetwork, slirpArgs } from '../src/containers/network.js';
-import { runtimeSpec } from '../src/containers/spec.js';
+import { runtimeSpec } from '../src/containers/runtime-spec.js';
 import { busyboxRootfs, hasCommand, tempDir } from './helpers.js';
 
 const tcp = (containerPort: number, hostPort = 0, hostIp = ''): PortMapping => ({ containerPort, protocol: 'tcp', hostIp, hostPort });

@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { Engine } from '../engine.js';
 import { conflict } from '../errors.js';
 import { lastRuntimeError, startFailureExitCode } from './runtime.js';
-import { mergeEnv, type RuntimeSpec } from './spec.js';
+import { mergeEnv } from './run-flags.js';
+import type { RuntimeSpec } from './runtime-spec.js';
 import { readContainerFile, resolveUser } from './user.js';
 
 export interface ExecOptions {

@@ -8,7 +8,8 @@ import { LogWriter } from './logs.js';
 import { startFailureExitCode } from './runtime.js';
 import { parseSettings } from './settings.js';
 import { createNetwork, type Network } from './network.js';
-import { mergeEnv, type RuntimeMount, runtimeSpec } from './spec.js';
+import { mergeEnv } from './run-flags.js';
+import { type RuntimeMount, runtimeSpec } from './runtime-spec.js';
 import { readContainerFile, resolveUser } from './user.js';
 
 export interface Attach {

@@ -4,7 +4,7 @@ import type { Engine } from '../../engine.js';
 import { invalidArgument } from '../../errors.js';
 import { readLog } from '../../containers/logs.js';
 import { type ContainerSettings, parseSettings } from '../../containers/settings.js';
-import { mergeEnv, parseCpus, parseEnvFile, parseMemory, parseVolume, resolveCommand } from '../../containers/spec.js';
+import { mergeEnv, parseCpus, parseEnvFile, parseMemory, parseVolume, resolveCommand } from '../../containers/run-flags.js';
 import type { ContainerRecord } from '../../metadata/db.js';
 import { formatPort, parsePublish, type PublishedPort } from '../../containers/network.js';
 import { ellipsis, formatRows, goTime, humanDuration, humanSize, timeAgo } from '../format.js';
