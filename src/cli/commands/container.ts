@@ -6,7 +6,7 @@ import { readLog } from '../../containers/logs.js';
 import { type ContainerSettings, parseSettings } from '../../containers/settings.js';
 import { mergeEnv, parseCpus, parseEnvFile, parseMemory, parseVolume, resolveCommand } from '../../containers/run-flags.js';
 import type { ContainerRecord } from '../../metadata/db.js';
-import { formatPort, parsePublish, type PublishedPort } from '../../containers/network.js';
+import { formatPort, parsePublish, type PublishedPort } from '../../containers/ports.js';
 import { ellipsis, formatRows, goTime, humanDuration, humanSize, timeAgo } from '../format.js';
 import { print, reportError } from '../run.js';
 
