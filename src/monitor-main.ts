@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { startContainer } from './containers/monitor.js';
 import { Engine } from './engine.js';
+import { exitStatusOf } from './errors.js';
 
 const [root, id] = process.argv.slice(2);
 const report = (text: string) => {
@@ -26,7 +27,7 @@ try {
   report('ok');
   await exited;
 } catch (error) {
-  const exitCode = (error as { exitCode?: number }).exitCode ?? 125;
+  const exitCode = exitStatusOf(error) ?? 125;
   report(`error ${exitCode} ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;
 } finally {

@@ -12,6 +12,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { remoteTags } from '../src/distribution/client/pull.js';
+import { RegistryClient } from '../src/distribution/client/registry.js';
+import { isPermissionDenied, isUnauthenticated } from '../src/errors.js';
 import { send } from '../src/util/http.js';
 import { bypassesProxy, proxyFor } from '../src/util/proxy.js';
 import { BackgroundWrites } from '../src/util/background-writes.js';
@@ -167,6 +169,29 @@ test('remoteTags follows the Link header page by page, as the distribution spec 
       registry.seen.map((r) => r.url),
       Object.keys(pages),
     );
+  } finally {
+    await registry.close();
+  }
+});
+
+test('the registry client tells 401 (unauthenticated, once the challenge is answered) from 403 (permission denied)', async () => {
+  const registry = await serve((request, response) => {
+    if (request.url.startsWith('/v2/private/')) {
+      response.writeHead(401, { 'www-authenticate': 'Basic realm="test"', 'content-type': 'application/json' });
+      return void response.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
+    }
+    response.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] }));
+  });
+  try {
+    const host = new URL(registry.origin).host;
+    const credentials = { username: 'someone', password: 'wrong' };
+    const denied = (await new RegistryClient(host, 'private', { credentials }).request('GET', '/private/manifests/v1', { what: 'manifest' }).catch((error: unknown) => error)) as Error;
+    assert.match(denied.message, /^manifest: unauthorized: authentication required \(UNAUTHORIZED: authentication required\)$/);
+    assert.ok(isUnauthenticated(denied) && !isPermissionDenied(denied));
+    assert.equal(registry.seen.filter((r) => r.url === '/v2/private/manifests/v1').at(-1)!.authorization, `Basic ${Buffer.from('someone:wrong').toString('base64')}`);
+    const forbidden = (await new RegistryClient(host, 'other', { credentials }).request('GET', '/other/manifests/v1', { what: 'manifest' }).catch((error: unknown) => error)) as Error;
+    assert.match(forbidden.message, /^manifest: denied \(DENIED: requested access to the resource is denied\)$/);
+    assert.ok(isPermissionDenied(forbidden) && !isUnauthenticated(forbidden));
   } finally {
     await registry.close();
   }

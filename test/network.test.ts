@@ -11,8 +11,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { createNetwork, formatPort, networkPaths, type PortMapping, parsePublish, releaseNetwork, slirpArgs } from '../src/containers/network.js';
-import { runtimeSpec } from '../src/containers/spec.js';
+import { createNetwork, networkPaths, releaseNetwork, slirpArgs } from '../src/containers/network.js';
+import { formatPort, type PortMapping, parsePublish } from '../src/containers/ports.js';
+import { runtimeSpec } from '../src/containers/runtime-spec.js';
 import { busyboxRootfs, hasCommand, tempDir } from './helpers.js';
 
 const tcp = (containerPort: number, hostPort = 0, hostIp = ''): PortMapping => ({ containerPort, protocol: 'tcp', hostIp, hostPort });
@@ -91,6 +92,7 @@ test('slirp4netns arguments follow Podman; PORTS notation', () => {
 const canRun = process.getuid?.() === 0 && ['slirp4netns', 'unshare', 'nsenter', 'umount'].every(hasCommand);
 const skip = { skip: canRun ? false : 'needs root, slirp4netns, unshare, nsenter', timeout: 120_000 };
 const moduleUrl = new URL('../src/containers/network.js', import.meta.url).href;
+const portsUrl = new URL('../src/containers/ports.js', import.meta.url).href;
 const dirs: string[] = [];
 const cleanups: (() => void)[] = [];
 
@@ -317,7 +319,8 @@ net.createServer((s) => s.end('from outside\\n')).listen(8080, '198.51.100.7', (
 
   // The network is made by a process on the "host" that exits at once: slirp4netns must outlive it.
   const id = newId();
-  const script = `import { createNetwork, parsePublish } from ${JSON.stringify(moduleUrl)};
+  const script = `import { createNetwork } from ${JSON.stringify(moduleUrl)};
+import { parsePublish } from ${JSON.stringify(portsUrl)};
 const n = await createNetwork(${JSON.stringify(id)}, [...parsePublish('80'), ...parsePublish('53/udp')], ${JSON.stringify(dir)});
 console.log(JSON.stringify(n));`;
   const created = spawnSync('nsenter', [`--net=${host}`, process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });

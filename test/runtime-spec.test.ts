@@ -4,19 +4,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import {
-  defaultPathEnv,
-  type EnvDefaults,
-  mergeEnv,
-  parseCpus,
-  parseEnvFile,
-  parseMemory,
-  parseVolume,
-  resolveCommand,
-  type RuntimeOptions,
-  runtimeSpec,
-  type VolumeSpec,
-} from '../src/containers/spec.js';
+import { defaultPathEnv, type EnvDefaults, mergeEnv, parseCpus, parseEnvFile, parseMemory, parseVolume, resolveCommand, type VolumeSpec } from '../src/containers/run-flags.js';
+import { type RuntimeOptions, runtimeSpec } from '../src/containers/runtime-spec.js';
 import { readContainerFile, resolveUser } from '../src/containers/user.js';
 import type { ContainerConfig } from '../src/images/model.js';
 import { hasCommand, tempDir } from './helpers.js';

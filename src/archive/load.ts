@@ -37,7 +37,7 @@ async function planDockerArchive(source: ArchiveSource): Promise<PlannedImage[]>
     entries = JSON.parse(source.json('manifest.json').toString('utf8'));
   } catch (error) {
     if (error instanceof StrataError) throw error;
-    throw dataCorrupt('invalid archive: manifest.json is not valid JSON');
+    throw dataCorrupt('invalid archive: manifest.json is not valid JSON', { cause: error });
   }
   if (!Array.isArray(entries)) throw dataCorrupt('invalid archive: manifest.json must be a list');
   const plans: PlannedImage[] = [];
@@ -96,8 +96,8 @@ async function planOciLayout(source: ArchiveSource): Promise<PlannedImage[]> {
   const layout = (() => {
     try {
       return JSON.parse(source.json('oci-layout').toString('utf8')) as { imageLayoutVersion?: string };
-    } catch {
-      throw dataCorrupt('invalid image layout: oci-layout is not valid JSON');
+    } catch (error) {
+      throw dataCorrupt('invalid image layout: oci-layout is not valid JSON', { cause: error });
     }
   })();
   if (layout.imageLayoutVersion !== '1.0.0') throw unsupported(`unsupported image layout version "${layout.imageLayoutVersion}"`);

@@ -114,7 +114,7 @@ export function directoryArchive(content: ContentStore, dir: string): ArchiveSou
       try {
         return fs.readFileSync(full(name));
       } catch (error) {
-        if (isNodeError(error, 'ENOENT')) throw dataCorrupt(`invalid image layout: "${name}" is missing`);
+        if (isNodeError(error, 'ENOENT')) throw dataCorrupt(`invalid image layout: "${name}" is missing`, { cause: error });
         throw error;
       }
     },
@@ -146,7 +146,7 @@ export async function openArchive(content: ContentStore, input: string | Readabl
   try {
     stat = fs.statSync(input);
   } catch (error) {
-    if (isNodeError(error, 'ENOENT')) throw notFound(`open ${input}: no such file or directory`);
+    if (isNodeError(error, 'ENOENT')) throw notFound(`open ${input}: no such file or directory`, { cause: error });
     throw error;
   }
   if (stat.isDirectory()) return directoryArchive(content, input);

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { invalidArgument, StrataError, unsupported } from '../errors.js';
+import { ExitStatusError, invalidArgument, unsupported } from '../errors.js';
 import { canonicalJson, type ContainerConfig, type ImageConfig } from '../images/model.js';
 import { hostPlatform } from '../images/platform.js';
 import { familiarString, formatReference, parseReference } from '../images/reference.js';
@@ -79,11 +79,7 @@ interface StageState {
   cmdSet: boolean;
 }
 
-export class BuildFailure extends StrataError {
-  constructor(message: string) {
-    super('failed-precondition', message);
-  }
-}
+export class BuildFailure extends ExitStatusError {}
 
 export async function build(backend: BuildBackend, options: BuildOptions, report: BuildReporter): Promise<BuildResult> {
   // Bad names fail before any work is done.
@@ -288,7 +284,7 @@ class Builder {
         this.report.runningIn(container.id);
         const code = await container.run(this.report.output);
         // docker build exits with the failed command's own code.
-        if (code !== 0) throw Object.assign(new BuildFailure(`The command '${command.join(' ')}' returned a non-zero code: ${code}`), { exitCode: code });
+        if (code !== 0) throw new BuildFailure(code, `The command '${command.join(' ')}' returned a non-zero code: ${code}`);
         const layer = await this.layerFromDir(state, container.upperDir());
         this.report.removingContainer(container.id);
         return await this.commit(state, { config: runtime, createdBy, ...(layer && { layer }) });

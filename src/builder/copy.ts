@@ -204,7 +204,7 @@ export async function downloadSource(url: string, dir: string, instruction: stri
   try {
     response = await send(new URL(url), { method: 'GET' });
   } catch (error) {
-    throw invalidArgument(`${instruction} failed: ${url}: ${(error as Error).message}`);
+    throw invalidArgument(`${instruction} failed: ${url}: ${(error as Error).message}`, { cause: error });
   }
   if (response.status < 200 || response.status > 299) {
     response.discard();

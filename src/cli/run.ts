@@ -53,7 +53,7 @@ export function reportError(error: unknown, debug = false, failureExitCode?: num
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`Error: ${message}\n`);
   if (debug && error instanceof Error && !(error instanceof StrataError)) process.stderr.write(`${error.stack}\n`);
-  process.exitCode = (error as { exitCode?: number }).exitCode ?? failureExitCode ?? exitCodeFor(error);
+  process.exitCode = exitCodeFor(error, failureExitCode);
 }
 
 export function print(text: string): void {

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { conflict } from '../errors.js';
 import { lastRuntimeError, startFailureExitCode } from './runtime.js';
-import { mergeEnv, type RuntimeSpec } from './spec.js';
+import { mergeEnv } from './run-flags.js';
+import type { RuntimeSpec } from './runtime-spec.js';
 import { readContainerFile, resolveUser } from './user.js';
 import type { Containers } from './service.js';
 

@@ -2,12 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StrataError } from '../errors.js';
+import { ExitStatusError } from '../errors.js';
 import { LogWriter } from './logs.js';
 import { startFailureExitCode } from './runtime.js';
 import { parseSettings } from './settings.js';
 import { createNetwork, type Network } from './network.js';
-import { mergeEnv, type RuntimeMount, runtimeSpec } from './spec.js';
+import { mergeEnv } from './run-flags.js';
+import { type RuntimeMount, runtimeSpec } from './runtime-spec.js';
 import { readContainerFile, resolveUser } from './user.js';
 import type { Containers } from './service.js';
 
@@ -136,7 +137,7 @@ export async function startContainer(containers: Containers, id: string, attach:
 
   if (!started) {
     const { exitCode, message } = await finish;
-    throw Object.assign(new StrataError('failed-precondition', `failed to create task for container: ${message}`), { exitCode });
+    throw new ExitStatusError(exitCode, `failed to create task for container: ${message}`);
   }
   return { exited: finish.then((result) => result.exitCode) };
 }

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { invalidArgument } from '../errors.js';
 import type { ContainerConfig } from '../images/model.js';
-import { parsePublish } from './network.js';
+import { parsePublish } from './ports.js';
 import type { CreateOptions } from './service.js';
-import { mergeEnv, parseCpus, parseEnvFile, parseMemory, parseVolume, resolveCommand } from './spec.js';
+import { mergeEnv, parseCpus, parseEnvFile, parseMemory, parseVolume, resolveCommand } from './run-flags.js';
 
 /** A container's options as `docker run` and `docker create` take them: strings, with Docker's syntax. */
 export interface RunOptions {

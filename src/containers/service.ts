@@ -3,11 +3,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ImageStore } from '../images/store.js';
-import { conflict, failedPrecondition, invalidArgument, notFound, StrataError } from '../errors.js';
+import { conflict, ExitStatusError, failedPrecondition, invalidArgument, notFound } from '../errors.js';
 import type { MetadataDb } from '../metadata/database.js';
 import type { Snapshotter } from '../snapshots/types.js';
 import { newContainerId, randomName, validName } from './names.js';
-import { type PublishedPort, releaseNetwork } from './network.js';
+import { releaseNetwork } from './network.js';
+import type { PublishedPort } from './ports.js';
 import { type ContainerInspect, inspectContainer } from './inspect.js';
 import { type LogEntry, readLog } from './logs.js';
 import { processAlive } from '../util/process.js';
@@ -145,7 +146,7 @@ export class Containers {
     child.unref();
     if (status.startsWith('error ')) {
       const [, code, ...message] = status.trim().split(' ');
-      throw Object.assign(new StrataError('failed-precondition', message.join(' ')), { exitCode: Number(code) });
+      throw new ExitStatusError(Number(code), message.join(' '));
     }
     return this.resolve(record.id);
   }

@@ -1,4 +1,4 @@
-import type { PortMapping } from './network.js';
+import type { PortMapping } from './ports.js';
 
 /** What a container was created with: kept as JSON in its metadata row, turned into a runtime spec at start. */
 export interface ContainerSettings {

@@ -161,7 +161,7 @@ export class ContentStore {
     try {
       return fs.statSync(this.path(digest)).size;
     } catch (error) {
-      if (isNodeError(error, 'ENOENT')) throw notFound(`blob ${digest} not found`);
+      if (isNodeError(error, 'ENOENT')) throw notFound(`blob ${digest} not found`, { cause: error });
       throw error;
     }
   }
@@ -170,7 +170,7 @@ export class ContentStore {
     try {
       return fs.readFileSync(this.path(digest));
     } catch (error) {
-      if (isNodeError(error, 'ENOENT')) throw notFound(`blob ${digest} not found`);
+      if (isNodeError(error, 'ENOENT')) throw notFound(`blob ${digest} not found`, { cause: error });
       throw error;
     }
   }

@@ -7,8 +7,8 @@ function parseJson(bytes: Buffer, what: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw dataCorrupt(`${what} is not valid JSON`);
+  } catch (error) {
+    throw dataCorrupt(`${what} is not valid JSON`, { cause: error });
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw dataCorrupt(`${what} is not a JSON object`);
   return value as Record<string, unknown>;

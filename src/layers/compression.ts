@@ -34,7 +34,7 @@ function throughTool(source: Readable, kind: 'zstd' | 'xz' | 'bzip2'): Readable 
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.on('error', (error: NodeJS.ErrnoException) => {
-    output.destroy(error.code === 'ENOENT' ? unsupported(`${kind} decompression needs the '${tool.command}' command: apt-get install ${tool.package}`) : error);
+    output.destroy(error.code === 'ENOENT' ? unsupported(`${kind} decompression needs the '${tool.command}' command: apt-get install ${tool.package}`, { cause: error }) : error);
   });
   child.stdout.pipe(output, { end: false });
   child.on('close', (code) => {
@@ -78,7 +78,7 @@ export function asDataError(error: unknown, what: string): unknown {
   if (error instanceof StrataError || !(error instanceof Error)) return error;
   const code = (error as NodeJS.ErrnoException).code ?? '';
   if (code.startsWith('Z_') || /Unexpected end of data|Invalid tar header|Invalid header|Header exceeds/.test(error.message)) {
-    return dataCorrupt(`${what}: corrupt or truncated data (${error.message.replace(/\.? Maybe.*$/, '')})`);
+    return dataCorrupt(`${what}: corrupt or truncated data (${error.message.replace(/\.? Maybe.*$/, '')})`, { cause: error });
   }
   return error;
 }

@@ -18,8 +18,8 @@ export function fsExtras(): FsExtras {
   const require = createRequire(import.meta.url);
   try {
     loaded = require('../../../build/Release/fsx.node') as FsExtras;
-  } catch {
-    throw unsupported('the native helper build/Release/fsx.node is missing: run `npm install` (it needs make and g++)');
+  } catch (error) {
+    throw unsupported('the native helper build/Release/fsx.node is missing: run `npm install` (it needs make and g++)', { cause: error });
   }
   return loaded;
 }

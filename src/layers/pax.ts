@@ -50,7 +50,7 @@ export function applyXattrs(file: string, xattrs: readonly [string, Buffer][], e
       fsExtras().lsetxattr(file, name, value);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOTSUP') continue;
-      throw dataCorrupt(`layer entry "${entry}": cannot set xattr ${name} (${(error as Error).message.split(':')[1]?.trim() ?? 'invalid'})`);
+      throw dataCorrupt(`layer entry "${entry}": cannot set xattr ${name} (${(error as Error).message.split(':')[1]?.trim() ?? 'invalid'})`, { cause: error });
     }
   }
 }

@@ -75,7 +75,7 @@ export function tunnel(proxy: URL, url: URL, timeoutMs: number): Promise<net.Soc
       socket.destroy();
       reject(new Error(`proxy ${proxy.host} refused a tunnel to ${target}: ${response.statusCode} ${response.statusMessage}`));
     });
-    request.on('error', (error) => reject(new Error(`proxy ${proxy.host}: ${error.message}`)));
+    request.on('error', (error) => reject(new Error(`proxy ${proxy.host}: ${error.message}`, { cause: error })));
     request.end();
   });
 }

@@ -68,8 +68,9 @@ export class DockerfileError extends StrataError {
     readonly line: number,
     readonly detail: string,
     style: 'parse' | 'instruction' = 'instruction',
+    options?: ErrorOptions,
   ) {
-    super('invalid-argument', style === 'parse' ? `${file} parse error line ${line}: ${detail}` : `${file}:${line}: ${detail}`);
+    super('invalid-argument', style === 'parse' ? `${file} parse error line ${line}: ${detail}` : `${file}:${line}: ${detail}`, options);
     this.name = 'DockerfileError';
   }
 }

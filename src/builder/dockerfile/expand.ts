@@ -236,7 +236,7 @@ function wrapLex<T>(parsed: ParsedDockerfile, line: number, run: () => T): T {
   try {
     return run();
   } catch (error) {
-    if (error instanceof ShellLexError) throw new DockerfileError(parsed.fileName, line, error.message);
+    if (error instanceof ShellLexError) throw new DockerfileError(parsed.fileName, line, error.message, 'instruction', { cause: error });
     throw error;
   }
 }

@@ -57,8 +57,8 @@ export function parseAst(text: string, fileName = 'Dockerfile'): AstResult {
   const warnings: ParseWarning[] = [];
   let escape = '\\';
   let continuation = continuationPattern(escape);
-  const fail = (line: number, message: string): never => {
-    throw new DockerfileError(fileName, line, message, 'parse');
+  const fail = (line: number, message: string, cause?: Error): never => {
+    throw new DockerfileError(fileName, line, message, 'parse', cause && { cause });
   };
 
   /** A raw line without its newline, comment lines blanked; directives recorded on the way. */
@@ -75,7 +75,7 @@ export function parseAst(text: string, fileName = 'Dockerfile'): AstResult {
         continuation = continuationPattern(escape);
       }
     } catch (error) {
-      if (error instanceof LineError) fail(index + 1, error.message);
+      if (error instanceof LineError) fail(index + 1, error.message, error);
       throw error;
     }
     return isComment(line) ? '' : line;
@@ -109,7 +109,7 @@ export function parseAst(text: string, fileName = 'Dockerfile'): AstResult {
     try {
       node = makeNode(joined, escape, startLine, i);
     } catch (error) {
-      if (error instanceof LineError) fail(startLine, error.message);
+      if (error instanceof LineError) fail(startLine, error.message, error);
       throw error;
     }
     const holder = node.trigger ?? node;

@@ -49,7 +49,7 @@ export function lex(word: string, env: Env, options: LexOptions = {}): LexResult
     const { text, words } = lexer.processStopOn(EOF, lexer.rawEscapes);
     return { result: text, words, matched: lexer.matched, unmatched: lexer.unmatched };
   } catch (error) {
-    if (error instanceof ShellLexError) throw new ShellLexError(`failed to process ${JSON.stringify(word)}: ${error.message}`);
+    if (error instanceof ShellLexError) throw new ShellLexError(`failed to process ${JSON.stringify(word)}: ${error.message}`, { cause: error });
     throw error;
   }
 }
@@ -249,7 +249,7 @@ class Lexer {
     try {
       word = this.processStopOn('}', patternModifier).text;
     } catch (error) {
-      if (this.peek() === EOF) throw new ShellLexError("syntax error: missing '}'");
+      if (this.peek() === EOF) throw new ShellLexError("syntax error: missing '}'", { cause: error });
       throw error;
     }
     const value = this.getEnv(name);
@@ -284,13 +284,13 @@ class Lexer {
     try {
       pattern = this.processStopOn('/', true).text;
     } catch (error) {
-      if (this.peek() === EOF) throw new ShellLexError("syntax error: missing '/' in ${}");
+      if (this.peek() === EOF) throw new ShellLexError("syntax error: missing '/' in ${}", { cause: error });
       throw error;
     }
     try {
       replacement = this.processStopOn('}', true).text;
     } catch (error) {
-      if (this.peek() === EOF) throw new ShellLexError("syntax error: missing '}'");
+      if (this.peek() === EOF) throw new ShellLexError("syntax error: missing '}'", { cause: error });
       throw error;
     }
     const value = this.getEnv(name);

@@ -38,14 +38,14 @@ export function parseDockerfile(text: string, fileName = 'Dockerfile'): ParsedDo
   const metaArgs: ArgInstruction[] = [];
   const stages: Stage[] = [];
   for (const node of ast.nodes) {
-    const fail = (message: string): never => {
-      throw new DockerfileError(fileName, node.startLine, message);
+    const fail = (message: string, cause?: Error): never => {
+      throw new DockerfileError(fileName, node.startLine, message, 'instruction', cause && { cause });
     };
     let parsed: Instruction | FromInstruction;
     try {
       parsed = parseInstruction(node);
     } catch (error) {
-      if (error instanceof LineError) fail(error.message);
+      if (error instanceof LineError) fail(error.message, error);
       throw error;
     }
     if (parsed.kind === 'FROM') {

@@ -3,7 +3,7 @@ import { invalidArgument } from '../../errors.js';
 import type { ContainerRecord } from '../../containers/records.js';
 import type { RunOptions } from '../../containers/run-options.js';
 import { parseSettings } from '../../containers/settings.js';
-import { formatPort } from '../../containers/network.js';
+import { formatPort } from '../../containers/ports.js';
 import { ellipsis, formatRows, goTime, humanDuration, humanSize, timeAgo } from '../format.js';
 import { print, reportError } from '../run.js';
 

@@ -149,7 +149,7 @@ export async function inspectCommand(engine: Engine, names: string[], opts: { fo
     } catch (error) {
       failed = error;
       if (!(error instanceof StrataError)) throw error;
-      if (error.code === 'not-found' && !opts.type) failed = notFound(`No such object: ${name}`);
+      if (error.code === 'not-found' && !opts.type) failed = notFound(`No such object: ${name}`, { cause: error });
     }
   }
   if (opts.format && opts.format !== 'json') print(found.map((item) => renderTemplate(opts.format!, item)).join('\n'));

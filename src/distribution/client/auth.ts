@@ -27,7 +27,7 @@ const helperFor = (config: DockerConfig, key: string): string | undefined => con
 function runHelper(helper: string, action: 'get' | 'store' | 'erase', input: string): string | undefined {
   const command = `docker-credential-${helper}`;
   const result = spawnSync(command, [action], { input, encoding: 'utf8' });
-  if (result.error) throw new StrataError('failed-precondition', `credential helper ${command}: ${(result.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found in PATH' : result.error.message}`);
+  if (result.error) throw new StrataError('failed-precondition', `credential helper ${command}: ${(result.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found in PATH' : result.error.message}`, { cause: result.error });
   if (result.status === 0) return result.stdout;
   const message = (result.stdout || result.stderr).trim();
   if (action !== 'store' && /credentials not found/i.test(message)) return undefined;

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BlobWriter, Descriptor } from '../../content/store.js';
-import { dataCorrupt, notFound, unavailable, unsupported } from '../../errors.js';
+import { dataCorrupt, isDataCorrupt, isNotFound, isUnsupported, notFound, unavailable, unsupported } from '../../errors.js';
 import { isIndexMediaType, isLayerMediaType, MediaType } from '../../images/model.js';
 import { bestForPlatform, formatPlatform, hostPlatform, type Platform, platformMatches } from '../../images/platform.js';
 import { familiarString, formatReference, parseReference, repositoryName, type Reference } from '../../images/reference.js';
@@ -83,7 +83,7 @@ async function downloadLayer(images: ImageStore, client: RegistryClient, layer: 
     tee.end();
   });
   // A dropped connection reaches the unpacker through the tee; the tee itself needs no other listener.
-  raw.on('error', (error) => tee.destroy(unavailable(`layer ${layer.digest}: connection closed after ${received} of ${layer.size} bytes (${error.message})`)));
+  raw.on('error', (error) => tee.destroy(unavailable(`layer ${layer.digest}: connection closed after ${received} of ${layer.size} bytes (${error.message})`, { cause: error })));
   tee.on('error', () => undefined);
   try {
     const unpacked = await images.layers.unpack(tee, `layer ${layer.digest}`);
@@ -107,7 +107,7 @@ async function withRetries<T>(what: () => Promise<T>, onRetry: (attempt: number,
     try {
       return await what();
     } catch (error) {
-      const transient = !(error instanceof Error && 'code' in error && ['data-corrupt', 'not-found', 'unsupported'].includes(String((error as { code?: string }).code)));
+      const transient = !(isDataCorrupt(error) || isNotFound(error) || isUnsupported(error));
       if (!transient || attempt >= 3) throw error;
       onRetry(attempt, error);
       await sleep(500 * 2 ** (attempt - 1));

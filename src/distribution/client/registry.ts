@@ -1,7 +1,7 @@
 import type https from 'node:https';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StrataError, unavailable } from '../../errors.js';
+import { failedPrecondition, notFound, permissionDenied, type StrataError, unauthenticated, unavailable } from '../../errors.js';
 import { type HttpResponse, type RequestBody, send } from '../../util/http.js';
 import { type Credentials, findCredentials, parseChallenge, storeCredentials } from './auth.js';
 import { configuredInsecureRegistries, isInsecure, registryAgent, tlsProblem } from './registry-config.js';
@@ -32,10 +32,10 @@ async function registryError(response: HttpResponse, what: string): Promise<Stra
   } catch {
     // Not JSON: the status line says enough.
   }
-  if (response.status === 401) return new StrataError('failed-precondition', `${what}: unauthorized: authentication required (${detail})`);
-  if (response.status === 404) return new StrataError('not-found', `${what}: not found (${detail})`);
-  if (response.status === 403) return new StrataError('failed-precondition', `${what}: denied (${detail})`);
-  return new StrataError('unavailable', `${what}: ${detail}`);
+  if (response.status === 401) return unauthenticated(`${what}: unauthorized: authentication required (${detail})`);
+  if (response.status === 404) return notFound(`${what}: not found (${detail})`);
+  if (response.status === 403) return permissionDenied(`${what}: denied (${detail})`);
+  return unavailable(`${what}: ${detail}`);
 }
 
 /**
@@ -88,12 +88,12 @@ export class RegistryClient {
           continue;
         }
         const problem = tlsProblem(error, this.domain);
-        if (problem) throw new StrataError('failed-precondition', `${init.what}: ${this.domain}: ${problem}`);
+        if (problem) throw failedPrecondition(`${init.what}: ${this.domain}: ${problem}`, { cause: error });
         if (attempt < 3 && !init.body) {
           await sleep(200 * 2 ** attempt);
           continue;
         }
-        throw unavailable(`${init.what}: cannot reach ${this.domain}: ${(error as Error).message}`);
+        throw unavailable(`${init.what}: cannot reach ${this.domain}: ${(error as Error).message}`, { cause: error });
       }
       if (url.protocol === 'https:') this.httpsAnswered = true;
       if (response.status === 401 && !challenged) {

@@ -12,8 +12,8 @@ export const specCodes = {
   NAME_INVALID: { status: 400, kind: 'invalid-argument', message: 'invalid repository name' },
   NAME_UNKNOWN: { status: 404, kind: 'not-found', message: 'repository name not known to registry' },
   SIZE_INVALID: { status: 400, kind: 'invalid-argument', message: 'provided length did not match content length' },
-  UNAUTHORIZED: { status: 401, kind: 'failed-precondition', message: 'authentication required' },
-  DENIED: { status: 403, kind: 'failed-precondition', message: 'requested access to the resource is denied' },
+  UNAUTHORIZED: { status: 401, kind: 'unauthenticated', message: 'authentication required' },
+  DENIED: { status: 403, kind: 'permission-denied', message: 'requested access to the resource is denied' },
   UNSUPPORTED: { status: 405, kind: 'unsupported', message: 'the operation is unsupported' },
   TOOMANYREQUESTS: { status: 429, kind: 'unavailable', message: 'too many requests' },
 } as const satisfies Record<string, { status: number; kind: ErrorCode; message: string }>;

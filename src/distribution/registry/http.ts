@@ -15,7 +15,11 @@ export function sendEmpty(res: ServerResponse, status: number, headers: Headers 
   res.end();
 }
 
-/** Any error as the spec's JSON error body; errors of the engine's vocabulary get the nearest spec code. */
+/**
+ * Any error as the spec's JSON error body; errors of the engine's vocabulary get the nearest spec code. This is
+ * the registry's own mapping, apart from errors.ts's httpStatusFor: a registry answers in the distribution
+ * spec's codes (BLOB_UNKNOWN, DIGEST_INVALID, ...), each with its status, which is what its clients act on.
+ */
 export function sendError(res: ServerResponse, error: unknown, headers: Headers = {}): void {
   const registry = toRegistryError(error);
   if (registry) {
