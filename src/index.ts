@@ -42,4 +42,23 @@ export type { Credentials } from './distribution/client/auth.js';
 export { login, type RegistryOptions } from './distribution/client/registry.js';
 export { collectGarbage as collectRegistryGarbage, createRegistryServer, FsRegistryStorage, type RegistryServerOptions, type RegistryStorage } from './distribution/registry/index.js';
 
-export { type ErrorCode, StrataError, exitCodeFor } from './errors.js';
+export {
+  type ErrorCode,
+  errorCode,
+  ExitStatusError,
+  exitCodeFor,
+  exitStatusOf,
+  httpStatusFor,
+  isAlreadyExists,
+  isConflict,
+  isDataCorrupt,
+  isFailedPrecondition,
+  isInternal,
+  isInvalidArgument,
+  isNotFound,
+  isPermissionDenied,
+  isUnauthenticated,
+  isUnavailable,
+  isUnsupported,
+  StrataError,
+} from './errors.js';
