@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, run } from './measure.js';
 import type { Target } from './report.js';
-import { mountsUnder } from './workloads/containers.js';
 
 /** A peer's image store: Docker's daemon, or a throwaway Podman or Buildah root. */
 export interface PeerStore {
@@ -117,3 +116,12 @@ export function detectBuildah(scratch: string): PeerOrReason {
 /** The peers as comparisons for `summarize`: each with its target, or the reason it is skipped. */
 export const peerComparisons = (slots: PeerSlot[], targets: Partial<Record<string, Target>>) =>
   slots.map(({ name, peer }) => ({ tool: name, target: targets[name], ...(typeof peer === 'string' && { skipped: peer }) }));
+
+/** Mount points at or below `dir`, from /proc/self/mountinfo (octal escapes for spaces decoded). */
+export function mountsUnder(dir: string): string[] {
+  const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  return info
+    .split('\n')
+    .map((line) => line.split(' ')[4]?.replace(/\\040/g, ' '))
+    .filter((mount): mount is string => mount !== undefined && (mount === dir || mount.startsWith(`${dir}/`)));
+}

@@ -30,6 +30,7 @@ test('terminal progress: rows redrawn in place; byte counts at most every 100 ms
   progress.update('aaa', 'Pulling fs layer');
   progress.update('bbb', 'Pulling fs layer');
   assert.equal(writes.length, 2);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the escape sequences are what the terminal receives
   assert.match(writes[1]!, /^\x1b\[1A\x1b\[2Kaaa: Pulling fs layer\n\x1b\[2Kbbb: Pulling fs layer\n$/);
 
   for (let i = 1; i <= 50; i++) progress.update('aaa', 'Downloading', { current: i * 1000, total: 50_000 });

@@ -42,7 +42,7 @@ async function pushImage(reg: Registry, name: string, tag: string, extra: Record
   await pushBlob(reg, name, layer);
   const manifest = { schemaVersion: 2, mediaType: ociManifest, config: descriptor('application/vnd.oci.image.config.v1+json', config), layers: [descriptor('application/vnd.oci.image.layer.v1.tar', layer)], ...extra };
   // Odd spacing on purpose: the registry must store and serve the pushed bytes exactly.
-  const bytes = Buffer.from(JSON.stringify(manifest, null, 3) + '\n');
+  const bytes = Buffer.from(`${JSON.stringify(manifest, null, 3)}\n`);
   const res = await fetch(`${reg.url}/v2/${name}/manifests/${tag}`, { method: 'PUT', headers: { 'Content-Type': ociManifest }, body: bytes });
   assert.equal(res.status, 201, await res.clone().text());
   return { bytes, digest: digestOf(bytes), config: digestOf(config), layer: digestOf(layer), response: res };

@@ -6,10 +6,10 @@ import { makeImageTarball } from '../datasets/container-images.js';
 import { Prng } from '../datasets/prng.js';
 import { writeRootfs } from '../datasets/rootfs.js';
 import { attempt, type Command, type Contender, measureAlternating, progress, run } from '../measure.js';
-import { detectBuildah, type Peer, type PeerSlot, type PeerStore, peerComparisons, usable } from '../peers.js';
+import { detectBuildah, mountsUnder, type Peer, type PeerSlot, type PeerStore, peerComparisons, usable } from '../peers.js';
 import { atMost, fasterThan, summarize, type Target, type WorkloadResult } from '../report.js';
 import { nodeStartFloor, strata, tarHashFloor } from '../tools.js';
-import { floorOf, mountsUnder, quietly, requireContainerTools, runcFloor, runPeer, runWorkloads } from './containers.js';
+import { floorOf, quietly, requireContainerTools, runcFloor, runPeer, runWorkloads } from './containers.js';
 
 /** The COPY-heavy build's context: the full run's matches the import workload's rootfs, the quick one is a tenth. */
 const copySizes = (quick: boolean) => (quick ? { totalBytes: 20e6, files: 500, symlinks: 5, seed: 5 } : { totalBytes: 200e6, files: 5000, symlinks: 20, seed: 5 });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { BenchContext } from '../config.js';
 import { busyboxBinary, type ImageTarball, makeImageTarball } from '../datasets/container-images.js';
 import { attempt, type Command, type Contender, measureAlternating, median, progress, run, type Samples, shell } from '../measure.js';
-import { type Peer, type PeerStore, usable } from '../peers.js';
+import { mountsUnder, type Peer, type PeerStore, usable } from '../peers.js';
 import { atMost, fasterThan, summarize, type Target, type WorkloadResult } from '../report.js';
 import { nodeStartFloor, strata } from '../tools.js';
 
@@ -412,13 +412,4 @@ function dockerContainersNamed(prefix: string): string[] {
 
 function removeDockerContainers(names: string[]): void {
   if (names.length > 0) quietly({ file: 'docker', args: ['rm', '-f', ...names] });
-}
-
-/** Mount points at or below `dir`, from /proc/self/mountinfo (octal escapes for spaces decoded). */
-export function mountsUnder(dir: string): string[] {
-  const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  return info
-    .split('\n')
-    .map((line) => line.split(' ')[4]?.replace(/\\040/g, ' '))
-    .filter((mount): mount is string => mount !== undefined && (mount === dir || mount.startsWith(`${dir}/`)));
 }

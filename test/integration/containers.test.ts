@@ -206,7 +206,7 @@ test('diff and commit on the native driver find the same changes as on overlay',
     return { diff, files };
   });
   assert.equal(results[1]!.diff, results[0]!.diff);
-  assert.equal(results[0]!.diff, 'C /etc\nC /etc/passwd\nD /etc/group\nA /app\nA /app/sub\nA /app/sub/f\nC /tmp\n'.split('\n').filter(Boolean).sort((a, b) => Buffer.compare(Buffer.from(a.slice(2)), Buffer.from(b.slice(2)))).join('\n') + '\n');
+  assert.equal(results[0]!.diff, 'C /etc\nC /etc/passwd\nD /etc/group\nA /app\nA /app/sub\nA /app/sub/f\nC /tmp\n'.split('\n').filter(Boolean).sort((a, b) => Buffer.compare(Buffer.from(a.slice(2)), Buffer.from(b.slice(2)))).map((line) => `${line}\n`).join(''));
   assert.equal(results[1]!.files, results[0]!.files);
   assert.match(results[1]!.files, /^hi\nx\nls: \/etc\/group: No such file or directory\n/);
   const build = strata(root, ['--storage-driver', 'native', 'build', '-q', '-'], { input: 'FROM busybox\nRUN echo built > /built && rm /etc/group\n' });
@@ -233,7 +233,7 @@ test('-p publishes a container port on the host through the container own networ
   const port = 20000 + Math.floor(Math.random() * 20000);
   strataOk(root, ['run', '-d', '--name', 'web', '-p', `127.0.0.1:${port}:80`, 'busybox', 'busybox', 'sh', '-c', 'while true; do echo hello | busybox nc -l -p 80; done']);
   assert.match(strataOk(root, ['ps', '--format', '{{.Ports}}']), new RegExp(`^127\\.0\\.0\\.1:${port}->80/tcp$`, 'm'));
-  const { connect } = await import('node:net');
+  const { connect, createServer } = await import('node:net');
   let reply = '';
   for (let attempt = 0; attempt < 20 && reply === ''; attempt++) {
     reply = await new Promise<string>((resolve) => {
@@ -251,8 +251,8 @@ test('-p publishes a container port on the host through the container own networ
   // The bind-mounted /etc files live in the init layer: they are no change of the container's.
   assert.equal(strataOk(root, ['diff', 'web']), '');
   strataOk(root, ['rm', '-f', 'web']);
-  const free = await new Promise<boolean>(async (resolve) => {
-    const server = (await import('node:net')).createServer();
+  const free = await new Promise<boolean>((resolve) => {
+    const server = createServer();
     server.once('error', () => resolve(false));
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });

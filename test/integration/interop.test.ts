@@ -378,7 +378,7 @@ test('a two-layer umoci image with whiteouts: loaded with overlay whiteouts, sav
   assert.ok(!fs.existsSync(path.join(rootfs, 'opt/old')), 'opt/old was deleted');
   assert.ok(fs.statSync(path.join(rootfs, 'opt')).isDirectory());
   assert.equal(fs.readFileSync(path.join(rootfs, 'etc/motd'), 'utf8'), 'added on top\n');
-  assert.equal(fs.readFileSync(path.join(rootfs, 'etc/passwd'), 'utf8'), fs.readFileSync(path.join(fixture().rootfs, 'etc/passwd'), 'utf8') + 'app:x:1000:1000::/home/app:/bin/sh\n');
+  assert.equal(fs.readFileSync(path.join(rootfs, 'etc/passwd'), 'utf8'), `${fs.readFileSync(path.join(fixture().rootfs, 'etc/passwd'), 'utf8')}app:x:1000:1000::/home/app:/bin/sh\n`);
   assert.ok(fs.readFileSync(path.join(rootfs, 'bin/busybox')).equals(fs.readFileSync(path.join(fixture().rootfs, 'bin/busybox'))));
   assert.equal(fs.statSync(path.join(rootfs, 'bin/sh')).ino, fs.statSync(path.join(rootfs, 'bin/busybox')).ino);
 
