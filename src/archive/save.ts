@@ -73,7 +73,9 @@ function planFiles(images: ImageStore, saved: SavedImage[], format: SaveFormat):
     addBlob(manifest.config.digest, manifest.config.size);
     if (format === 'docker') {
       const layers = chain.map((layer) => ({ mediaType: MediaType.ociLayer, digest: layer.diffId, size: layer.tarSize }));
-      manifest.layers.forEach((descriptor, i) => addBlob(layers[i]!.digest, layers[i]!.size, descriptor.digest));
+      manifest.layers.forEach((descriptor, i) => {
+        addBlob(layers[i]!.digest, layers[i]!.size, descriptor.digest);
+      });
       const rewritten: Manifest = { schemaVersion: 2, mediaType: MediaType.ociManifest, config: { ...manifest.config, mediaType: MediaType.ociConfig }, layers };
       const bytes = canonicalJson(rewritten);
       const uncompressedSame = manifest.layers.every((l, i) => l.digest === chain[i]!.diffId && l.mediaType === MediaType.ociLayer);

@@ -17,7 +17,8 @@ import type { Digest } from '../util/digest.js';
 import { type HttpResponse, send } from '../util/http.js';
 import { peek } from '../util/streams.js';
 import { joinRelative as join } from '../util/rootpath.js';
-import { type CopySource, type SourceFile, typeBits } from './sources.js';
+import { typeBits } from '../util/file-mode.js';
+import type { CopySource, SourceFile } from './sources.js';
 
 export interface CopyPlan {
   sources: CopySource[];

@@ -14,6 +14,7 @@ import type { BuildContext } from './context.js';
 import type { AddInstruction, CopyInstruction } from './dockerfile/index.js';
 import { joinRelative as join, resolvePath } from '../util/rootpath.js';
 import { escapeRegExp } from '../util/text.js';
+import { typeBits } from '../util/file-mode.js';
 
 /** Where sources are looked up: the build context (.dockerignore applied) or another stage's or image's root. */
 export interface SourceTree {
@@ -193,7 +194,6 @@ export function sourcesChecksum(sources: readonly CopySource[], digest: (source:
   return `${kind}:${hex}`;
 }
 
-export const typeBits = (stat: fs.BigIntStats) => Number(stat.mode) & fs.constants.S_IFMT;
 
 /** Where a COPY/ADD takes its sources from, besides the context: `--from` stages and images. */
 export interface SourceOrigins {

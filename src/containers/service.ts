@@ -176,7 +176,7 @@ export class Containers {
     const deadline = Date.now() + timeoutMs;
     for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
       const record = this.records.get(id);
-      if (!record || record.state !== 'running') return true;
+      if (record?.state !== 'running') return true;
       if (!processAlive(record.monitorPid)) {
         this.reconcileOne(record);
         return true;

@@ -21,13 +21,13 @@ class DirectiveReader {
   read(line: string, lineNumber: number): Directive | undefined {
     if (this.done) return undefined;
     const match = line.startsWith('#') ? directivePattern.exec(line.slice(1).trimStart()) : null;
-    const name = match?.[1]!.toLowerCase();
-    if (!match || !validDirectives.has(name!)) {
+    const name = match?.[1]?.toLowerCase();
+    if (!match || name === undefined || !validDirectives.has(name)) {
       this.done = true;
       return undefined;
     }
     if (this.found.some((d) => d.name === name)) throw new LineError(`only one ${name} parser directive can be used`);
-    const directive = { name: name!, value: match[2]!, line: lineNumber };
+    const directive = { name, value: match[2]!, line: lineNumber };
     this.found.push(directive);
     return directive;
   }
