@@ -14,13 +14,15 @@ import { canonicalJson, type ImageConfig } from '../src/images/model.js';
 import { parseReference } from '../src/images/reference.js';
 import { ImageStore, type NewLayer, type RemoveOptions } from '../src/images/store.js';
 import { LayerStore } from '../src/layers/store.js';
-import { MetadataStore, type ImageRecord } from '../src/metadata/db.js';
+import type { ImageRecord } from '../src/images/records.js';
+import { MetadataDb } from '../src/metadata/database.js';
 import { chainIds, type Digest, digestOf } from '../src/util/digest.js';
 import { tempDir } from './helpers.js';
 
 function openStore(): ImageStore {
   const root = tempDir('strata-images-');
-  return new ImageStore(new ContentStore(root), new LayerStore(root), new MetadataStore(path.join(root, 'metadata.db')));
+  const db = new MetadataDb(path.join(root, 'metadata.db'));
+  return new ImageStore(new ContentStore(root), new LayerStore(root, db), db);
 }
 
 /** A layer tar (tar-stream) of { path: content }; a null content makes a whiteout, `.wh.<name>`. */
@@ -110,7 +112,7 @@ test('an added image is its config, manifest and layer blobs, with each layer un
   assert.deepEqual(layerDirsOnDisk(images), chain.map((layer) => layer.dir).sort());
   assert.equal(fs.readFileSync(path.join(images.layers.path(chain[1]!.dir), 'bin/tool'), 'utf8'), 'v2');
   assert.ok(fs.lstatSync(path.join(images.layers.path(chain[1]!.dir), 'etc/os')).isCharacterDevice(), 'a whiteout is a 0:0 device');
-  assert.deepEqual(images.meta.tagsOf(image.id), ['docker.io/library/app:1']);
+  assert.deepEqual(images.records.tagsOf(image.id), ['docker.io/library/app:1']);
   assert.deepEqual(images.content.leftoverIngests(), []);
 });
 
@@ -135,7 +137,7 @@ test('an image whose layers do not match its config rootfs is refused and nothin
   ];
   for (const [what, diffIds] of cases) {
     assert.throws(() => images.add({ config: configBytes(diffIds), layers: [a, b], tags: [parseReference('refused')] }), isCode('data-corrupt', /rootfs\.diff_ids/), what);
-    assert.deepEqual(images.meta.images(), [], what);
+    assert.deepEqual(images.records.all(), [], what);
     assert.deepEqual(blobsOnDisk(images), [], what);
     assert.deepEqual(layerDirsOnDisk(images), [], what);
     assert.equal(images.find('refused'), undefined);
@@ -153,8 +155,8 @@ test('adding an image that is already there keeps one image and adds the new nam
   const first = await addImage(images, { layers: [{ f: '1' }], tags: ['one'] });
   const again = await addImage(images, { layers: [{ f: '1' }], tags: ['two'] });
   assert.equal(again.id, first.id);
-  assert.deepEqual(ids(images.meta.images()), [first.id]);
-  assert.deepEqual(images.meta.tagsOf(first.id), ['docker.io/library/one:latest', 'docker.io/library/two:latest']);
+  assert.deepEqual(ids(images.records.all()), [first.id]);
+  assert.deepEqual(images.records.tagsOf(first.id), ['docker.io/library/one:latest', 'docker.io/library/two:latest']);
   assert.equal(layerDirsOnDisk(images).length, 1, 'the layer is unpacked once');
   assert.deepEqual(images.layers.list().filter((name) => name.startsWith('.')), [], 'the second unpack was dropped');
   assert.deepEqual(images.content.leftoverIngests(), []);
@@ -224,7 +226,7 @@ test('an ID prefix two images share is an error; a longer prefix finds each', as
   }
   assert.equal(images.resolve(hexA.slice(0, common + 1)).id, a!.id);
   assert.equal(images.resolve(hexB.slice(0, common + 1)).id, b!.id);
-  assert.equal(images.meta.images().length, 2, 'nothing removed');
+  assert.equal(images.records.all().length, 2, 'nothing removed');
 });
 
 test('a name is looked up as a tag before it is taken as an ID prefix', async () => {
@@ -258,7 +260,7 @@ test('missing and malformed names: find gives undefined; resolve, tag and remove
     ['0'.repeat(64), /cannot specify 64-byte hexadecimal strings/],
   ];
   for (const [target, message] of badTargets) assert.throws(() => images.tag('present', target), isCode('invalid-argument', message), target);
-  assert.deepEqual(images.meta.tagsOf(image.id), ['docker.io/library/present:latest'], 'no failed tag left a name');
+  assert.deepEqual(images.records.tagsOf(image.id), ['docker.io/library/present:latest'], 'no failed tag left a name');
 });
 
 test('tag adds a name in its normalized form; tagging a name again moves it and the image it left stays', async () => {
@@ -268,15 +270,15 @@ test('tag adds a name in its normalized form; tagging a name again moves it and 
   images.tag('app:v1', 'app');
   images.tag('app:v1', 'app'); // again: no change
   images.tag(v1.id.slice(7, 19), 'registry.example:5000/app:stable');
-  assert.deepEqual(images.meta.tagsOf(v1.id), ['docker.io/library/app:latest', 'docker.io/library/app:v1', 'registry.example:5000/app:stable']);
+  assert.deepEqual(images.records.tagsOf(v1.id), ['docker.io/library/app:latest', 'docker.io/library/app:v1', 'registry.example:5000/app:stable']);
   for (const name of ['app', 'app:latest', 'docker.io/app', 'index.docker.io/library/app:latest']) assert.equal(images.resolve(name).id, v1.id, name);
 
   images.tag('app:v2', 'app:latest');
   assert.equal(images.resolve('app').id, v2.id, 'latest moved to v2');
-  assert.deepEqual(images.meta.tagsOf(v1.id), ['docker.io/library/app:v1', 'registry.example:5000/app:stable']);
+  assert.deepEqual(images.records.tagsOf(v1.id), ['docker.io/library/app:v1', 'registry.example:5000/app:stable']);
   images.tag('app:v2', 'app:v1');
   images.tag('app:v2', 'registry.example:5000/app:stable');
-  assert.deepEqual(images.meta.tagsOf(v1.id), [], 'v1 has no name left');
+  assert.deepEqual(images.records.tagsOf(v1.id), [], 'v1 has no name left');
   assert.equal(images.resolve(v1.id).id, v1.id, 'but it is still there, by ID');
   assert.equal(images.layerChain(images.resolve(v1.id)).length, 1);
 });
@@ -291,8 +293,8 @@ test('the parent chain: each image names the one it was built on, and its layers
   const parents: ImageRecord[] = [];
   for (let record: ImageRecord | undefined = top; record; record = record.parent ? images.resolve(record.parent) : undefined) parents.push(record);
   assert.deepEqual(parents.map((record) => record.id), [top.id, step2.id, step1.id, base.id]);
-  assert.deepEqual(images.meta.children(base.id), [step1.id]);
-  assert.deepEqual(images.meta.children(top.id), []);
+  assert.deepEqual(images.records.children(base.id), [step1.id]);
+  assert.deepEqual(images.records.children(top.id), []);
 
   const chainOf = (record: ImageRecord) => images.layerChain(record).map((layer) => layer.chainId);
   assert.deepEqual(chainOf(step2), chainOf(step1), 'a step without a layer has its parent layers');
@@ -317,9 +319,9 @@ test('removing an image deletes its untagged parents; layers and blobs another i
   const { base, step1, step2, app, other } = await builtImages(images);
   const before = { layers: layerDirsOnDisk(images), blobs: blobsOnDisk(images) };
   const stepLayers = images.layerChain(app).slice(1);
-  const [result] = images.removeMany(['app']);
+  const [result] = images.removeMany(['app']).results;
   assert.deepEqual(result, { name: 'app', untagged: ['docker.io/library/app:latest'], deleted: [app.id, step2.id, step1.id] });
-  assert.deepEqual(ids(images.meta.images()), ids([base, other]), 'the pruning stops at the tagged base');
+  assert.deepEqual(ids(images.records.all()), ids([base, other]), 'the pruning stops at the tagged base');
 
   // The step layers went with them; base's layer (used by base and other) and other's stay.
   const kept = [...images.layerChain(base), ...images.layerChain(other)];
@@ -329,7 +331,7 @@ test('removing an image deletes its untagged parents; layers and blobs another i
     stepLayers.map((layer) => layer.dir).sort(),
   );
   assert.deepEqual(blobsOnDisk(images), [base.id, base.manifest, other.id, other.manifest, ...images.config(other.id).rootfs.diff_ids].sort());
-  assert.deepEqual(images.meta.layers().map((layer) => layer.chainId).sort(), [...new Set(kept.map((layer) => layer.chainId))].sort());
+  assert.deepEqual(images.layers.records.all().map((layer) => layer.chainId).sort(), [...new Set(kept.map((layer) => layer.chainId))].sort());
   for (const image of [base, other]) for (const layer of images.layerChain(image)) assert.ok(images.layers.exists(layer.dir));
   assert.ok(before.blobs.length > blobsOnDisk(images).length);
 });
@@ -351,7 +353,7 @@ test('pruning parents stops at a parent with another child, at one in use, and n
   const images = openStore();
   const built = await builtImages(images);
   const sibling = await addImage(images, { parent: built.step1, label: 'sibling', tags: ['sibling'] });
-  assert.deepEqual(images.removeMany(['app'])[0], { name: 'app', untagged: ['docker.io/library/app:latest'], deleted: [built.app.id, built.step2.id] });
+  assert.deepEqual(images.removeMany(['app']).results[0], { name: 'app', untagged: ['docker.io/library/app:latest'], deleted: [built.app.id, built.step2.id] });
   assert.equal(images.resolve(sibling.id).parent, built.step1.id);
   assert.equal(images.layerChain(images.resolve('sibling')).length, 2, 'its layers are all there');
   for (const layer of images.layerChain(sibling)) assert.ok(images.layers.exists(layer.dir));
@@ -367,7 +369,7 @@ test('an image with children cannot be deleted by ID, and by name is only untagg
   assert.deepEqual(images.remove('base'), { untagged: ['docker.io/library/base:latest'], deleted: [] });
   assert.equal(images.resolve(base.id).id, base.id, 'base stays for its children');
   assert.equal(images.find('base'), undefined);
-  assert.equal(images.meta.images().length, 5);
+  assert.equal(images.records.all().length, 5);
 });
 
 test('an image in use: refused without force, names and all; with force only its names go', async () => {
@@ -380,7 +382,7 @@ test('an image in use: refused without force, names and all; with force only its
   // The last name: refused, and the refusal is all or nothing (the name is still there).
   for (const name of ['used:also', image.id]) {
     assert.throws(() => images.remove(name, { inUse }), isCode('conflict', /\(must be forced\) - image is being used by stopped container/), name);
-    assert.deepEqual(images.meta.tagsOf(image.id), ['docker.io/library/used:also'], name);
+    assert.deepEqual(images.records.tagsOf(image.id), ['docker.io/library/used:also'], name);
   }
   assert.deepEqual(images.remove('used:also', { inUse, force: true }), { untagged: ['docker.io/library/used:also'], deleted: [] });
   assert.deepEqual(images.remove(image.id, { inUse, force: true }), { untagged: [], deleted: [] });
@@ -392,13 +394,13 @@ test('removeMany reports each name with its result or error, goes on after an er
   const images = openStore();
   const a = await addImage(images, { layers: [{ a: 'a' }], tags: ['a', 'a:two'] });
   const b = await addImage(images, { layers: [{ b: 'b' }], tags: ['b'] });
-  const results = images.removeMany(['a', 'missing', a.id, 'b']);
+  const { results } = images.removeMany(['a', 'missing', a.id, 'b']);
   assert.deepEqual(results[0], { name: 'a', untagged: ['docker.io/library/a:latest'], deleted: [] });
   assert.ok('error' in results[1]! && isCode('not-found', /No such image: missing/)(results[1].error));
   assert.deepEqual(results[2], { name: a.id, untagged: ['docker.io/library/a:two'], deleted: [a.id] });
   assert.deepEqual(results[3], { name: 'b', untagged: ['docker.io/library/b:latest'], deleted: [b.id] });
-  assert.deepEqual(images.meta.images(), []);
-  assert.deepEqual(images.meta.layers(), []);
+  assert.deepEqual(images.records.all(), []);
+  assert.deepEqual(images.layers.records.all(), []);
   assert.deepEqual(layerDirsOnDisk(images), []);
   assert.deepEqual(blobsOnDisk(images), []);
 });

@@ -20,7 +20,8 @@ import { changes, writeLayerTar } from '../src/layers/diff.js';
 import { fsExtras } from '../src/layers/fsx.js';
 import { copyLayerInto } from '../src/layers/merge.js';
 import { LayerStore } from '../src/layers/store.js';
-import { type LayerRecord, MetadataStore } from '../src/metadata/db.js';
+import type { LayerRecord } from '../src/layers/records.js';
+import { MetadataDb } from '../src/metadata/database.js';
 import { NativeSnapshotter } from '../src/snapshots/native.js';
 import { OverlaySnapshotter } from '../src/snapshots/overlay.js';
 import type { Snapshotter } from '../src/snapshots/types.js';
@@ -83,8 +84,9 @@ after(() => {
 async function fixture(driver: Driver, stack: LayerSpec[]): Promise<Fixture> {
   const root = tempDir('strata-snap-');
   const content = new ContentStore(root);
-  const layers = new LayerStore(root);
-  const images = new ImageStore(content, layers, new MetadataStore(path.join(root, 'metadata.db')));
+  const db = new MetadataDb(path.join(root, 'metadata.db'));
+  const layers = new LayerStore(root, db);
+  const images = new ImageStore(content, layers, db);
   const made: NewLayer[] = [];
   for (const spec of stack) {
     const bytes = await layerTar(spec);
