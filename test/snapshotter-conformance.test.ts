@@ -5,8 +5,7 @@
  * root; the container's writes are plain file system calls on the mounted root; "what diff and commit see" is
  * the upper dir the snapshotter hands out, read by `changes` (diff) and `writeLayerTar` (commit).
  *
- * A driver that lacks a capability skips that case with the reason; a case a driver gets wrong is marked todo
- * with the reason (see the driver table at the bottom).
+ * A driver that lacks a capability skips that case with the reason (see the driver table at the bottom).
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -311,7 +310,6 @@ interface Driver {
   /** Cases this driver cannot take part in, with the reason. */
   lacks?: { unmountHidesRoot?: string };
   /** Cases this driver gets wrong (a bug, reported), with the reason. */
-  todo?: { usage?: string; prepareTwice?: string };
 }
 
 function snapshotterSuite(driver: Driver): void {
@@ -448,7 +446,7 @@ function snapshotterSuite(driver: Driver): void {
       remove(f, 'mounted');
     });
 
-    test('usage counts the bytes and entries of the container layer, not of the image', { todo: driver.todo?.usage ?? false }, async () => {
+    test('usage counts the bytes and entries of the container layer, not of the image', async () => {
       const f = await fixture(driver, baseStack);
       prepare(f, 'c1');
       assert.deepEqual(f.snapshotter.usage('c1'), { size: 0, inodes: 0 }, 'prepared');
@@ -530,7 +528,7 @@ function snapshotterSuite(driver: Driver): void {
       remove(f, 'c1');
     });
 
-    test('preparing a key that exists fails and leaves that snapshot as it was', { todo: driver.todo?.prepareTwice ?? false }, async () => {
+    test('preparing a key that exists fails and leaves that snapshot as it was', async () => {
       const f = await fixture(driver, baseStack);
       prepare(f, 'c1');
       const view = await f.snapshotter.mount('c1', f.lowers);
@@ -555,8 +553,4 @@ snapshotterSuite({
   make: (root, layers) => new NativeSnapshotter(root, layers),
   skip: needs([isRoot, 'needs root (mknod, trusted xattrs)']),
   lacks: { unmountHidesRoot: 'the native root is a plain directory: unmount is a no-op and it stays readable' },
-  todo: {
-    usage: 'NativeSnapshotter.usage measures the whole copied rootfs (image included), not the container layer: ps -s shows the image size as SIZE',
-    prepareTwice: 'NativeSnapshotter.prepare uses mkdir -p: preparing an existing key silently succeeds',
-  },
 });

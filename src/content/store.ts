@@ -64,7 +64,7 @@ export class BlobWriter {
 
   /** `stage` after `writeSoon`: waits for the writes, and flushes to disk on the thread pool too. */
   async stageSoon(expected: Expected = {}): Promise<{ digest: Digest; size: number }> {
-    if (this.staged) return this.staged;
+    if (this.staged) return this.checked(this.staged, expected);
     try {
       await this.background?.flush();
     } catch (error) {
@@ -83,7 +83,7 @@ export class BlobWriter {
 
   /** Flushes to disk and verifies; the blob is readable at tempPath but not yet in the store. */
   stage(expected: Expected = {}): { digest: Digest; size: number } {
-    if (this.staged) return this.staged;
+    if (this.staged) return this.checked(this.staged, expected);
     if (this.fd === undefined) throw new Error('blob writer is closed');
     fs.fsyncSync(this.fd);
     return this.verify(expected);
@@ -94,16 +94,21 @@ export class BlobWriter {
     const digest: Digest = `sha256:${this.hash.digest('hex')}`;
     fs.closeSync(this.fd!);
     this.fd = undefined;
-    if (expected.size !== undefined && expected.size !== this.written) {
-      this.abort();
-      throw dataCorrupt(`size mismatch for ${expected.digest ?? digest}: expected ${expected.size} bytes, got ${this.written}`);
-    }
-    if (expected.digest !== undefined && expected.digest !== digest) {
-      this.abort();
-      throw dataCorrupt(`digest mismatch: expected ${expected.digest}, got ${digest}`);
-    }
-    this.staged = { digest, size: this.written };
+    this.staged = this.checked({ digest, size: this.written }, expected);
     return this.staged;
+  }
+
+  /** The staged blob if it is what the caller expected (however early it was staged); otherwise nothing is kept. */
+  private checked(staged: { digest: Digest; size: number }, expected: Expected): { digest: Digest; size: number } {
+    if (expected.size !== undefined && expected.size !== staged.size) {
+      this.abort();
+      throw dataCorrupt(`size mismatch for ${expected.digest ?? staged.digest}: expected ${expected.size} bytes, got ${staged.size}`);
+    }
+    if (expected.digest !== undefined && expected.digest !== staged.digest) {
+      this.abort();
+      throw dataCorrupt(`digest mismatch: expected ${expected.digest}, got ${staged.digest}`);
+    }
+    return staged;
   }
 
   /**
@@ -111,6 +116,7 @@ export class BlobWriter {
    * won the race: the rename simply replaces identical bytes.
    */
   commit(expected: Expected = {}): { digest: Digest; size: number } {
+    if (this.aborted) throw new Error('blob writer was aborted');
     const staged = this.stage(expected);
     if (!this.committed) {
       fs.renameSync(this.tempPath, this.store.path(staged.digest));
@@ -124,8 +130,11 @@ export class BlobWriter {
     return this.committed && this.staged ? this.store.path(this.staged.digest) : this.tempPath;
   }
 
+  private aborted = false;
+
   abort(): void {
     if (this.committed) return;
+    this.aborted = true;
     if (this.fd !== undefined) {
       // Writes on the thread pool may still use the descriptor: it is closed after them, never reused under them.
       const fd = this.fd;
@@ -208,6 +217,7 @@ export class ContentStore {
 
   /** Re-hashes a stored blob; false when its content no longer matches its name. */
   async verify(digest: Digest): Promise<boolean> {
+    if (!this.has(digest)) throw notFound(`blob ${digest} not found`);
     const hash = createHash('sha256');
     for await (const chunk of fs.createReadStream(this.path(digest), { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
     return `sha256:${hash.digest('hex')}` === digest;

@@ -34,7 +34,9 @@ export class NativeSnapshotter implements Snapshotter {
   }
 
   prepare(key: string): void {
-    fs.mkdirSync(this.rootfs(key), { recursive: true, mode: 0o755 });
+    // Not recursive for the key's own dir: preparing a key twice fails, as overlay's does.
+    fs.mkdirSync(path.join(this.dir, key));
+    fs.mkdirSync(this.rootfs(key), 0o755);
     makeInitDir(this.initDir(key));
   }
 
@@ -75,8 +77,9 @@ export class NativeSnapshotter implements Snapshotter {
     return view;
   }
 
+  /** The container's changes only (Docker's vfs reports the same), from the overlay-form view of them. */
   usage(key: string): Usage {
-    return dirUsage(this.rootfs(key));
+    return dirUsage(this.upperDir(key));
   }
 
   remove(key: string): void {
