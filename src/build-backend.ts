@@ -1,12 +1,14 @@
 import type { BuildBackend, StepContainer } from './builder/backend.js';
 import type { BuildCache } from './builder/cache.js';
-import { openContainerService } from './container-service.js';
 import type { Containers, CreateOptions } from './containers/service.js';
 import type { Stores } from './image-engine.js';
 import type { ImageStore } from './images/store.js';
 import type { Digest } from './util/digest.js';
 
-/** The builder's backend over an engine's open stores; the container service is set up at the first RUN that runs. */
+/**
+ * The builder's backend over an engine's open stores. The container modules load, and the service is set up, at
+ * the first RUN that really runs: a cached or COPY-only build never needs them.
+ */
 export class EngineBuildBackend implements BuildBackend {
   readonly images: ImageStore;
   readonly cache: BuildCache;
@@ -22,7 +24,10 @@ export class EngineBuildBackend implements BuildBackend {
   }
 
   async createContainer(image: Digest, settings: CreateOptions['settings']): Promise<StepContainer> {
-    this.containers ??= openContainerService(this.root, this.stores, this.storageDriver);
+    if (!this.containers) {
+      const { openContainerService } = await import('./container-service.js');
+      this.containers = openContainerService(this.root, this.stores, this.storageDriver);
+    }
     const containers = this.containers;
     const record = containers.create({ image, settings });
     return {
