@@ -14,11 +14,11 @@ export function defaultStorageDriver(): 'overlay' | 'native' {
   }
 }
 
-/** The container service over open stores: both snapshotters, the monitor's entry script, and a first reconcile. */
+/** The container service over open stores: both snapshotters, conmon's exit command, and a first reconcile. */
 export function openContainerService(root: string, stores: Pick<Stores, 'db' | 'layers' | 'images'>, storageDriver?: string): Containers {
   const snapshotters = { overlay: new OverlaySnapshotter(root, stores.layers), native: new NativeSnapshotter(root, stores.layers) };
-  const monitorEntry = fileURLToPath(new URL('./monitor-main.js', import.meta.url));
-  const containers = new Containers(root, stores.db, stores.images, snapshotters, storageDriver ?? defaultStorageDriver(), monitorEntry);
+  const exitEntry = fileURLToPath(new URL('./conmon-exit.js', import.meta.url));
+  const containers = new Containers(root, stores.db, stores.images, snapshotters, storageDriver ?? defaultStorageDriver(), exitEntry);
   containers.reconcile();
   return containers;
 }

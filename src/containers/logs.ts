@@ -51,15 +51,27 @@ export class LogWriter {
   }
 }
 
+/**
+ * Log lines in either format a container's log may have: Docker's json-file (`{"log":...,"stream":...,"time":...}`,
+ * what a foreground run writes) or CRI's k8s-file that conmon writes (`TIME STREAM F|P TEXT`: F ends a line, P is
+ * part of a longer one, the newline not written).
+ */
 export function parseLogLines(text: string): LogEntry[] {
   const entries: LogEntry[] = [];
   for (const line of text.split('\n')) {
     if (!line) continue;
-    try {
-      entries.push(JSON.parse(line) as LogEntry);
-    } catch {
-      // A line cut by a crash mid-write: skip it, as Docker's reader does.
+    if (line.startsWith('{')) {
+      try {
+        entries.push(JSON.parse(line) as LogEntry);
+      } catch {
+        // A line cut by a crash mid-write: skip it, as Docker's reader does.
+      }
+      continue;
     }
+    const match = /^(\S+) (stdout|stderr) ([FP])\S* ?(.*)$/s.exec(line);
+    if (!match) continue;
+    const [, time, stream, tag, content] = match as unknown as [string, string, Stream, string, string];
+    entries.push({ log: tag === 'F' ? `${content}\n` : content, stream, time: time.replace(/\+00:00$/, 'Z') });
   }
   return entries;
 }

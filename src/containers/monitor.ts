@@ -4,12 +4,13 @@ import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitStatusError } from '../errors.js';
 import { LogWriter } from './logs.js';
-import { startFailureExitCode } from './runtime.js';
+import { runtimeMessage, startFailureExitCode } from './runtime.js';
 import { parseSettings } from './settings.js';
 import { createNetwork, type Network } from './network.js';
 import { mergeEnv } from './run-flags.js';
 import { type RuntimeMount, runtimeSpec } from './runtime-spec.js';
 import { readContainerFile, resolveUser } from './user.js';
+import type { ContainerRecord } from './records.js';
 import type { Containers } from './service.js';
 
 export interface Attach {
@@ -32,16 +33,19 @@ export interface StartResult {
  * detached monitor process and, for `run` in the foreground, by the CLI process itself. Resolves once the
  * container's process is running; throws (with Docker's exit code) if it could not start.
  */
-export async function startContainer(containers: Containers, id: string, attach: Attach = {}): Promise<StartResult> {
-  const record = containers.resolve(id);
+/**
+ * Makes the container's bundle ready to run: its root mounted, its network up (bridge), config.json written
+ * from its settings (`terminal`: the process gets a pty). On failure nothing is left mounted or running.
+ */
+export async function prepareBundle(containers: Containers, record: ContainerRecord, terminal: boolean): Promise<{ network?: Network }> {
+  const { id } = record;
   const settings = parseSettings(record.settings);
   const image = containers.images.resolve(record.imageId);
   const bundle = containers.bundle(id);
   // The files a private network bind-mounts are made in the init layer, so they are no change of the container's.
   if (settings.network === 'bridge') containers.snapshotterFor(record).addInitFiles(id, ['etc/hosts', 'etc/resolv.conf']);
   const rootfs = await containers.snapshotterFor(record).mount(id, containers.images.layerChain(image));
-  const pidFile = path.join(bundle, 'container.pid');
-  fs.rmSync(pidFile, { force: true });
+  fs.rmSync(path.join(bundle, 'container.pid'), { force: true });
   let network: Network | undefined;
   try {
     const networkMounts: RuntimeMount[] = [];
@@ -62,7 +66,7 @@ export async function startContainer(containers: Containers, id: string, attach:
       cwd: settings.cwd || '/',
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
       hostname: settings.hostname,
-      terminal: attach.tty ?? settings.tty,
+      terminal,
       mounts: [...settings.mounts, ...networkMounts],
       network: network ? { mode: 'private', netnsPath: network.netnsPath } : { mode: settings.network === 'host' ? 'host' : 'none' },
       ...(settings.memoryBytes !== undefined && { memoryBytes: settings.memoryBytes }),
@@ -75,14 +79,25 @@ export async function startContainer(containers: Containers, id: string, attach:
     containers.snapshotterFor(record).unmount(id);
     throw error;
   }
+  return network ? { network } : {};
+}
+
+/**
+ * Runs a container to its end in this process (the foreground `run`, a build's RUN): starts `runc run` on its
+ * bundle, records the state transitions, logs stdout/stderr in json-file format, and cleans up (unmount; remove
+ * with --rm). Resolves once the container's process is running; throws (with Docker's exit code) if it could
+ * not start. Detached containers run under conmon instead (conmon.ts).
+ */
+export async function startContainer(containers: Containers, id: string, attach: Attach = {}): Promise<StartResult> {
+  const record = containers.resolve(id);
+  const settings = parseSettings(record.settings);
+  const bundle = containers.bundle(id);
+  const pidFile = path.join(bundle, 'container.pid');
+  const { network } = await prepareBundle(containers, record, attach.tty ?? false);
 
   const runtime = containers.runtime(record);
   runtime.delete(id); // stale state of an earlier run
-  // A detached container with a terminal (-dt): runc proxies a pty of script(1)'s, whose output is logged.
-  const detachedTty = settings.tty && !attach.tty;
-  const child = detachedTty
-    ? runtime.runInTerminal(id, bundle, pidFile)
-    : runtime.run(id, bundle, pidFile, attach.tty ? 'inherit' : [attach.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe']);
+  const child = runtime.run(id, bundle, pidFile, attach.tty ? 'inherit' : [attach.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe']);
   const log = attach.tty ? undefined : new LogWriter(containers.logPath(id));
   let started = false;
   // stderr before we know whether the process started: the runtime's error, or the container's first words.
@@ -95,8 +110,7 @@ export async function startContainer(containers: Containers, id: string, attach:
     log?.write('stdout', chunk);
     attach.stdout?.write(chunk);
   };
-  // A terminal merges both streams: before the start, its output may be the runtime's error.
-  child.stdout?.on('data', (chunk: Buffer) => (started || !detachedTty ? forwardStdout(chunk) : early.push(chunk)));
+  child.stdout?.on('data', forwardStdout);
   child.stderr?.on('data', (chunk: Buffer) => (started ? forwardStderr(chunk) : early.push(chunk)));
   if (attach.stdin && child.stdin) {
     attach.stdin.pipe(child.stdin);
@@ -112,7 +126,7 @@ export async function startContainer(containers: Containers, id: string, attach:
   for (let delay = 1; !done && !fs.existsSync(pidFile); delay = Math.min(delay * 2, 20)) await sleep(delay);
   if (fs.existsSync(pidFile)) {
     started = true;
-    for (const chunk of early.splice(0)) (detachedTty ? forwardStdout : forwardStderr)(chunk);
+    for (const chunk of early.splice(0)) forwardStderr(chunk);
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
     containers.records.transaction(() =>
       containers.records.update(id, { state: 'running', pid, monitorPid: process.pid, startedAt: Date.now(), finishedAt: null, exitCode: null, error: null }),
@@ -155,12 +169,4 @@ function bridgeFiles(bundle: string, hostname: string, network: Network): Runtim
   fs.writeFileSync(path.join(bundle, 'resolv.conf'), [`nameserver ${network.dnsServer}`, ...keep, ''].join('\n'));
   fs.writeFileSync(path.join(bundle, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${network.ipAddress}\t${hostname}\n`);
   return ['resolv.conf', 'hosts'].map((file) => ({ source: path.join(bundle, file), destination: `/etc/${file}`, readonly: false, type: 'bind' as const }));
-}
-
-/** The reason in runc's last log line (`level=error msg="..."`), unquoted. */
-function runtimeMessage(stderr: string): string {
-  const line = stderr.trim().split('\n').at(-1) ?? '';
-  const quoted = /msg="((?:[^"\\]|\\.)*)"/.exec(line)?.[1];
-  const message = quoted === undefined ? line : (JSON.parse(`"${quoted}"`) as string);
-  return message.replace(/^runc run failed: /, '') || 'the container failed to start';
 }

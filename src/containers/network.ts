@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { conflict, failedPrecondition, invalidArgument, isNodeError, StrataError, unsupported } from '../errors.js';
 import { formatPort, type PortMapping, type PublishedPort } from './ports.js';
+import { findCommand } from '../util/process.js';
 
 /*
  * A container's own network namespace with outbound connectivity and published ports, without a daemon, a
@@ -66,19 +67,6 @@ export function networkPaths(id: string, stateDir: string): { netns: string; pid
   return { netns: file('netns'), pidFile: file('slirp4netns.pid'), logFile: file('slirp4netns.log') };
 }
 
-/** The first executable `name` on PATH. */
-function findCommand(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
-    const file = path.join(dir || '.', name);
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      if (fs.statSync(file).isFile()) return file;
-    } catch {
-      // Not here.
-    }
-  }
-  return undefined;
-}
 
 /** Whether a port can be bound on the host now (in this process's network namespace): the bound port, or undefined. */
 function canBind(protocol: 'tcp' | 'udp', hostIp: string, port: number): Promise<number | undefined> {

@@ -22,6 +22,14 @@ export function lastRuntimeError(logFile: string): string | undefined {
   return undefined;
 }
 
+/** The reason in runc's last log line (`level=error msg="..."`), unquoted. */
+export function runtimeMessage(stderr: string): string {
+  const line = stderr.trim().split('\n').at(-1) ?? '';
+  const quoted = /msg="((?:[^"\\]|\\.)*)"/.exec(line)?.[1];
+  const message = quoted === undefined ? line : (JSON.parse(`"${quoted}"`) as string);
+  return message.replace(/^runc (?:run|create) failed: /, '') || 'the container failed to start';
+}
+
 /** Docker's exit codes for a container that could not be started: 127 not found, 126 not executable. */
 export function startFailureExitCode(message: string): number {
   if (/executable file not found|no such file or directory/i.test(message)) return 127;
@@ -52,32 +60,22 @@ export class Runtime {
     }
   }
 
-  private args(...rest: string[]): string[] {
+  /** The global flags every runc command of this store takes (conmon passes them to runc too). */
+  args(...rest: string[]): string[] {
     return ['--root', this.stateDir, ...rest];
   }
 
-  /** `runc run` in the foreground: it stays the parent of the container's process and exits with its status. */
   /**
    * The runtime's own log goes to a file, so its stderr carries only the container's output and, if the
    * process could not start, one plain line saying why.
    */
-  private logArgs(logFile: string): string[] {
+  logArgs(logFile: string): string[] {
     return ['--log', logFile, '--log-format', 'json'];
   }
 
+  /** `runc run` in the foreground: it stays the parent of the container's process and exits with its status. */
   run(id: string, bundle: string, pidFile: string, stdio: StdioOptions): ChildProcess {
     return spawn(this.binary, [...this.logArgs(path.join(bundle, 'runtime.log')), ...this.args('run', '--bundle', bundle, '--pid-file', pidFile, id)], { stdio, cwd: bundle });
-  }
-
-  /**
-   * `runc run` for a detached container with a terminal: under script(1), which gives runc a pty to proxy and
-   * copies its output to stdout. Its stdin is a pipe the caller keeps open, so the container never reads EOF
-   * (Docker keeps a detached `-it` container's stdin open the same way).
-   */
-  runInTerminal(id: string, bundle: string, pidFile: string): ChildProcess {
-    const command = [this.binary, ...this.logArgs(path.join(bundle, 'runtime.log')), ...this.args('run', '--bundle', bundle, '--pid-file', pidFile, id)];
-    const quoted = command.map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(' ');
-    return spawn('script', ['--quiet', '--return', '--flush', '--command', quoted, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], cwd: bundle });
   }
 
   exec(id: string, processJson: string, logFile: string, options: { tty: boolean; detach?: boolean }, stdio: StdioOptions): ChildProcess {
@@ -96,6 +94,12 @@ export class Runtime {
   delete(id: string): void {
     if (!fs.existsSync(path.join(this.stateDir, id))) return;
     spawnSync(this.binary, this.args('delete', '--force', id), { stdio: 'ignore' });
+  }
+
+  /** `runc start`: runs the process of a created container (conmon made it with `runc create`). */
+  start(id: string): void {
+    const result = spawnSync(this.binary, this.args('start', id), { encoding: 'utf8' });
+    if (result.status !== 0) throw new StrataError('internal', `${this.binary} start: ${result.stderr.trim() || `exit status ${result.status}`}`);
   }
 
   state(id: string): { status: string; pid: number } | undefined {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,7 +12,8 @@ import { type ContainerInspect, inspectContainer } from './inspect.js';
 import { type LogEntry, readLog } from './logs.js';
 import { processAlive } from '../util/process.js';
 import { type ContainerRecord, ContainerRecords } from './records.js';
-import { Runtime } from './runtime.js';
+import { Runtime, startFailureExitCode } from './runtime.js';
+import { ConmonCreateError, conmonCreate, conmonPidFile } from './conmon.js';
 import { type ContainerSettings, parseSettings } from './settings.js';
 
 export interface CreateOptions {
@@ -39,8 +39,8 @@ export class Containers {
     /** Snapshotters by name; new containers get `defaultSnapshotter`, existing ones keep the one they were made with. */
     private readonly snapshotters: Record<string, Snapshotter>,
     readonly defaultSnapshotter: string,
-    /** The monitor process's entry script (`start` runs it detached with the store root and the container's ID). */
-    private readonly monitorEntry: string,
+    /** The script conmon runs when a container ends (with the store root and the container's ID): `finish` in a process of its own. */
+    private readonly exitEntry: string,
   ) {
     this.records = new ContainerRecords(db);
     this.dir = path.join(root, 'containers');
@@ -57,8 +57,17 @@ export class Containers {
     return path.join(this.dir, id);
   }
 
+  /**
+   * The container's log: conmon's (k8s-file format) for a container that ran detached, else the json-file log a
+   * foreground run (or a container of an earlier Strata, whose monitor was a Node process) wrote.
+   */
   logPath(id: string): string {
-    return path.join(this.bundle(id), 'container.log');
+    const conmonLog = path.join(this.bundle(id), 'ctr.log');
+    return fs.existsSync(conmonLog) ? conmonLog : path.join(this.bundle(id), 'container.log');
+  }
+
+  private exitFile(id: string): string {
+    return path.join(this.root, 'runtime', 'exits', id);
   }
 
   runtime(record: ContainerRecord): Runtime {
@@ -128,25 +137,51 @@ export class Containers {
   }
 
   /**
-   * Starts a created or exited container under a detached monitor and returns once the container's process
-   * runs (or failed to start, which throws with the runtime's message and Docker's exit code).
+   * Starts a created or exited container under conmon, detached: its root mounted, its network up, config.json
+   * written, `runc create` by conmon, then `runc start`. Returns once the container's process runs; a container
+   * that could not start throws with the runtime's message and Docker's exit code, and is left exited.
    */
   async start(nameOrId: string): Promise<ContainerRecord> {
     const record = this.resolve(nameOrId);
     if (record.state === 'running') return record;
-    this.runtime(record).check();
-    // A detached container's stdin is /dev/null, as Docker's is without an attached client.
-    const child = spawn(process.execPath, [this.monitorEntry, this.root, record.id], { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
-    const status = await new Promise<string>((resolve) => {
-      let text = '';
-      const channel = child.stdio[3]!;
-      channel.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      channel.on('close', () => resolve(text));
-    });
-    child.unref();
-    if (status.startsWith('error ')) {
-      const [, code, ...message] = status.trim().split(' ');
-      throw new ExitStatusError(Number(code), message.join(' '));
+    const runtime = this.runtime(record);
+    runtime.check();
+    const settings = parseSettings(record.settings);
+    const { prepareBundle } = await import('./monitor.js');
+    const { network } = await prepareBundle(this, record, settings.tty);
+    runtime.delete(record.id); // stale state of an earlier run
+    fs.mkdirSync(path.dirname(this.exitFile(record.id)), { recursive: true });
+    fs.rmSync(this.exitFile(record.id), { force: true });
+    let pid: number;
+    try {
+      ({ pid } = await conmonCreate({
+        id: record.id,
+        name: record.name,
+        bundle: this.bundle(record.id),
+        runtime,
+        logPath: path.join(this.bundle(record.id), 'ctr.log'),
+        exitDir: path.dirname(this.exitFile(record.id)),
+        socketDir: path.join(this.root, 'runtime', 'sockets'),
+        terminal: settings.tty,
+        stdin: settings.interactive,
+        exitCommand: [process.execPath, this.exitEntry, this.root, record.id],
+      }));
+    } catch (error) {
+      network?.release();
+      this.snapshotterFor(record).unmount(record.id);
+      if (!(error instanceof ConmonCreateError)) throw error;
+      const exitCode = startFailureExitCode(error.message);
+      this.records.transaction(() => this.records.update(record.id, { state: 'exited', exitCode, finishedAt: Date.now(), error: error.message }));
+      throw new ExitStatusError(exitCode, `failed to create task for container: ${error.message}`, { cause: error });
+    }
+    const monitorPid = Number(fs.readFileSync(conmonPidFile(this.bundle(record.id)), 'utf8'));
+    this.records.transaction(() => this.records.update(record.id, { state: 'running', pid, monitorPid, startedAt: Date.now(), finishedAt: null, exitCode: null, error: null }));
+    try {
+      runtime.start(record.id);
+    } catch (error) {
+      runtime.kill(record.id, 'KILL', true);
+      await this.waitExit(record.id, 10_000);
+      throw error;
     }
     return this.resolve(record.id);
   }
@@ -267,6 +302,7 @@ export class Containers {
     releaseNetwork(record.id, this.bundle(record.id));
     this.snapshotterFor(record).remove(record.id);
     fs.rmSync(this.bundle(record.id), { recursive: true, force: true });
+    fs.rmSync(this.exitFile(record.id), { force: true });
   }
 
   /** Brings every row whose monitor is gone back to the truth: exited, unmounted, no runtime state. */
@@ -276,14 +312,44 @@ export class Containers {
 
   reconcileOne(record: ContainerRecord): ContainerRecord {
     if (record.state !== 'running' || processAlive(record.monitorPid)) return record;
+    return this.finish(record);
+  }
+
+  /**
+   * A container whose monitor is gone: recorded exited with the status conmon wrote, or, when there is none
+   * (the monitor was killed), killed so it does not run on unwatched and shown as 137; its runtime state, network
+   * and mount released, and removed with `--rm`. conmon's exit command runs this; so does every reconcile.
+   */
+  finish(record: ContainerRecord): ContainerRecord {
     const runtime = this.runtime(record);
-    // The monitor died: its container must not run on unwatched, and its exit status is lost (137, as killed).
-    runtime.kill(record.id, 'KILL', true);
+    const written = readExitStatus(this.exitFile(record.id));
+    if (written === undefined) runtime.kill(record.id, 'KILL', true);
     runtime.delete(record.id);
     releaseNetwork(record.id, this.bundle(record.id));
+    fs.rmSync(path.join(this.bundle(record.id), 'network.json'), { force: true });
     this.snapshotterFor(record).unmount(record.id);
-    const update = { state: 'exited' as const, pid: null, monitorPid: null, exitCode: record.exitCode ?? 137, finishedAt: Date.now() };
-    this.records.transaction(() => this.records.update(record.id, update));
-    return { ...record, ...update };
+    const update = { state: 'exited' as const, pid: null, monitorPid: null, exitCode: written ?? record.exitCode ?? 137, finishedAt: Date.now() };
+    // Another process (conmon's exit command, a reconciling command) may have finished it meanwhile: the first one records it.
+    const finished = this.records.transaction(() => {
+      const current = this.records.get(record.id);
+      if (current?.state !== 'running') return current;
+      this.records.update(record.id, update);
+      return { ...current, ...update };
+    });
+    if (finished && parseSettings(record.settings).autoRemove) {
+      this.records.transaction(() => this.records.delete(record.id));
+      this.discardFiles(record);
+    }
+    return finished ?? { ...record, ...update };
+  }
+}
+
+/** The exit status conmon wrote for a container, if it did. */
+function readExitStatus(file: string): number | undefined {
+  try {
+    const status = Number.parseInt(fs.readFileSync(file, 'utf8'), 10);
+    return Number.isNaN(status) ? undefined : status;
+  } catch {
+    return undefined;
   }
 }

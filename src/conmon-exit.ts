@@ -1,0 +1,16 @@
+/**
+ * conmon's exit command: conmon runs it (`node conmon-exit.js ROOT ID`) once a detached container has ended and
+ * its exit status is written. It records the container exited, releases its runtime state, network and mount,
+ * and removes it when it was run with --rm: what Podman's `podman container cleanup` does.
+ */
+import { Engine } from './engine.js';
+
+const [root, id] = process.argv.slice(2);
+const engine = new Engine(root!);
+try {
+  // Opening the container service reconciles, which already finishes a container whose conmon is gone.
+  const record = engine.containers.records.get(id!);
+  if (record?.state === 'running') engine.containers.finish(record);
+} finally {
+  engine.close();
+}

@@ -1,0 +1,107 @@
+/**
+ * Detached containers under conmon: the only process that stays behind for a container is conmon (no Node
+ * process), its output is logged by conmon and served by `logs` as Docker serves it, its exit status comes from
+ * conmon's exit file, and conmon's exit command finishes it (unmount, --rm). Needs root, runc and conmon.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, test } from 'node:test';
+import { busyboxTar, cliPath, hasCommand, strata, strataOk, tempDir } from '../helpers.js';
+
+const canRun = process.getuid?.() === 0 && hasCommand('runc') && hasCommand('conmon');
+const skip = { skip: canRun ? false : 'needs root, runc and conmon' };
+const roots: string[] = [];
+
+after(() => {
+  for (const root of roots) {
+    const ids = strata(root, ['ps', '-aq', '--no-trunc']).stdout.split('\n').filter(Boolean);
+    if (ids.length > 0) strata(root, ['rm', '-f', ...ids]);
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+function storeWithBusybox(): string {
+  const root = tempDir('strata-conmon-');
+  roots.push(root);
+  strataOk(root, ['import', '-c', 'CMD ["sh"]', busyboxTar(), 'busybox']);
+  return root;
+}
+
+const status = (pid: number, field: string) => fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+)`, 'm'))?.[1];
+/** Dead: no such process, or a zombie its new parent has not reaped yet. */
+const gone = (pid: number) => !fs.existsSync(`/proc/${pid}`) || / Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\)/, ''));
+const mounted = (root: string) => fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(path.join(root, 'snapshots'));
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (check()) return;
+    await sleep(50);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+test('a detached container is watched by conmon alone: no Node process stays behind, a few MB of memory', skip, async () => {
+  const root = storeWithBusybox();
+  strataOk(root, ['run', '-d', '--name', 'watched', 'busybox', 'sleep', '1000']);
+  const pid = JSON.parse(strataOk(root, ['inspect', 'watched']))[0].State.Pid as number;
+  const monitor = Number(status(pid, 'PPid'));
+  assert.equal(fs.readFileSync(`/proc/${monitor}/comm`, 'utf8').trim(), 'conmon');
+  // conmon is detached: its parent is not a Strata process (the CLI that started it has exited).
+  const grandparent = Number(status(monitor, 'PPid'));
+  assert.notEqual(fs.readFileSync(`/proc/${grandparent}/comm`, 'utf8').trim(), 'node');
+  const rssKb = Number(status(monitor, 'VmRSS'));
+  assert.ok(rssKb < 10_000, `conmon's RSS is ${rssKb} kB`);
+  strataOk(root, ['rm', '-f', 'watched']);
+  await until(() => gone(monitor), 'conmon to exit after its container');
+});
+
+test('logs serve what conmon logged: stdout and stderr apart, -n, -t, and -f until the container ends', skip, async () => {
+  const root = storeWithBusybox();
+  strataOk(root, ['run', '-d', '--name', 'talker', 'busybox', 'sh', '-c', 'echo one; echo two >&2; echo three; sleep 1; echo four; exit 3']);
+  const follow = spawn(process.execPath, [cliPath, '--root', root, 'logs', '-f', 'talker'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let followed = '';
+  follow.stdout.on('data', (chunk: Buffer) => (followed += chunk.toString()));
+  const followCode = new Promise<number | null>((resolve) => follow.on('close', resolve));
+  assert.equal(strataOk(root, ['wait', 'talker']).trim(), '3');
+  assert.equal(await followCode, 0);
+  assert.equal(followed, 'one\nthree\nfour\n');
+  const logs = strata(root, ['logs', 'talker']);
+  assert.equal(logs.stdout, 'one\nthree\nfour\n');
+  assert.equal(logs.stderr, 'two\n');
+  assert.equal(strata(root, ['logs', '-n', '1', 'talker']).stdout, 'four\n');
+  const stamped = strata(root, ['logs', '-t', 'talker']).stdout.split('\n').filter(Boolean);
+  assert.equal(stamped.length, 3);
+  for (const line of stamped) assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z (one|three|four)$/);
+  assert.equal(mounted(root), false, 'conmon\'s exit command unmounted it');
+});
+
+test('run -d --rm: conmon\'s exit command removes the container once it ends', skip, async () => {
+  const root = storeWithBusybox();
+  const id = strataOk(root, ['run', '-d', '--rm', 'busybox', 'sh', '-c', 'sleep 0.2']).trim();
+  await until(() => strataOk(root, ['ps', '-aq', '--no-trunc']).trim() === '', 'the container to be removed');
+  assert.equal(fs.existsSync(path.join(root, 'containers', id)), false);
+  assert.equal(fs.existsSync(path.join(root, 'runtime', 'exits', id)), false);
+  assert.equal(mounted(root), false);
+});
+
+test('a container conmon could not create is one error line with Docker\'s exit code, and is left exited', skip, () => {
+  const root = storeWithBusybox();
+  const result = strata(root, ['run', '-d', '--name', 'broken', 'busybox', 'no-such-command']);
+  assert.equal(result.status, 127);
+  assert.equal(result.stderr, 'Error: failed to create task for container: unable to start container process: exec: "no-such-command": executable file not found in $PATH\n');
+  assert.match(strataOk(root, ['ps', '-a', '--format', '{{.Names}} {{.Status}}']), /^broken Exited \(127\)/);
+  assert.equal(mounted(root), false);
+  assert.equal(spawnSync('pgrep', ['-f', `conmon.*${root}`]).status, 1, 'no conmon is left');
+});
+
+test('restarting an exited container runs it under a new conmon, its log going on as Docker\'s does', skip, () => {
+  const root = storeWithBusybox();
+  strataOk(root, ['run', '-d', '--name', 'again', 'busybox', 'sh', '-c', 'echo ran']);
+  assert.equal(strataOk(root, ['wait', 'again']).trim(), '0');
+  strataOk(root, ['start', 'again']);
+  assert.equal(strataOk(root, ['wait', 'again']).trim(), '0');
+  assert.equal(strataOk(root, ['logs', 'again']), 'ran\nran\n');
+});
