@@ -196,6 +196,8 @@ const defineContainerCommands = (parent: Command, top: boolean) => {
     .option('-f, --follow', 'follow log output')
     .option('-n, --tail <lines>', 'number of lines to show from the end of the logs', 'all')
     .option('-t, --timestamps', 'show timestamps')
+    .option('--since <time>', 'show logs since a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)')
+    .option('--until <time>', 'show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)')
     .action(run(async (engine, id: string, opts) => (await container()).logsCommand(engine, id, opts)));
   parent
     .command(top ? 'ps' : 'ls')

@@ -278,20 +278,27 @@ export class Containers {
   }
 
   /**
-   * The container's output as its log keeps it: the last `tail` lines, then with `follow` new lines as they are
-   * written, until the container has stopped and nothing more came.
+   * The container's output as its log keeps it: the last `tail` lines written between `since` and `until` (ms
+   * since the epoch), then with `follow` new lines as they are written, until the container has stopped and
+   * nothing more came, or `until` has passed.
    */
-  async *logs(nameOrId: string, options: { tail?: number; follow?: boolean } = {}): AsyncGenerator<LogEntry> {
+  async *logs(nameOrId: string, options: { tail?: number; follow?: boolean; since?: number; until?: number } = {}): AsyncGenerator<LogEntry> {
     const record = this.resolve(nameOrId);
     const file = this.logPath(record.id);
     const tail = options.tail ?? Number.POSITIVE_INFINITY;
+    const { since = Number.NEGATIVE_INFINITY, until = Number.POSITIVE_INFINITY } = options;
+    const inWindow = (entry: LogEntry) => {
+      const time = Date.parse(entry.time);
+      return time >= since && time <= until;
+    };
     let { entries, next } = readLog(file);
+    entries = entries.filter(inWindow);
     yield* tail === Number.POSITIVE_INFINITY ? entries : entries.slice(Math.max(0, entries.length - tail));
     if (!options.follow) return;
-    for (;;) {
+    while (Date.now() <= until) {
       const running = this.records.get(record.id)?.state === 'running';
       ({ entries, next } = readLog(file, next));
-      yield* entries;
+      yield* entries.filter(inWindow);
       if (!running && entries.length === 0) return;
       await sleep(100);
     }

@@ -76,6 +76,13 @@ test('logs serve what conmon logged: stdout and stderr apart, -n, -t, and -f unt
   assert.equal(stamped.length, 3);
   for (const line of stamped) assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z (one|three|four)$/);
   assert.equal(mounted(root), false, 'conmon\'s exit command unmounted it');
+  // --since / --until: a window of times, as Docker's; a future since shows nothing, a past until nothing either.
+  assert.equal(strata(root, ['logs', '--since', '1h', 'talker']).stdout, 'one\nthree\nfour\n');
+  assert.equal(strata(root, ['logs', '--since', new Date(Date.now() + 60_000).toISOString(), 'talker']).stdout, '');
+  assert.equal(strata(root, ['logs', '--until', '2000-01-01', 'talker']).stdout, '');
+  const bad = strata(root, ['logs', '--since', 'yesterday', 'talker']);
+  assert.equal(bad.status, 1);
+  assert.equal(bad.stderr, 'Error: failed to parse value as time or duration: "yesterday"\n');
 });
 
 test('run -d --rm: conmon\'s exit command removes the container once it ends', skip, async () => {

@@ -3,7 +3,7 @@
  * instruction's own set, argument counts and forms validated, with Docker's error texts.
  */
 import { LineError, type Node } from './ast.js';
-import { parseGoDuration } from './duration.js';
+import { parseGoDuration } from '../../util/duration.js';
 import { flagBool, flagList, type FlagSpec, flagString, type ParsedFlags, parseFlags } from './flags.js';
 import { chompHeredocContent, parseHeredocWord } from './heredoc.js';
 import type {
@@ -229,7 +229,12 @@ function parseHealthcheck(node: Node): Healthcheck {
   const interval = (flag: string): number | undefined => {
     const value = flagString(f, flag);
     if (value === undefined || value === '') return undefined;
-    const ns = parseGoDuration(value);
+    let ns: number;
+    try {
+      ns = parseGoDuration(value);
+    } catch (error) {
+      throw new LineError((error as Error).message, { cause: error });
+    }
     if (ns !== 0 && ns < 1e6) throw new LineError(`Interval ${JSON.stringify(flag)} cannot be less than 1ms`);
     return ns;
   };

@@ -1,5 +1,6 @@
 import type { Engine } from '../../engine.js';
 import { invalidArgument } from '../../errors.js';
+import { parseTimestamp } from '../../util/time.js';
 import type { ContainerRecord } from '../../containers/records.js';
 import type { RunOptions } from '../../containers/run-options.js';
 import { parseSettings } from '../../containers/settings.js';
@@ -157,10 +158,14 @@ export function psCommand(engine: Engine, flags: { all?: boolean; quiet?: boolea
   print(formatRows(rows, columns, flags.format));
 }
 
-export async function logsCommand(engine: Engine, name: string, flags: { follow?: boolean; tail?: string; timestamps?: boolean }) {
+export async function logsCommand(engine: Engine, name: string, flags: { follow?: boolean; tail?: string; timestamps?: boolean; since?: string; until?: string }) {
   const tail = flags.tail === undefined || flags.tail === 'all' ? Number.POSITIVE_INFINITY : Number(flags.tail);
   if (!(tail >= 0)) throw invalidArgument(`invalid value for --tail: ${flags.tail}`);
-  for await (const entry of engine.containers.logs(name, { tail, follow: flags.follow ?? false })) {
+  const window = {
+    ...(flags.since !== undefined && { since: parseTimestamp(flags.since) }),
+    ...(flags.until !== undefined && { until: parseTimestamp(flags.until) }),
+  };
+  for await (const entry of engine.containers.logs(name, { tail, follow: flags.follow ?? false, ...window })) {
     (entry.stream === 'stderr' ? process.stderr : process.stdout).write(flags.timestamps ? `${entry.time} ${entry.log}` : entry.log);
   }
 }

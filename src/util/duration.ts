@@ -1,5 +1,5 @@
 /** Go's time.ParseDuration (`1m30s`, `500ms`, `1.5h`), in nanoseconds, with Go's error texts. */
-import { LineError } from './ast.js';
+import { invalidArgument } from '../errors.js';
 
 const units: Record<string, number> = {
   ns: 1,
@@ -13,7 +13,7 @@ const units: Record<string, number> = {
 };
 
 export function parseGoDuration(text: string): number {
-  const invalid = () => new LineError(`time: invalid duration ${JSON.stringify(text)}`);
+  const invalid = () => invalidArgument(`time: invalid duration ${JSON.stringify(text)}`);
   let rest = text;
   let sign = 1;
   if (rest.startsWith('-') || rest.startsWith('+')) {
@@ -28,9 +28,9 @@ export function parseGoDuration(text: string): number {
     if (number[0] === '' || number[0] === '.') throw invalid();
     rest = rest.slice(number[0].length);
     const unit = /^[^\d.]*/.exec(rest)![0];
-    if (unit === '') throw new LineError(`time: missing unit in duration ${JSON.stringify(text)}`);
+    if (unit === '') throw invalidArgument(`time: missing unit in duration ${JSON.stringify(text)}`);
     const scale = units[unit];
-    if (scale === undefined) throw new LineError(`time: unknown unit ${JSON.stringify(unit)} in duration ${JSON.stringify(text)}`);
+    if (scale === undefined) throw invalidArgument(`time: unknown unit ${JSON.stringify(unit)} in duration ${JSON.stringify(text)}`);
     rest = rest.slice(unit.length);
     total += Number(number[0].endsWith('.') ? number[0].slice(0, -1) : number[0] || '0') * scale;
   }
