@@ -1,11 +1,15 @@
-// The few Linux file calls Node lacks: mknod (overlay whiteouts are char 0:0 devices)
-// and extended attributes (overlay opaque dirs, security.capability in layers).
+// The few Linux file calls Node lacks: mknod (overlay whiteouts are char 0:0 devices),
+// extended attributes (overlay opaque dirs, security.capability in layers), mount, and connecting
+// to a SOCK_SEQPACKET unix socket (conmon's attach socket; Node's net speaks only SOCK_STREAM).
 #include <node_api.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -141,6 +145,38 @@ static napi_value Umount(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// seqpacketConnect(path) -> fd: a connected SOCK_SEQPACKET unix socket, blocking, close-on-exec.
+static napi_value SeqpacketConnect(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (argc < 1 || get_string(env, argv[0], addr.sun_path, sizeof addr.sun_path)) return NULL;
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", addr.sun_path);
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    napi_value thrown = throw_errno(env, "connect", addr.sun_path);
+    close(fd);
+    return thrown;
+  }
+  napi_value result;
+  napi_create_int32(env, fd, &result);
+  return result;
+}
+
+// shutdown(fd, SHUT_RDWR): wakes a read blocked on the socket (close alone does not), so the thread pool can drain.
+static napi_value Shutdown(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return NULL;
+  if (shutdown(fd, SHUT_RDWR) != 0 && errno != ENOTCONN) return throw_errno(env, "shutdown", "socket");
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"mknod", NULL, Mknod, NULL, NULL, NULL, napi_default, NULL},
@@ -149,6 +185,8 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"llistxattr", NULL, Llistxattr, NULL, NULL, NULL, napi_default, NULL},
     {"mount", NULL, Mount, NULL, NULL, NULL, napi_default, NULL},
     {"umount", NULL, Umount, NULL, NULL, NULL, napi_default, NULL},
+    {"seqpacketConnect", NULL, SeqpacketConnect, NULL, NULL, NULL, napi_default, NULL},
+    {"shutdown", NULL, Shutdown, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

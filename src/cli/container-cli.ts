@@ -53,7 +53,18 @@ const runFlags = (c: Command) =>
 
 const defineContainerCommands = (parent: Command, top: boolean, run: RunAction) => {
   const names = (c: Command) => c.argument('<container...>');
-  names(parent.command('start').description('Start one or more stopped containers')).action(run(async (engine, ids: string[]) => (await container()).startCommand(engine, ids)));
+  names(parent.command('start').description('Start one or more stopped containers'))
+    .option('-a, --attach', "attach STDOUT/STDERR and forward signals")
+    .option('-i, --interactive', "attach container's STDIN")
+    .option('--detach-keys <keys>', 'override the key sequence for detaching a container')
+    .action(run(async (engine, ids: string[], opts) => (await container()).startCommand(engine, ids, opts)));
+  parent
+    .command('attach')
+    .description("Attach local standard input, output, and error streams to a running container")
+    .argument('<container>')
+    .option('--detach-keys <keys>', 'override the key sequence for detaching a container', 'ctrl-p,ctrl-q')
+    .option('--no-stdin', 'do not attach STDIN')
+    .action(run(async (engine, id: string, opts) => (await container()).attachCommand(engine, id, opts)));
   names(parent.command('stop').description('Stop one or more running containers'))
     .option('-t, --time <seconds>', 'seconds to wait before killing the container')
     .action(run(async (engine, ids: string[], opts) => (await container()).stopCommand(engine, ids, opts)));

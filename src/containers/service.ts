@@ -13,6 +13,7 @@ import { type LogEntry, readLog } from './logs.js';
 import { processAlive } from '../util/process.js';
 import { type ContainerRecord, ContainerRecords } from './records.js';
 import { Runtime, startFailureExitCode } from './runtime.js';
+import { type AttachedContainer, attachToConmon } from './attach.js';
 import { ConmonCreateError, conmonCreate, conmonPidFile } from './conmon.js';
 import { type ContainerSettings, parseSettings } from './settings.js';
 
@@ -270,6 +271,16 @@ export class Containers {
     } catch {
       return [];
     }
+  }
+
+  /** Connects to a running container's conmon: its output as it comes, its stdin, its terminal's size. */
+  attach(nameOrId: string): AttachedContainer {
+    const record = this.reconcileOne(this.resolve(nameOrId));
+    if (record.state !== 'running') throw conflict('You cannot attach to a stopped container, start it first');
+    if (!fs.existsSync(conmonPidFile(this.bundle(record.id)))) {
+      throw failedPrecondition(`container ${record.id} runs in the foreground of the strata command that started it: it cannot be attached`);
+    }
+    return attachToConmon(path.join(this.root, 'runtime', 'sockets'), this.bundle(record.id), record.id);
   }
 
   /** Bytes of the container's read-write layer (`ps -s`'s first number). */

@@ -8,6 +8,10 @@ interface FsExtras {
   llistxattr(path: string): string[];
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount(target: string, flags: number): void;
+  /** A connected SOCK_SEQPACKET unix socket's file descriptor (conmon's attach socket). */
+  seqpacketConnect(path: string): number;
+  /** shutdown(2) of a socket, both ways: a read blocked on it returns. */
+  shutdown(fd: number): void;
 }
 
 let loaded: FsExtras | undefined;

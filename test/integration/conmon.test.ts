@@ -112,3 +112,60 @@ test('restarting an exited container runs it under a new conmon, its log going o
   assert.equal(strataOk(root, ['wait', 'again']).trim(), '0');
   assert.equal(strataOk(root, ['logs', 'again']), 'ran\nran\n');
 });
+
+/** Runs the CLI with `input` written to its stdin in steps (a pause before each later part), resolving with what it did. */
+function strataWithInput(root: string, args: string[], parts: (string | Buffer)[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [cliPath, '--root', root, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin.on('error', () => undefined);
+  void (async () => {
+    for (const [i, part] of parts.entries()) {
+      if (i > 0) await sleep(300);
+      child.stdin.write(part);
+    }
+  })();
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+}
+
+test('attach relays a running container\'s output and stdin through conmon; its exit code is attach\'s', skip, async () => {
+  const root = storeWithBusybox();
+  strataOk(root, ['run', '-di', '--name', 'shell', 'busybox', 'sh']);
+  const attached = await strataWithInput(root, ['attach', 'shell'], ['echo out; echo err >&2; exit 7\n']);
+  assert.equal(attached.status, 7);
+  assert.equal(attached.stdout, 'out\n');
+  assert.equal(attached.stderr, 'err\n');
+  assert.match(strataOk(root, ['ps', '-a', '--format', '{{.Names}} {{.Status}}']), /^shell Exited \(7\)/);
+  const stopped = strata(root, ['attach', 'shell']);
+  assert.equal(stopped.status, 1);
+  assert.equal(stopped.stderr, 'Error: You cannot attach to a stopped container, start it first\n');
+});
+
+test('the detach keys end the attach and leave the container running; --detach-keys changes them', skip, async () => {
+  const root = storeWithBusybox();
+  strataOk(root, ['run', '-di', '--name', 'stays', 'busybox', 'sh']);
+  const detached = await strataWithInput(root, ['attach', 'stays'], ['echo first\n', Buffer.from([0x10, 0x11])]);
+  assert.equal(detached.status, 0);
+  assert.equal(detached.stdout, 'first\n');
+  assert.match(strataOk(root, ['ps', '--format', '{{.Names}} {{.Status}}']), /^stays Up/);
+  const custom = await strataWithInput(root, ['attach', '--detach-keys', 'ctrl-x', 'stays'], ['echo second\n', Buffer.from([0x18])]);
+  assert.equal(custom.status, 0);
+  assert.equal(custom.stdout, 'second\n');
+  const ended = await strataWithInput(root, ['attach', 'stays'], ['exit 4\n']);
+  assert.equal(ended.status, 4);
+});
+
+test('start -ai starts a created container attached to this stdin; a -t container\'s output comes from its pty', skip, async () => {
+  const root = storeWithBusybox();
+  strataOk(root, ['create', '-i', '--name', 'later', 'busybox', 'sh']);
+  const started = await strataWithInput(root, ['start', '-ai', 'later'], ['echo started; exit 5\n']);
+  assert.equal(started.status, 5);
+  assert.equal(started.stdout, 'started\n');
+  strataOk(root, ['run', '-dit', '--name', 'terminal', 'busybox', 'sh']);
+  const tty = await strataWithInput(root, ['attach', 'terminal'], ['tty; exit 2\n']);
+  assert.equal(tty.status, 2);
+  assert.match(tty.stdout, /\/dev\/pts\/\d+\r\n/);
+});
+

@@ -3,6 +3,7 @@ import { invalidArgument } from '../../errors.js';
 import { parseTimestamp } from '../../util/time.js';
 import type { ContainerRecord } from '../../containers/records.js';
 import type { RunOptions } from '../../containers/run-options.js';
+import { DetachWatcher, parseDetachKeys } from '../../containers/attach.js';
 import { parseSettings } from '../../containers/settings.js';
 import { formatPort } from '../../containers/ports.js';
 import { ellipsis, formatRows, goTime, humanDuration, humanSize, timeAgo } from '../format.js';
@@ -49,11 +50,65 @@ export async function runCommand(engine: Engine, image: string, command: string[
   if (flags.interactive) process.stdin.destroy();
 }
 
-export async function startCommand(engine: Engine, names: string[]) {
+export async function startCommand(engine: Engine, names: string[], flags: { attach?: boolean; interactive?: boolean; detachKeys?: string } = {}) {
+  if (flags.attach || flags.interactive) {
+    // Docker's start -a/-i: one container, started and attached, its exit code ours.
+    if (names.length > 1) throw invalidArgument('you cannot start and attach multiple containers at once');
+    await engine.containers.start(names[0]!);
+    await attachCommand(engine, names[0]!, { stdin: flags.interactive ?? false, detachKeys: flags.detachKeys ?? 'ctrl-p,ctrl-q' });
+    return;
+  }
   await forEach(names, async (name) => {
     await engine.containers.start(name);
     print(name);
   });
+}
+
+/**
+ * `attach`: the container's output here as it comes, this terminal's input (raw, on a terminal) to its stdin
+ * when it was started with -i, its pty sized as this terminal; the detach keys end the attach and leave the
+ * container running; otherwise the attach ends with the container, and its exit code is ours.
+ */
+export async function attachCommand(engine: Engine, name: string, flags: { detachKeys: string; stdin?: boolean }) {
+  const keys = parseDetachKeys(flags.detachKeys);
+  const record = engine.containers.resolve(name);
+  const settings = parseSettings(record.settings);
+  const attached = engine.containers.attach(record.id);
+  const raw = settings.tty && process.stdin.isTTY;
+  let detached = false;
+  const done: Promise<void>[] = [];
+  if (settings.tty && process.stdout.isTTY) {
+    const resize = () => attached.resize(process.stdout.rows, process.stdout.columns);
+    resize();
+    process.on('SIGWINCH', resize);
+  }
+  let detach: () => void = () => undefined;
+  if (settings.interactive && flags.stdin !== false) {
+    if (raw) process.stdin.setRawMode(true);
+    const watcher = new DetachWatcher(keys);
+    done.push(
+      new Promise<void>((resolve) => {
+        detach = resolve;
+        process.stdin.on('data', (chunk: Buffer) => {
+          const { pass, detach: ended } = watcher.feed(chunk);
+          if (pass.length > 0) void attached.write(pass).catch(() => undefined);
+          if (ended) {
+            detached = true;
+            resolve();
+          }
+        });
+      }),
+    );
+  }
+  const relay = (async () => {
+    for await (const packet of attached.output()) (packet.stream === 'stderr' ? process.stderr : process.stdout).write(packet.data);
+  })();
+  await Promise.race([relay, ...done]);
+  detach();
+  if (raw) process.stdin.setRawMode(false);
+  if (settings.interactive && flags.stdin !== false) process.stdin.destroy();
+  await attached.close();
+  if (!detached) process.exitCode = await engine.containers.wait(record.id);
 }
 
 export async function stopCommand(engine: Engine, names: string[], flags: { time?: string }) {
