@@ -28,6 +28,8 @@ export interface WorkloadResult {
   peakRssMB?: number;
   /** The workload's own RSS target, when its issue names one other than the default. */
   rssLimitMB?: number;
+  /** Lines of figures that are not times (memory that stays behind, ...), printed after the others. */
+  notes?: string[];
 }
 
 const outcomeOf = (samples: Samples | undefined, skipped?: string): Outcome => {
@@ -77,7 +79,7 @@ export function formatResult(result: WorkloadResult): string[] {
     const limit = result.rssLimitMB ?? rssLimitMB;
     main += `  peak RSS ${Math.round(result.peakRssMB)}MB (target ≤${limit}MB: ${result.peakRssMB <= limit ? 'met' : 'missed'})`;
   }
-  return [main, ...others.map((c) => `${label}  ${timeOrReason(c.tool, c.outcome)}${ratioPart(`strata/${c.tool}`, strata, c)}`)];
+  return [main, ...others.map((c) => `${label}  ${timeOrReason(c.tool, c.outcome)}${ratioPart(`strata/${c.tool}`, strata, c)}`), ...(result.notes ?? []).map((note) => `${label}  ${note}`)];
 }
 
 /** The whole run as one JSON line, for scripts that track results over time. */
@@ -96,6 +98,7 @@ export function jsonSummary(results: WorkloadResult[], context: Record<string, u
           return { tool, seconds: outcome.seconds, ratio, target: target ? targetText(target) : null, met: target && ratio !== null ? isMet(ratio, target) : null };
         }),
         ...(r.peakRssMB !== undefined && { peakRssMB: Math.round(r.peakRssMB), rssTargetMB: r.rssLimitMB ?? rssLimitMB, rssMet: r.peakRssMB <= (r.rssLimitMB ?? rssLimitMB) }),
+        ...(r.notes && { notes: r.notes }),
       };
     }),
   });

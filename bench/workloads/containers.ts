@@ -14,12 +14,14 @@ interface Sizes {
   /** 10 KB files the commit container writes. */
   commitFiles: number;
   ps: { running: number; exited: number; created: number };
+  /** Containers kept running at once to weigh what stays behind per container. */
+  monitors: number;
 }
 
 const sizesFor = (quick: boolean): Sizes =>
   quick
-    ? { large: { bytes: 45e6, files: 500 }, commitFiles: 200, ps: { running: 1, exited: 2, created: 5 } }
-    : { large: { bytes: 495e6, files: 5000 }, commitFiles: 1000, ps: { running: 3, exited: 7, created: 10 } };
+    ? { large: { bytes: 45e6, files: 500 }, commitFiles: 200, ps: { running: 1, exited: 2, created: 5 }, monitors: 3 }
+    : { large: { bytes: 495e6, files: 5000 }, commitFiles: 1000, ps: { running: 3, exited: 7, created: 10 }, monitors: 10 };
 
 /** Every image and container the bench makes, in Strata, Docker and Podman alike, is named strata-bench*. */
 const images = { busybox: 'strata-bench/ctr-busybox:latest', small: 'strata-bench/ctr-small:latest', large: 'strata-bench/ctr-large:latest' };
@@ -81,6 +83,7 @@ export async function containerWorkloads(ctx: BenchContext): Promise<WorkloadRes
       [labels.commitManyFiles, () => bench.commitManyFiles()],
       [labels.commitOneFile, () => bench.commitOneFile()],
       [labels.ps, () => bench.psSize()],
+      [labels.monitors, () => bench.monitorMemory()],
     ];
   });
 }
@@ -141,6 +144,7 @@ class ContainerBench {
       commitManyFiles: `commit ${this.sizes.commitFiles} x 10KB files`,
       commitOneFile: `commit 1 file (${large} image; floor: unchanged, target +0.1s)`,
       ps: `ps -a -s (${running + exited + created} containers)`,
+      monitors: `run -d sleep, ${this.sizes.monitors} running`,
     };
   }
 
@@ -223,6 +227,69 @@ class ContainerBench {
       { tool: 'runc run' },
       ...this.peerComparisons({ docker: fasterThan, podman: fasterThan }),
     ]);
+  }
+
+  /**
+   * 6. `run -d IMAGE sleep` until N containers run, each tool in turn, then the memory that stays behind per
+   * container: the RSS of each container's parent (Strata's and Podman's conmon, Docker's containerd-shim) and,
+   * for Strata, of any other process of its store (a Node monitor would show here). Target (issue 12): ≤5 MB.
+   */
+  monitorMemory(): WorkloadResult {
+    const count = this.sizes.monitors;
+    const tools: { name: string; start: (name: string) => Command; pidOf: (name: string) => number; remove: (names: string[]) => void }[] = [
+      {
+        name: 'strata',
+        start: (name) => strata(this.root, 'run', '-d', '--name', name, images.busybox, 'sleep', '600'),
+        pidOf: (name) => Number(this.strata('inspect', '-f', '{{.State.Pid}}', name).trim()),
+        remove: (names) => run(strata(this.root, 'rm', '-f', ...names)),
+      },
+      ...this.peers
+        .filter((setup) => !setup.setupError)
+        .map(({ peer, store }) => ({
+          name: peer.name,
+          start: (name: string) =>
+            peer.name === 'podman'
+              ? store.command('--runtime', 'runc', 'run', '-d', '--name', name, '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096', images.busybox, 'sleep', '600')
+              : store.command('run', '-d', '--name', name, images.busybox, 'sleep', '600'),
+          pidOf: (name: string) => Number(run(store.command('inspect', '-f', '{{.State.Pid}}', name)).trim()),
+          remove: (names: string[]) => attempt(() => runPeer(store.command('rm', '-f', ...names))),
+        })),
+    ];
+    const started = new Map(tools.map((tool) => [tool.name, { seconds: [] as number[], names: [] as string[] }]));
+    try {
+      for (let i = 0; i < count; i++) {
+        progress(`run -d: container ${i + 1}/${count}`);
+        for (const tool of tools) {
+          const name = `${containerPrefix}mon-${tool.name}-${i}`;
+          const begin = process.hrtime.bigint();
+          run(tool.start(name));
+          started.get(tool.name)!.seconds.push(Number(process.hrtime.bigint() - begin) / 1e9);
+          started.get(tool.name)!.names.push(name);
+        }
+      }
+      const rssKiB = (pid: number) => Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+      const parentOf = (pid: number) => Number(/^PPid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+      const perContainerMB = (tool: (typeof tools)[number]) => {
+        const monitors = new Set(started.get(tool.name)!.names.map((name) => parentOf(tool.pidOf(name))));
+        if (tool.name === 'strata') for (const pid of processesOf(this.root)) monitors.add(pid);
+        return [...monitors].reduce((sum, pid) => sum + rssKiB(pid), 0) / 1024 / count;
+      };
+      const memory = tools.map((tool) => ({ name: tool.name, mb: perContainerMB(tool) }));
+      const strataMB = memory[0]!.mb;
+      return {
+        label: this.labels().monitors,
+        strata: { seconds: median(started.get('strata')!.seconds) },
+        comparisons: [
+          { tool: 'floor', outcome: { reason: 'none (the memory below is the figure)' } },
+          ...this.peerComparisons({}).map((c) => ({ ...c, outcome: started.has(c.tool) && c.tool !== 'strata' ? { seconds: median(started.get(c.tool)!.seconds) } : { reason: c.skipped ?? 'not run' } })),
+        ],
+        notes: [
+          `stays behind per running container: ${memory.map(({ name, mb }) => `${name} ${mb.toFixed(1)}MB`).join(', ')} (strata target ≤5MB: ${strataMB <= 5 ? 'met' : 'missed'})`,
+        ],
+      };
+    } finally {
+      for (const tool of tools) tool.remove(started.get(tool.name)!.names);
+    }
   }
 
   /** 2. `run --rm IMAGE true` on the large image against the small one: the image's size should not matter. */
@@ -412,4 +479,19 @@ function dockerContainersNamed(prefix: string): string[] {
 
 function removeDockerContainers(names: string[]): void {
   if (names.length > 0) quietly({ file: 'docker', args: ['rm', '-f', ...names] });
+}
+
+/** Processes (other than this one) whose command line names the store: what Strata leaves running for it. */
+function processesOf(root: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.includes(root) && !cmdline.startsWith('sleep')) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
 }
