@@ -1,5 +1,6 @@
 import type { BuildBackend, StepContainer } from './builder/backend.js';
 import type { BuildCache } from './builder/cache.js';
+import { buildStepLabel } from './containers/records.js';
 import type { Containers, CreateOptions } from './containers/service.js';
 import type { Stores } from './image-engine.js';
 import type { ImageStore } from './images/store.js';
@@ -29,7 +30,8 @@ export class EngineBuildBackend implements BuildBackend {
       this.containers = openContainerService(this.root, this.stores, this.storageDriver);
     }
     const containers = this.containers;
-    const record = containers.create({ image, settings });
+    // Marked with this process's pid: if it is killed, the next build, builder prune or system check finds the container.
+    const record = containers.create({ image, settings: { ...settings, labels: { ...settings.labels, [buildStepLabel]: String(process.pid) } } });
     return {
       id: record.id,
       run: async (output) => {

@@ -5,7 +5,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { SaveFormat } from './archive/save.js';
 import type { BuildOptions, BuildReporter, BuildResult } from './builder/builder.js';
 import { BuildCache, type BuildCachePruneResult } from './builder/cache.js';
-import { ContainerRecords } from './containers/records.js';
+import { buildStepLabel, ContainerRecords } from './containers/records.js';
 import { ContentStore } from './content/store.js';
 import type { Progress } from './distribution/client/progress.js';
 import type { PullOptions, PullResult } from './distribution/client/pull.js';
@@ -158,14 +158,29 @@ export class ImageEngine {
     return this.images.tagsOfRepository(repository);
   }
 
+  /**
+   * RUN containers that killed builds left (their process gone), removed with `remove`: stopped, unmounted and
+   * deleted. Cheap when there are none: the container service loads only if some are recorded.
+   */
+  async abandonedBuildSteps(options: { remove?: boolean } = {}): Promise<string[]> {
+    if (this.containerRecords.withLabel(buildStepLabel).length === 0) return [];
+    const { openContainerService } = await import('./container-service.js');
+    const containers = openContainerService(this.root, this, this.storageDriver);
+    const abandoned = containers.abandonedBuildSteps();
+    if (options.remove) for (const record of abandoned) await containers.remove(record.id, { force: true });
+    return abandoned.map((record) => record.id);
+  }
+
   /** `build`: a Dockerfile and its context, step by step as Docker's classic builder, with the layer cache. */
   async build(options: BuildOptions, reporter: BuildReporter): Promise<BuildResult> {
+    await this.abandonedBuildSteps({ remove: true });
     const [{ build }, { EngineBuildBackend }] = await Promise.all([import('./builder/builder.js'), import('./build-backend.js')]);
     return build(new EngineBuildBackend(this, this.root, this.storageDriver), options, reporter);
   }
 
-  /** `builder prune`: every cached step forgotten, the step images only the cache kept removed. */
-  pruneBuildCache(): BuildCachePruneResult {
+  /** `builder prune`: killed builds' RUN containers and every cached step forgotten, the step images only the cache kept removed. */
+  async pruneBuildCache(): Promise<BuildCachePruneResult> {
+    await this.abandonedBuildSteps({ remove: true });
     return this.buildCache.prune(this.images, (id) => this.containerRecords.usesImage(id));
   }
 
@@ -177,6 +192,8 @@ export class ImageEngine {
   /** `system check`: every blob re-hashed (unless `quick`), every image's layers checked, leftovers listed (removed with `repair`). */
   async check(options: { repair?: boolean; quick?: boolean } = {}): Promise<CheckReport> {
     const { checkStore } = await import('./images/check.js');
-    return checkStore(this.images, options);
+    const steps = await this.abandonedBuildSteps({ remove: options.repair ?? false });
+    const report = await checkStore(this.images, options);
+    return { ...report, orphans: [...steps.map((id) => `container ${id} (a RUN step of a killed build)`), ...report.orphans] };
   }
 }

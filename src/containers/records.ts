@@ -68,6 +68,9 @@ const containerColumns: Record<keyof ContainerUpdate, string> = {
   error: 'error',
 };
 
+/** The label a build's RUN containers carry, with the building process's pid: those a killed build left can be found. */
+export const buildStepLabel = 'strata.build.step';
+
 /** The containers table: one row per container, its settings as JSON, its state as the monitor records it. */
 export class ContainerRecords {
   constructor(private readonly db: MetadataDb) {}
@@ -111,6 +114,11 @@ export class ContainerRecords {
 
   delete(id: string): void {
     this.db.sql('DELETE FROM containers WHERE id = ?').run(id);
+  }
+
+  /** Containers whose settings carry the label `key` (any value). */
+  withLabel(key: string): ContainerRecord[] {
+    return (this.db.sql('SELECT * FROM containers WHERE json_extract(settings, ?) IS NOT NULL ORDER BY created DESC').all(`$.labels."${key}"`) as ContainerRow[]).map(toContainer);
   }
 
   /** Whether any container (running or not) is made from the image: Docker keeps such an image. */

@@ -11,7 +11,7 @@ import type { PublishedPort } from './ports.js';
 import { type ContainerInspect, inspectContainer } from './inspect.js';
 import { type LogEntry, readLog } from './logs.js';
 import { processAlive } from '../util/process.js';
-import { type ContainerRecord, ContainerRecords } from './records.js';
+import { buildStepLabel, type ContainerRecord, ContainerRecords } from './records.js';
 import { Runtime, startFailureExitCode } from './runtime.js';
 import { type AttachedContainer, attachToConmon } from './attach.js';
 import { ConmonCreateError, conmonCreate, conmonPidFile } from './conmon.js';
@@ -243,6 +243,14 @@ export class Containers {
     this.runtime(record).delete(record.id);
     this.discardFiles(record);
     return record;
+  }
+
+  /** RUN containers of builds whose process is gone (killed): reconciled, so none still runs or holds a mount. */
+  abandonedBuildSteps(): ContainerRecord[] {
+    return this.records
+      .withLabel(buildStepLabel)
+      .filter((record) => !processAlive(Number(parseSettings(record.settings).labels[buildStepLabel])))
+      .map((record) => this.reconcileOne(record));
   }
 
   /** `container prune`: every container not running, with its read-write layer; the bytes those layers held. */

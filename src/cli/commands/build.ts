@@ -98,7 +98,7 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
 
 export async function builderPruneCommand(engine: ImageEngine, flags: { force?: boolean; all?: boolean }) {
   if (!flags.force && !(await (await import('../prompt.js')).confirm('WARNING! This will remove all dangling build cache.\nAre you sure you want to continue?'))) return;
-  const { deleted, reclaimed } = engine.pruneBuildCache();
+  const { deleted, reclaimed } = await engine.pruneBuildCache();
   if (deleted.length > 0) {
     print('Deleted build cache objects:');
     for (const id of deleted) print(shortId(id));
