@@ -10,11 +10,14 @@ export interface LogEntry {
 
 /**
  * Docker's json-file log format, one JSON object per line. Output is cut into lines so `logs --tail` and `-t`
- * work per line; a partial line is flushed when it grows past 16 KiB, or at close.
+ * work per line; a partial line is flushed when it grows past 16 KiB, or at close. A log that cannot be written
+ * (a full disk) stops logging, never the container or its caller: `failure` says why, for a warning.
  */
 export class LogWriter {
   private readonly fd: number;
   private readonly partial: Record<Stream, string> = { stdout: '', stderr: '' };
+  /** The error that stopped the log, if one did. */
+  failure: Error | undefined;
 
   constructor(file: string) {
     this.fd = fs.openSync(file, 'a', 0o640);
@@ -37,9 +40,13 @@ export class LogWriter {
   }
 
   private append(stream: Stream, lines: string[]): void {
-    if (lines.length === 0) return;
+    if (lines.length === 0 || this.failure) return;
     const time = new Date().toISOString();
-    fs.writeSync(this.fd, lines.map((log) => `${JSON.stringify({ log, stream, time } satisfies LogEntry)}\n`).join(''));
+    try {
+      fs.writeSync(this.fd, lines.map((log) => `${JSON.stringify({ log, stream, time } satisfies LogEntry)}\n`).join(''));
+    } catch (error) {
+      this.failure = error as Error;
+    }
   }
 
   close(): void {

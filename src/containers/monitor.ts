@@ -141,11 +141,8 @@ export async function startContainer(containers: Containers, id: string, attach:
     containers.snapshotterFor(record).unmount(id);
     const message = started ? null : runtimeMessage(Buffer.concat(early).toString());
     const exitCode = started ? code : startFailureExitCode(message ?? '');
-    containers.records.transaction(() => containers.records.update(id, { state: 'exited', pid: null, monitorPid: null, exitCode, finishedAt: Date.now(), error: message }));
-    if (settings.autoRemove) {
-      containers.records.transaction(() => containers.records.delete(id));
-      containers.discardFiles(record);
-    }
+    if (settings.autoRemove) containers.forget(record);
+    else containers.records.transaction(() => containers.records.update(id, { state: 'exited', pid: null, monitorPid: null, exitCode, finishedAt: Date.now(), error: message }));
     return { exitCode, message };
   });
 

@@ -239,10 +239,27 @@ export class Containers {
       await this.waitExit(record.id, 10_000);
       record = this.reconcileOne(this.resolve(record.id));
     }
-    this.records.transaction(() => this.records.delete(record.id));
+    this.forget(record);
+    return record;
+  }
+
+  /**
+   * Deletes a stopped container: its row, then its runtime state and files. A full disk can refuse even a
+   * delete (SQLite needs room for its journal): then the container's own files go first, which gives the space
+   * back, and the row after; a row left without files is removed by `rm` again.
+   */
+  forget(record: ContainerRecord): void {
+    try {
+      this.records.transaction(() => this.records.delete(record.id));
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'SQLITE_FULL') throw error;
+      this.runtime(record).delete(record.id);
+      this.discardFiles(record);
+      this.records.transaction(() => this.records.delete(record.id));
+      return;
+    }
     this.runtime(record).delete(record.id);
     this.discardFiles(record);
-    return record;
   }
 
   /** RUN containers of builds whose process is gone (killed): reconciled, so none still runs or holds a mount. */
@@ -355,6 +372,10 @@ export class Containers {
     fs.rmSync(path.join(this.bundle(record.id), 'network.json'), { force: true });
     this.snapshotterFor(record).unmount(record.id);
     const update = { state: 'exited' as const, pid: null, monitorPid: null, exitCode: written ?? record.exitCode ?? 137, finishedAt: Date.now() };
+    if (parseSettings(record.settings).autoRemove) {
+      if (this.records.get(record.id)) this.forget(record);
+      return { ...record, ...update };
+    }
     // Another process (conmon's exit command, a reconciling command) may have finished it meanwhile: the first one records it.
     const finished = this.records.transaction(() => {
       const current = this.records.get(record.id);
@@ -362,10 +383,6 @@ export class Containers {
       this.records.update(record.id, update);
       return { ...current, ...update };
     });
-    if (finished && parseSettings(record.settings).autoRemove) {
-      this.records.transaction(() => this.records.delete(record.id));
-      this.discardFiles(record);
-    }
     return finished ?? { ...record, ...update };
   }
 }
