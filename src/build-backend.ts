@@ -3,7 +3,7 @@ import type { BuildCache } from './builder/cache.js';
 import { buildStepLabel } from './containers/records.js';
 import type { Containers, CreateOptions } from './containers/service.js';
 import type { Stores } from './image-engine.js';
-import type { ImageStore } from './images/store.js';
+import type { ImageStore, Lease } from './images/store.js';
 import type { Digest } from './util/digest.js';
 
 /**
@@ -13,6 +13,7 @@ import type { Digest } from './util/digest.js';
 export class EngineBuildBackend implements BuildBackend {
   readonly images: ImageStore;
   readonly cache: BuildCache;
+  readonly lease: Lease;
   private containers: Containers | undefined;
 
   constructor(
@@ -22,6 +23,12 @@ export class EngineBuildBackend implements BuildBackend {
   ) {
     this.images = stores.images;
     this.cache = stores.buildCache;
+    this.lease = stores.images.lease();
+  }
+
+  /** The build is over: its images are ordinary images again, for prunes to judge. */
+  release(): void {
+    this.lease.release();
   }
 
   async createContainer(image: Digest, settings: CreateOptions['settings']): Promise<StepContainer> {

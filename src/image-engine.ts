@@ -109,13 +109,16 @@ export class ImageEngine {
   pruneImages(options: { all?: boolean } = {}): PruneImagesResult {
     const { images } = this;
     const removed: PruneImagesResult = { untagged: [], deleted: [], reclaimed: 0 };
+    images.dropDeadLeases();
+    const inUse = (id: Digest) => this.containerRecords.usesImage(id);
+    const keep = (id: Digest) => images.isHeld(id);
     // Removing a child can leave its parent dangling: repeat until nothing more goes.
     for (;;) {
       const records = images.records.all();
       const parents = new Set(records.map((r) => r.parent));
-      const victims = records.filter((r) => !parents.has(r.id) && !this.containerRecords.usesImage(r.id) && (options.all || images.records.tagsOf(r.id).length === 0));
+      const victims = records.filter((r) => !parents.has(r.id) && !inUse(r.id) && !keep(r.id) && (options.all || images.records.tagsOf(r.id).length === 0));
       if (victims.length === 0) break;
-      const { results, reclaimed } = images.removeMany(victims.map((v) => v.id), { force: true });
+      const { results, reclaimed } = images.removeMany(victims.map((v) => v.id), { force: true, keep });
       for (const result of results) {
         if ('error' in result) throw result.error;
         removed.untagged.push(...result.untagged);
@@ -175,13 +178,19 @@ export class ImageEngine {
   async build(options: BuildOptions, reporter: BuildReporter): Promise<BuildResult> {
     await this.abandonedBuildSteps({ remove: true });
     const [{ build }, { EngineBuildBackend }] = await Promise.all([import('./builder/builder.js'), import('./build-backend.js')]);
-    return build(new EngineBuildBackend(this, this.root, this.storageDriver), options, reporter);
+    const backend = new EngineBuildBackend(this, this.root, this.storageDriver);
+    try {
+      return await build(backend, options, reporter);
+    } finally {
+      backend.release();
+    }
   }
 
   /** `builder prune`: killed builds' RUN containers and every cached step forgotten, the step images only the cache kept removed. */
   async pruneBuildCache(): Promise<BuildCachePruneResult> {
     await this.abandonedBuildSteps({ remove: true });
-    return this.buildCache.prune(this.images, (id) => this.containerRecords.usesImage(id));
+    this.images.dropDeadLeases();
+    return this.buildCache.prune(this.images, (id) => this.containerRecords.usesImage(id), (id) => this.images.isHeld(id));
   }
 
   /** `system df` for images: shared layers counted once; an image is active while a container uses it. */

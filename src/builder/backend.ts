@@ -21,5 +21,7 @@ export interface StepContainer {
 export interface BuildBackend {
   readonly images: ImageStore;
   readonly cache: BuildCache;
+  /** Holds the images the build stands on (bases, cached and new steps) against prunes while it runs. */
+  readonly lease?: { readonly id: string; hold(imageId: Digest): boolean };
   createContainer(image: Digest, settings: CreateOptions['settings']): Promise<StepContainer>;
 }

@@ -171,10 +171,13 @@ class Builder {
   /** A base image from the store, pulled when missing and a puller was given. */
   private async baseImage(name: string): Promise<ImageRecord> {
     const found = this.backend.images.find(name);
-    if (found) return found;
+    // Held at once, so a prune cannot take it while the build stands on it (one it took a moment ago is missing).
+    if (found && (this.backend.lease?.hold(found.id) ?? true)) return found;
     if (!this.options.pull) throw invalidArgument(`pull access denied for ${name}: the image is not in the store (strata pull ${name})`);
     await this.options.pull(name);
-    return this.backend.images.resolve(name);
+    const pulled = this.backend.images.resolve(name);
+    this.backend.lease?.hold(pulled.id);
+    return pulled;
   }
 
   /** ONBUILD triggers of a base image run first in the stage that uses it. */
@@ -240,8 +243,9 @@ class Builder {
     if (this.options.noCache) return undefined;
     const id = this.backend.cache.cachedStep(key);
     const image = id && this.backend.images.records.get(id);
-    if (image) this.report.usingCache();
-    return image || undefined;
+    if (!image || !(this.backend.lease?.hold(image.id) ?? true)) return undefined;
+    this.report.usingCache();
+    return image;
   }
 
   private stateOf(image: ImageRecord, cmdSet: boolean): StageState {
@@ -265,6 +269,7 @@ class Builder {
       config: canonicalJson(config),
       layers: [...parentLayers, ...(step.layer ? [step.layer] : [])],
       ...(state.image && { parent: state.image.id }),
+      ...(this.backend.lease && { lease: this.backend.lease.id }),
     });
     return this.backend.images.records.get(id)!;
   }

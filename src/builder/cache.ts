@@ -54,9 +54,10 @@ export class BuildCache {
 
   /**
    * `builder prune`: forgets every cached step and remembered digest, then removes the step images only the
-   * cache kept (untagged, childless, no container made from them: `inUse`), through the image store's removal.
+   * cache kept (untagged, childless, no container made from them: `inUse`, none a running build holds: `keep`),
+   * through the image store's removal.
    */
-  prune(images: ImageStore, inUse: (id: Digest) => boolean): BuildCachePruneResult {
+  prune(images: ImageStore, inUse: (id: Digest) => boolean, keep: (id: Digest) => boolean = () => false): BuildCachePruneResult {
     const cached = this.images();
     this.db.transaction(() => {
       this.db.sql('DELETE FROM build_cache').run();
@@ -68,11 +69,11 @@ export class BuildCache {
     for (;;) {
       const victims = [...cached].filter((id) => {
         const record = images.records.get(id);
-        return record && !inUse(id) && images.records.tagsOf(id).length === 0 && images.records.children(id).length === 0;
+        return record && !inUse(id) && !keep(id) && images.records.tagsOf(id).length === 0 && images.records.children(id).length === 0;
       });
       if (victims.length === 0) break;
       for (const id of victims) cached.delete(id);
-      const { results, reclaimed: freed } = images.removeMany(victims, { prune: false });
+      const { results, reclaimed: freed } = images.removeMany(victims, { prune: false, keep });
       for (const result of results) {
         if ('error' in result) throw result.error;
         deleted.push(...result.deleted);

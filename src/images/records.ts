@@ -119,6 +119,36 @@ export class ImageRecords {
     return (this.db.sql('SELECT name FROM tags WHERE image_id = ? ORDER BY name').all(id) as { name: string }[]).map((row) => row.name);
   }
 
+  /** A lease for in-flight work of process `pid` (a build): the images it holds are not pruned from under it. */
+  createLease(id: string, pid: number): void {
+    this.db.sql('INSERT INTO leases (id, pid, created) VALUES (?, ?, ?)').run(id, pid, Date.now());
+  }
+
+  hold(leaseId: string, imageId: Digest): void {
+    this.db.sql('INSERT OR IGNORE INTO lease_images (lease_id, image_id) VALUES (?, ?)').run(leaseId, imageId);
+  }
+
+  /** The pids of the leases that hold an image. */
+  holders(imageId: Digest): number[] {
+    return (this.db.sql('SELECT l.pid FROM lease_images i JOIN leases l ON l.id = i.lease_id WHERE i.image_id = ?').all(imageId) as { pid: number }[]).map((row) => row.pid);
+  }
+
+  deleteLease(id: string): void {
+    this.db.sql('DELETE FROM leases WHERE id = ?').run(id);
+  }
+
+  /** Every lease with the images it holds. */
+  leases(): { id: string; pid: number; images: Digest[] }[] {
+    const rows = this.db.sql('SELECT l.id, l.pid, i.image_id FROM leases l LEFT JOIN lease_images i ON i.lease_id = l.id').all() as { id: string; pid: number; image_id: Digest | null }[];
+    const byId = new Map<string, { id: string; pid: number; images: Digest[] }>();
+    for (const row of rows) {
+      const lease = byId.get(row.id) ?? { id: row.id, pid: row.pid, images: [] };
+      if (row.image_id) lease.images.push(row.image_id);
+      byId.set(row.id, lease);
+    }
+    return [...byId.values()];
+  }
+
   allTags(): Map<Digest, string[]> {
     const byImage = new Map<Digest, string[]>();
     for (const row of this.db.sql('SELECT name, image_id FROM tags ORDER BY name').all() as { name: string; image_id: Digest }[]) {

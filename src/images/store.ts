@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { BlobWriter, ContentStore, Descriptor } from '../content/store.js';
 import { conflict, dataCorrupt, invalidArgument, notFound, StrataError } from '../errors.js';
@@ -5,6 +6,7 @@ import { LayerStore, type UnpackedLayer } from '../layers/store.js';
 import type { LayerRecord } from '../layers/records.js';
 import type { MetadataDb } from '../metadata/database.js';
 import { chainIds, type Digest, isDigest } from '../util/digest.js';
+import { processAlive } from '../util/process.js';
 import { type ImageRecord, ImageRecords } from './records.js';
 import { canonicalJson, type ImageConfig, type Manifest, MediaType } from './model.js';
 import { formatReference, parseReference, type Reference, repositoryName } from './reference.js';
@@ -32,6 +34,8 @@ export interface NewImage {
   stagedBlobs?: BlobWriter[];
   /** Where a registry serves it: `repository@digest` (the digest `pull` printed). */
   repoDigest?: { repository: string; digest: Digest };
+  /** A lease (`lease()`) that holds the new image from the moment it exists. */
+  lease?: string;
 }
 
 export interface ResolvedImage {
@@ -42,8 +46,18 @@ export interface ResolvedImage {
 export interface RemoveOptions {
   force?: boolean;
   inUse?: (id: Digest) => boolean;
+  /** Images to leave alone entirely (held by a running build's lease): asked inside the removal's transaction. */
+  keep?: (id: Digest) => boolean;
   /** false: keep untagged parents (`rmi --no-prune`). */
   prune?: boolean;
+}
+
+/** In-flight work's hold on images (`ImageStore.lease`). */
+export interface Lease {
+  readonly id: string;
+  /** Holds an image; false when it is no longer in the store. */
+  hold(imageId: Digest): boolean;
+  release(): void;
 }
 
 /** What removing one name did: the names it untagged and the images it deleted, or why it failed. */
@@ -107,6 +121,7 @@ export class ImageStore {
       );
       for (const tag of tags) this.records.tag(tag, id);
       if (image.repoDigest) this.records.addRepoDigest(image.repoDigest.repository, image.repoDigest.digest, id);
+      if (image.lease) this.records.hold(image.lease, id);
     });
     return { id, tags };
   }
@@ -237,6 +252,7 @@ export class ImageStore {
     const byId = !tags.some((tag) => this.matchesTag(name, tag));
     const untagged: string[] = [];
     return this.records.transaction(() => {
+      if (options.keep?.(image.id)) return { untagged, deleted: [] };
       if (!byId) {
         const tag = tags.find((t) => this.matchesTag(name, t))!;
         this.records.untag(tag);
@@ -267,7 +283,7 @@ export class ImageStore {
       // Docker's prune of parents: untagged ancestors nothing else uses (a build's step images) go too.
       for (let parent = image.parent; parent !== null && options.prune !== false; ) {
         const record = this.records.get(parent);
-        if (!record || this.records.tagsOf(record.id).length > 0 || this.records.children(record.id).length > 0 || options.inUse?.(record.id)) break;
+        if (!record || this.records.tagsOf(record.id).length > 0 || this.records.children(record.id).length > 0 || options.inUse?.(record.id) || options.keep?.(record.id)) break;
         this.records.delete(record.id);
         deleted.push(record.id);
         parent = record.parent;
@@ -293,6 +309,36 @@ export class ImageStore {
       }
     }
     return { results, reclaimed: this.collectGarbage(candidates).reclaimed };
+  }
+
+  /**
+   * A lease for this process's in-flight work (containerd's leases): images it `hold`s, and those `add` makes
+   * with it, count as in use for prunes until `release`, or until the process is gone (a killed build).
+   */
+  lease(): Lease {
+    const id = `${process.pid}-${randomBytes(6).toString('hex')}`;
+    this.records.transaction(() => this.records.createLease(id, process.pid));
+    return {
+      id,
+      // In one transaction with the check: an image a prune removed a moment ago is not held, and the caller knows.
+      hold: (imageId) =>
+        this.records.transaction(() => {
+          if (!this.records.get(imageId)) return false;
+          this.records.hold(id, imageId);
+          return true;
+        }),
+      release: () => this.records.transaction(() => this.records.deleteLease(id)),
+    };
+  }
+
+  /** Whether a lease of a live process holds the image; run inside a removal's transaction, it cannot race a hold. */
+  isHeld(imageId: Digest): boolean {
+    return this.records.holders(imageId).some((pid) => processAlive(pid));
+  }
+
+  /** Deletes the leases of processes that are gone (killed builds). */
+  dropDeadLeases(): void {
+    for (const lease of this.records.leases()) if (!processAlive(lease.pid)) this.records.transaction(() => this.records.deleteLease(lease.id));
   }
 
   /** Every local tag of a repository (`domain/path`), sorted. */

@@ -71,6 +71,16 @@ const migrations: string[] = [
      stat_key TEXT NOT NULL,
      digest   TEXT NOT NULL
    );`,
+  `CREATE TABLE leases (
+     id      TEXT PRIMARY KEY,
+     pid     INTEGER NOT NULL,
+     created INTEGER NOT NULL
+   );
+   CREATE TABLE lease_images (
+     lease_id TEXT NOT NULL REFERENCES leases(id) ON DELETE CASCADE,
+     image_id TEXT NOT NULL,
+     PRIMARY KEY (lease_id, image_id)
+   );`,
 ];
 
 /**
