@@ -2,6 +2,7 @@
 
 import { invalidArgument, isInvalidArgument } from '../errors.js';
 import { isStruct, sortedKeys, withGoType } from './gofmt.js';
+import { type InspectKind, typedInspect } from './inspect-view.js';
 import { type FuncMap, parseTemplate, type Template } from './template.js';
 
 const sizeUnits = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
@@ -163,28 +164,13 @@ export function renderTemplate(template: string, data: unknown): string {
   return wrapped('template parsing error', () => parsed.execute(data, { funcs: dockerFunctions }));
 }
 
-/** Fields of Docker's inspect types that are maps (the rest of its objects are structs). */
-const inspectMaps = new Set(['Labels', 'ExposedPorts', 'Volumes', 'Data', 'Annotations', 'PortBindings', 'Ports', 'Networks', 'DriverOpts', 'Sysctls', 'StorageOpt', 'Tmpfs']);
-
-/** The inspect object as Docker's typed value: objects are structs, except the fields Docker declares as maps. */
-function typedInspect(value: unknown, key = '', parent = ''): unknown {
-  if (Array.isArray(value)) return value.map((item) => typedInspect(item));
-  if (typeof value !== 'object' || value === null) return value;
-  const object = value as Record<string, unknown>;
-  const isMap = inspectMaps.has(key) || (key === 'Config' && parent === 'LogConfig');
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(object)) out[k] = isMap ? typedInspect(v) : typedInspect(v, k, key);
-  if (!isMap) return withGoType(out, 'struct');
-  return withGoType(out, Object.values(out).every((v) => typeof v === 'string') ? 'map[string]string' : 'map[string]interface {}');
-}
-
 /**
  * An inspect template on one object, as docker inspect runs it: on Docker's typed value first, and when that
  * fails on the raw JSON with missingkey=error (so `{{.Foo}}` is `map has no entry for key "Foo"`, while a
  * missing label is `<no value>` and `{{index . "Id"}}` works).
  */
-export function renderInspect(template: Template, item: unknown): string {
-  const typed = template.run(typedInspect(item), { funcs: dockerFunctions });
+export function renderInspect(template: Template, item: unknown, kind?: InspectKind): string {
+  const typed = template.run(typedInspect(item, kind), { funcs: dockerFunctions });
   if (!typed.error) return typed.output;
   return wrapped('template parsing error', () => template.execute(item, { funcs: dockerFunctions, missingKey: 'error' }));
 }
