@@ -196,10 +196,13 @@ function formatVerb(value: unknown, verb: string, flags: Flags): string {
       if (Array.isArray(value)) {
         return pad(`[${value.map((item) => formatVerb(item, verb, { ...flags, width: undefined })).join(' ')}]`, flags);
       }
+      // A function-valued field is a method, which fmt does not print.
       const map = value as Record<string, unknown>;
       const inner = { ...flags, width: undefined };
-      return pad(`map[${sortedKeys(map).map((key) => `${formatVerb(key, verb, inner)}:${formatVerb(map[key], verb, inner)}`).join(' ')}]`, flags);
+      return pad(`map[${sortedKeys(map).filter((key) => typeof map[key] !== 'function').map((key) => `${formatVerb(key, verb, inner)}:${formatVerb(map[key], verb, inner)}`).join(' ')}]`, flags);
     }
+    case 'function':
+      return pad('<func>', flags);
     default:
       return badVerb(value, verb);
   }
