@@ -680,6 +680,33 @@ describe('bad references and changes', { concurrency: 4 }, () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// Bad --format templates: Go's text/template errors, in Docker's words, before anything is printed
+
+describe('bad --format templates', { concurrency: 4 }, () => {
+  const cases: [string[], RegExp][] = [
+    [['images', '--format', '{{.Foo}}'], /^Error: template parsing error: template: :1:2: executing "" at <\.Foo>: can't evaluate field Foo in type \*formatter\.imageContext\n$/],
+    [['images', '--format', '{{.ID'], /^Error: template parsing error: template: :1: unclosed action\n$/],
+    [['images', '--format', '{{nosuch .ID}}'], /^Error: template parsing error: template: :1: function "nosuch" not defined\n$/],
+    [['images', '--format', 'table {{.Repository}}\t{{.Nope}}'], /can't evaluate field Nope in type \*formatter\.imageContext/],
+    [['images', '--format', `${'{{if 1}}'.repeat(2000)}${'{{end}}'.repeat(2000)}`], /^Error: template parsing error: template: :1: blocks and parentheses nested too deeply \(more than 100 levels\)\n$/],
+    [['history', '--format', '{{.Bogus}}', 'busybox'], /can't evaluate field Bogus in type \*image\.historyContext/],
+    [['inspect', '-f', '{{.Foo}}', 'busybox'], /^Error: template parsing error: template: :1:2: executing "" at <\.Foo>: map has no entry for key "Foo"\n$/],
+    [['inspect', '-f', '{{.Id', 'nosuchimage'], /^Error: template parsing error: template: :1: unclosed action\n$/],
+    [['ps', '-a', '--format', '{{.Foo}}'], /^Error: failed to execute template: template: :1:2: executing "" at <\.Foo>: can't evaluate field Foo in type \*formatter\.ContainerContext\n$/],
+  ];
+  for (const [args, error] of cases) {
+    test(`strata ${args.map((arg) => (arg.length > 40 ? `${arg.slice(0, 37)}...` : arg)).join(' ')}`, async () => {
+      await expectRejected(args, error);
+    });
+  }
+  test('control: templates with Go built-ins and Docker functions print', async () => {
+    const root = await freshRoot();
+    assert.equal(await cliOk(root, ['images', '--format', '{{.Repository | upper}}:{{len .Tag}} {{if eq .Tag "latest"}}yes{{end}}']), 'BUSYBOX:6 yes\n');
+    assert.equal(await cliOk(root, ['inspect', '-f', '{{.Config.User}}|{{index .Config.Labels "x"}}|{{.Os}}', 'busybox']), '||linux\n');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 // Interrupted and concurrent writes
 
 /** A tar of `count` files of 64 KiB each. */
