@@ -707,6 +707,40 @@ describe('bad --format templates', { concurrency: 4 }, () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// Deep and huge inputs: a short error saying what was too deep or too long, never a stack overflow
+
+describe('deep and huge inputs', { concurrency: 4 }, () => {
+  let deep = 'x';
+  for (let i = 0; i < 2000; i++) deep = `\${A:-${deep}}`;
+  const contextOf = (files: Record<string, string>) => {
+    const dir = scratch('strata-deep-ctx-');
+    for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), content);
+    return dir;
+  };
+  const short = async (args: string[], error: RegExp) => {
+    const { root } = await freshStore();
+    await expectRejected(args, error, { root });
+    const again = await cli(root, args);
+    assert.ok(again.stderr.length < 300, `${again.stderr.length} characters: ${again.stderr.slice(0, 300)}`);
+  };
+  test('a 2,000-deep ${A:-${A:-...}} in ENV', async () => {
+    await short(['build', contextOf({ Dockerfile: `FROM scratch\nENV B=${deep}\n` })], /^Error: Dockerfile:2: failed to process ".*"\.\.\. \(\d+ characters\): variable expansion nested too deeply \(more than 100 levels\)\n$/);
+  });
+  test('a 2,000-deep ${A:-${A:-...}} in a flag', async () => {
+    await short(['build', contextOf({ Dockerfile: `FROM scratch\nCOPY --chown=${deep} a /b\n`, a: 'a' })], /^Error: Dockerfile:2: failed to process .*: variable expansion nested too deeply \(more than 100 levels\)\n$/);
+  });
+  test('a 60,000-character bad .dockerignore pattern', async () => {
+    await short(['build', contextOf({ Dockerfile: 'FROM scratch\nCOPY a /\n', a: 'a', '.dockerignore': `${'a'.repeat(60_000)}[\n` })], /^Error: error checking context: \.dockerignore, line 1: syntax error in pattern "a{60}"\.\.\. \(60001 characters\)\n$/);
+  });
+  test('a .dockerignore line over 64 KiB', async () => {
+    await short(['build', contextOf({ Dockerfile: 'FROM scratch\nCOPY a /\n', a: 'a', '.dockerignore': `# ok\n${'b'.repeat(70_000)}\n` })], /^Error: error reading \.dockerignore: line 2 is longer than 64 KiB\n$/);
+  });
+  test('a 2,000-deep --format template', async () => {
+    await short(['images', '--format', `${'{{with .}}'.repeat(2000)}${'{{end}}'.repeat(2000)}`], /^Error: template parsing error: template: :1: blocks and parentheses nested too deeply \(more than 100 levels\)\n$/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 // Interrupted and concurrent writes
 
 /** A tar of `count` files of 64 KiB each. */
