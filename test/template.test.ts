@@ -289,6 +289,13 @@ describe('inspect templates, as docker inspect runs them', () => {
     ['{{range .RootFS.Layers}}{{.}}{{end}}', 'sha256:1'],
   ];
   for (const [template, want] of cases) test(template, () => assert.equal(render(template), want));
+  test('a container: its struct fields exist, a nil pointer is a missing key of the raw JSON', () => {
+    const container = { Id: 'c1', State: { Status: 'running', Running: true }, Config: { Labels: { a: 'b' } }, HostConfig: {}, Mounts: [{ Source: '/s', Destination: '/d' }] };
+    const run = (template: string) => renderInspect(parseFormat(template), container, 'container');
+    assert.equal(run('{{.State.Status}} {{.State.Paused}} {{.State.ExitCode}} {{.HostConfig.Privileged}} {{.Config.Labels.a}} {{.RestartCount}}'), 'running false 0 false b 0');
+    assert.equal(run('{{range .Mounts}}{{.Source}}:{{.Destination}}:{{.RW}}:{{.Mode}}|{{end}}'), '/s:/d:false:|');
+    assert.throws(() => run('{{.State.Health.Status}}'), { message: 'template parsing error: template: :1:8: executing "" at <.State.Health.Status>: map has no entry for key "Health"' });
+  });
   test('an unknown field is a missing key of the raw JSON', () => {
     assert.throws(() => render('{{.Foo}}'), { message: 'template parsing error: template: :1:2: executing "" at <.Foo>: map has no entry for key "Foo"' });
     assert.throws(() => render('{{.Config.Foo}}'), { message: 'template parsing error: template: :1:9: executing "" at <.Config.Foo>: map has no entry for key "Foo"' });

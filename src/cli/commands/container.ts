@@ -121,9 +121,9 @@ const psType = '*formatter.ContainerContext';
 
 export function psCommand(engine: Engine, flags: { all?: boolean; quiet?: boolean; size?: boolean; format?: string; trunc?: boolean; latest?: boolean }) {
   // As docker ps: the template is checked before listing, and asking for .Size asks for the sizes.
-  if (flags.format !== undefined && !flags.quiet) {
+  if (flags.format !== undefined) {
     checkFormat(flags.format, psFields, psType);
-    if (flags.size === undefined && /\.Size\b/.test(flags.format)) flags = { ...flags, size: true };
+    if (!flags.quiet && flags.size === undefined && /\.Size\b/.test(flags.format)) flags = { ...flags, size: true };
   }
   let records = engine.containers.list().filter((record) => flags.all || record.state === 'running');
   if (flags.latest) records = records.slice(0, 1);
