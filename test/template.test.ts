@@ -193,6 +193,7 @@ const errors: [string, string][] = [
   ['{{range .Name}}{{end}}', 'template parsing error: template: :1:8: executing "" at <.Name>: range can\'t iterate over web'],
   ['{{range $i, $e := 3}}{{end}}', 'template parsing error: template: :1:18: executing "" at <3>: can\'t use 3 to iterate over more than one variable'],
   ['{{template "nope"}}', 'template parsing error: template: :1:11: executing "" at <{{template "nope"}}>: template "nope" not defined'],
+  ['{{define "T"}}{{.Foo.Bar}}{{end}}{{template "T" .ID}}', 'template parsing error: template: :1:20: executing "T" at <.Foo.Bar>: can\'t evaluate field Foo in type string'],
   ['{{nil}}', 'template parsing error: template: :1:2: executing "" at <nil>: nil is not a command'],
   ['{{.Name 1}}', 'template parsing error: template: :1:2: executing "" at <.Name>: Name is not a method but has arguments'],
   ['{{pad .Name -1 0}}', 'template parsing error: template: :1:2: executing "" at <pad .Name -1 0>: error calling pad: strings: negative Repeat count'],

@@ -1327,6 +1327,8 @@ class State {
   node: AnyNode | undefined;
   vars: { name: string; value: unknown }[];
   depth = 0;
+  /** The template running: "" or the name a {{template}} called (Go's `executing "name"`). */
+  private current: string;
   readonly out: string[] = [];
 
   constructor(
@@ -1336,11 +1338,12 @@ class State {
     data: unknown,
   ) {
     this.vars = [{ name: '$', value: data }];
+    this.current = template.name;
   }
 
   errorf(message: string): never {
-    const name = quote(this.template.name);
-    if (!this.node) throw invalidArgument(`template: ${this.template.name}: ${message}`);
+    const name = quote(this.current);
+    if (!this.node) throw invalidArgument(`template: ${this.current}: ${message}`);
     const { location, context } = this.template.errorContext(this.node);
     throw invalidArgument(`template: ${location}: executing ${name} at <${context}>: ${message}`);
   }
@@ -1466,14 +1469,16 @@ class State {
     if (!tree) this.errorf(`template ${quote(node.name)} not defined`);
     if (this.depth >= maxTemplateDepth) this.errorf(`exceeded maximum template depth (${maxTemplateDepth})`);
     const value = this.evalPipeline(dot, node.pipe);
-    const saved = this.vars;
+    const saved = { vars: this.vars, current: this.current };
     this.vars = [{ name: '$', value }];
+    this.current = node.name;
     this.depth++;
     try {
       this.walk(value, tree);
     } finally {
       this.depth--;
-      this.vars = saved;
+      this.vars = saved.vars;
+      this.current = saved.current;
     }
   }
 
