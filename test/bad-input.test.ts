@@ -680,6 +680,67 @@ describe('bad references and changes', { concurrency: 4 }, () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// Bad --format templates: Go's text/template errors, in Docker's words, before anything is printed
+
+describe('bad --format templates', { concurrency: 4 }, () => {
+  const cases: [string[], RegExp][] = [
+    [['images', '--format', '{{.Foo}}'], /^Error: template parsing error: template: :1:2: executing "" at <\.Foo>: can't evaluate field Foo in type \*formatter\.imageContext\n$/],
+    [['images', '--format', '{{.ID'], /^Error: template parsing error: template: :1: unclosed action\n$/],
+    [['images', '--format', '{{nosuch .ID}}'], /^Error: template parsing error: template: :1: function "nosuch" not defined\n$/],
+    [['images', '--format', 'table {{.Repository}}\t{{.Nope}}'], /can't evaluate field Nope in type \*formatter\.imageContext/],
+    [['images', '--format', `${'{{if 1}}'.repeat(2000)}${'{{end}}'.repeat(2000)}`], /^Error: template parsing error: template: :1: blocks and parentheses nested too deeply \(more than 100 levels\)\n$/],
+    [['history', '--format', '{{.Bogus}}', 'busybox'], /can't evaluate field Bogus in type \*image\.historyContext/],
+    [['inspect', '-f', '{{.Foo}}', 'busybox'], /^Error: template parsing error: template: :1:2: executing "" at <\.Foo>: map has no entry for key "Foo"\n$/],
+    [['inspect', '-f', '{{.Id', 'nosuchimage'], /^Error: template parsing error: template: :1: unclosed action\n$/],
+    [['ps', '-a', '--format', '{{.Foo}}'], /^Error: failed to execute template: template: :1:2: executing "" at <\.Foo>: can't evaluate field Foo in type \*formatter\.ContainerContext\n$/],
+  ];
+  for (const [args, error] of cases) {
+    test(`strata ${args.map((arg) => (arg.length > 40 ? `${arg.slice(0, 37)}...` : arg)).join(' ')}`, async () => {
+      await expectRejected(args, error);
+    });
+  }
+  test('control: templates with Go built-ins and Docker functions print', async () => {
+    const root = await freshRoot();
+    assert.equal(await cliOk(root, ['images', '--format', '{{.Repository | upper}}:{{len .Tag}} {{if eq .Tag "latest"}}yes{{end}}']), 'BUSYBOX:6 yes\n');
+    assert.equal(await cliOk(root, ['inspect', '-f', '{{.Config.User}}|{{index .Config.Labels "x"}}|{{.Os}}', 'busybox']), '||linux\n');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Deep and huge inputs: a short error saying what was too deep or too long, never a stack overflow
+
+describe('deep and huge inputs', { concurrency: 4 }, () => {
+  let deep = 'x';
+  for (let i = 0; i < 2000; i++) deep = `\${A:-${deep}}`;
+  const contextOf = (files: Record<string, string>) => {
+    const dir = scratch('strata-deep-ctx-');
+    for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), content);
+    return dir;
+  };
+  const short = async (args: string[], error: RegExp) => {
+    const { root } = await freshStore();
+    await expectRejected(args, error, { root });
+    const again = await cli(root, args);
+    assert.ok(again.stderr.length < 300, `${again.stderr.length} characters: ${again.stderr.slice(0, 300)}`);
+  };
+  test('a 2,000-deep ${A:-${A:-...}} in ENV', async () => {
+    await short(['build', contextOf({ Dockerfile: `FROM scratch\nENV B=${deep}\n` })], /^Error: Dockerfile:2: failed to process ".*"\.\.\. \(\d+ characters\): variable expansion nested too deeply \(more than 100 levels\)\n$/);
+  });
+  test('a 2,000-deep ${A:-${A:-...}} in a flag', async () => {
+    await short(['build', contextOf({ Dockerfile: `FROM scratch\nCOPY --chown=${deep} a /b\n`, a: 'a' })], /^Error: Dockerfile:2: failed to process .*: variable expansion nested too deeply \(more than 100 levels\)\n$/);
+  });
+  test('a 60,000-character bad .dockerignore pattern', async () => {
+    await short(['build', contextOf({ Dockerfile: 'FROM scratch\nCOPY a /\n', a: 'a', '.dockerignore': `${'a'.repeat(60_000)}[\n` })], /^Error: error checking context: \.dockerignore, line 1: syntax error in pattern "a{60}"\.\.\. \(60001 characters\)\n$/);
+  });
+  test('a .dockerignore line over 64 KiB', async () => {
+    await short(['build', contextOf({ Dockerfile: 'FROM scratch\nCOPY a /\n', a: 'a', '.dockerignore': `# ok\n${'b'.repeat(70_000)}\n` })], /^Error: error reading \.dockerignore: line 2 is longer than 64 KiB\n$/);
+  });
+  test('a 2,000-deep --format template', async () => {
+    await short(['images', '--format', `${'{{with .}}'.repeat(2000)}${'{{end}}'.repeat(2000)}`], /^Error: template parsing error: template: :1: blocks and parentheses nested too deeply \(more than 100 levels\)\n$/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 // Interrupted and concurrent writes
 
 /** A tar of `count` files of 64 KiB each. */

@@ -399,6 +399,27 @@ describe('expansion', () => {
   for (const [name, text, message] of errors) {
     test(`error: ${name}`, () => assert.throws(() => build(text), { message }));
   }
+
+  test('error: a 2,000-deep expansion in ENV, a flag or a meta ARG says so in one short line', () => {
+    let deep = 'x';
+    for (let i = 0; i < 2000; i++) deep = `\${A:-${deep}}`;
+    for (const [text, line] of [
+      [lines('FROM x', `ENV B=${deep}`), 2],
+      [lines('FROM x', `COPY --chown=${deep} a /b`), 2],
+      [lines(`ARG V=${deep}`, 'FROM x'), 1],
+    ] as const) {
+      assert.throws(() => build(text), (error: Error) => {
+        assert.match(error.message, new RegExp(`^Dockerfile:${line}: failed to process .*: variable expansion nested too deeply \\(more than 100 levels\\)$`));
+        assert.ok(error.message.length < 200, error.message);
+        return true;
+      });
+    }
+  });
+
+  test('a chain of thousands of stages is walked without deep recursion', () => {
+    const text = lines('FROM scratch AS s0', ...Array.from({ length: 20_000 }, (_, i) => `FROM s${i} AS s${i + 1}`));
+    assert.equal(build(text).needed.length, 20_001);
+  });
 });
 
 describe('toJson', () => {

@@ -1,7 +1,7 @@
 /** The Dockerfile shell-word lexer: BuildKit's substitution and quoting rules, table-driven. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { lex, processWord, processWords, ShellLexError } from '../src/builder/dockerfile/shell-lex.js';
+import { lex, maxExpansionDepth, processWord, processWords, ShellLexError } from '../src/builder/dockerfile/shell-lex.js';
 
 const env = new Map([
   ['PWD', '/home'],
@@ -109,6 +109,34 @@ describe('processWord', () => {
     assert.throws(() => processWord('${A', env), { message: `failed to process "\${A": syntax error: missing '}'` });
     assert.throws(() => processWord('${}', env), { message: `failed to process "\${}": syntax error: bad substitution` });
     assert.throws(() => processWord('${X:?must be set}', env), { message: `failed to process "\${X:?must be set}": X: must be set` });
+  });
+
+  test('deep nesting fails with a short error saying so, not a stack overflow', () => {
+    const nest = (depth: number, open: (inner: string) => string, core = 'x') => {
+      let word = core;
+      for (let i = 0; i < depth; i++) word = open(word);
+      return word;
+    };
+    const tooDeep = /^failed to process "\$\{A:-\$\{A:-.{60,}"\.\.\. \(\d+ characters\): variable expansion nested too deeply \(more than 100 levels\)$/;
+    const forms: [string, (inner: string) => string][] = [
+      ['${A:-...}', (inner) => `\${A:-${inner}}`],
+      ['"${A:-"..."}"', (inner) => `\${A:-"${inner}"}`],
+      ['${A+...}', (inner) => `\${PWD+${inner}}`],
+      ['${A/.../...}', (inner) => `\${PWD/${inner}/y}`],
+      ['${A#...}', (inner) => `\${PWD#${inner}}`],
+    ];
+    for (const [name, open] of forms) {
+      assert.throws(() => processWord(nest(2000, open), env), (error: Error) => {
+        assert.ok(error instanceof ShellLexError, name);
+        assert.match(error.message, name === '${A:-...}' ? tooDeep : /: variable expansion nested too deeply \(more than 100 levels\)$/, name);
+        assert.ok(error.message.length < 200, `${name}: ${error.message.length} characters`);
+        return true;
+      });
+    }
+    assert.equal(processWord(nest(maxExpansionDepth, (inner) => `\${A:-${inner}}`), env), 'x');
+    assert.throws(() => processWord(nest(maxExpansionDepth + 1, (inner) => `\${A:-${inner}}`), env), /nested too deeply/);
+    // Long but flat is fine.
+    assert.equal(processWord('${PWD}'.repeat(20_000), env), '/home'.repeat(20_000));
   });
 
   test('skipUnsetEnv and rawQuotes keep what they do not resolve', () => {

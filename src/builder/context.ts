@@ -14,9 +14,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import dockerignore, { type Ignore } from '@balena/dockerignore';
 import { invalidArgument, isNodeError, notFound } from '../errors.js';
 import type { BuildCache } from './cache.js';
+import { DockerIgnore, type Matches } from './dockerignore.js';
 import type { Digest } from '../util/digest.js';
 import { peek } from '../util/streams.js';
 
@@ -36,9 +36,6 @@ export interface ContextSource {
 
 const clockGranularityMs = 1000;
 
-// A CommonJS module whose typings claim an ES default export: at run time the default import is the factory.
-const ignore = dockerignore as unknown as (typeof dockerignore)['default'];
-
 export class BuildContext {
   private entryList?: ContextEntry[];
   private readonly known: Map<string, { statKey: string; digest: Digest }>;
@@ -49,9 +46,7 @@ export class BuildContext {
     readonly dir: string,
     readonly dockerfileText: string,
     readonly dockerfileName: string,
-    private readonly ignorer: Ignore,
-    /** An ignored directory is still walked when an exception (`!pattern`) could re-include something in it. */
-    private readonly hasExceptions: boolean,
+    private readonly ignorer: DockerIgnore,
     private readonly cache: BuildCache,
     /** A temp dir to remove at the end (tar and stdin contexts). */
     private readonly temporary: boolean,
@@ -93,9 +88,8 @@ export class BuildContext {
           dockerfileText = readDockerfile(file, source.dockerfile === undefined ? path.join(dir, 'dockerfile') : undefined);
         }
       }
-      const patterns = readIgnoreFile(dir);
-      const hasExceptions = patterns.some((line) => line.trim().startsWith('!'));
-      return new BuildContext(dir, dockerfileText, path.basename(name), ignore().add(patterns), hasExceptions, cache, temporary);
+      const ignorer = DockerIgnore.parse(readIgnoreFile(dir));
+      return new BuildContext(dir, dockerfileText, path.basename(name), ignorer, cache, temporary);
     } catch (error) {
       if (temporary) fs.rmSync(dir, { recursive: true, force: true });
       throw error;
@@ -152,15 +146,20 @@ export class BuildContext {
     if (this.temporary) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private walk(dir: string): ContextEntry[] {
+  /**
+   * The walk: each path is matched once against each pattern, its directory's matches passed down. An excluded
+   * directory is still walked when an exception (`!pattern`) could re-include something below it.
+   */
+  private walk(dir: string, parent: Matches = this.ignorer.patterns.map(() => false)): ContextEntry[] {
     const out: ContextEntry[] = [];
     const names = fs.readdirSync(path.join(this.dir, dir)).sort();
     for (const name of names) {
       const rel = dir === '' ? name : `${dir}/${name}`;
       const stat = fs.lstatSync(path.join(this.dir, rel), { bigint: true });
-      const ignored = this.ignorer.ignores(rel);
+      const matches = this.ignorer.matches(rel, parent);
+      const ignored = this.ignorer.excluded(matches);
       if (!ignored) out.push({ rel, stat });
-      if (stat.isDirectory() && (!ignored || this.hasExceptions)) out.push(...this.walk(rel));
+      if (stat.isDirectory() && (!ignored || this.ignorer.mayReinclude(rel))) out.push(...this.walk(rel, matches));
     }
     return out;
   }
@@ -182,11 +181,11 @@ export function hashFile(file: string, buffer = Buffer.allocUnsafe(1 << 20)): Di
   return `sha256:${hash.digest('hex')}`;
 }
 
-function readIgnoreFile(dir: string): string[] {
+function readIgnoreFile(dir: string): string {
   try {
-    return fs.readFileSync(path.join(dir, '.dockerignore'), 'utf8').split(/\r?\n/);
+    return fs.readFileSync(path.join(dir, '.dockerignore'), 'utf8');
   } catch (error) {
-    if (isNodeError(error, 'ENOENT')) return [];
+    if (isNodeError(error, 'ENOENT')) return '';
     throw error;
   }
 }

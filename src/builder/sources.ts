@@ -13,7 +13,10 @@ import type { Digest } from '../util/digest.js';
 import type { BuildContext } from './context.js';
 import type { AddInstruction, CopyInstruction } from './dockerfile/index.js';
 import { joinRelative as join, resolvePath } from '../util/rootpath.js';
-import { escapeRegExp } from '../util/text.js';
+import { excerpt } from '../util/text.js';
+import { type GlobMatcher, GlobSyntaxError, goMatch } from './glob.js';
+
+export { goMatch } from './glob.js';
 import { typeBits } from '../util/file-mode.js';
 
 /** Where sources are looked up: the build context (.dockerignore applied) or another stage's or image's root. */
@@ -45,18 +48,24 @@ export function viewTree(view: UnionView): SourceTree {
 
 export const directoryTree = (dir: string): SourceTree => viewTree(new UnionView([dir]));
 
-/** A tree over a stat walk already made (the build context's), so matching sources costs no system call. */
+/**
+ * A tree over a stat walk already made (the build context's), so matching sources costs no system call. An
+ * entry whose directory was left out (a `!` exception inside an excluded directory) still has its parents, as
+ * Docker's context has once unpacked: directories of mode 0755 (archive's MkdirAll).
+ */
 export function listedTree(dir: string, entries: readonly { rel: string; stat: fs.BigIntStats }[]): SourceTree {
   const stats = new Map<string, fs.BigIntStats>([['', fs.lstatSync(dir, { bigint: true })]]);
   const children = new Map<string, string[]>();
-  for (const { rel, stat } of entries) {
+  const add = (rel: string, stat: fs.BigIntStats) => {
     stats.set(rel, stat);
     const slash = rel.lastIndexOf('/');
     const parent = slash < 0 ? '' : rel.slice(0, slash);
     const list = children.get(parent) ?? [];
     list.push(rel.slice(slash + 1));
     children.set(parent, list);
-  }
+    if (!stats.has(parent)) add(parent, impliedDirectory(path.join(dir, parent)));
+  };
+  for (const { rel, stat } of entries) add(rel, stat);
   return {
     stat: (rel) => stats.get(rel),
     list: (rel) => (children.get(rel) ?? []).sort(),
@@ -64,6 +73,12 @@ export function listedTree(dir: string, entries: readonly { rel: string; stat: f
     resolve: (p) => resolvePath(p, (rel) => (stats.get(rel)?.isSymbolicLink() ? fs.readlinkSync(path.join(dir, rel)) : undefined)),
     file: (rel) => path.join(dir, rel),
   };
+}
+
+/** The stat of a directory the context tar would not hold but its extraction makes: the real one's, mode 0755. */
+function impliedDirectory(file: string): fs.BigIntStats {
+  const real = fs.lstatSync(file, { bigint: true });
+  return Object.assign(Object.create(Object.getPrototypeOf(real) as object) as fs.BigIntStats, real, { mode: BigInt(fs.constants.S_IFDIR | 0o755) });
 }
 
 export interface SourceFile {
@@ -100,7 +115,7 @@ export function selectSources(tree: SourceTree, patterns: readonly string[], ins
   for (const pattern of patterns) {
     const cleaned = path.posix.normalize(`/${pattern}`).slice(1).replace(/\/$/, '');
     if (wildcard.test(cleaned)) {
-      const matcher = goMatch(cleaned);
+      const matcher = sourceMatcher(cleaned);
       const matched = [...tree.all()].filter((rel) => rel !== '' && matcher.test(rel)).sort();
       for (const rel of matched) {
         // A matched symlink is followed inside the tree, as a named source is (Docker does the same).
@@ -138,37 +153,15 @@ function sourceAt(tree: SourceTree, rel: string, stat: fs.BigIntStats, name = pa
   return { name, root, files };
 }
 
-/** Go's filepath.Match as a regular expression over a whole `/`-separated path. */
-export function goMatch(pattern: string): RegExp {
-  let out = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const char = pattern[i]!;
-    if (char === '*') out += '[^/]*';
-    else if (char === '?') out += '[^/]';
-    else if (char === '\\' && i + 1 < pattern.length) out += escapeRegExp(pattern[++i]!);
-    else if (char === '[') {
-      // A class: `^` negates, `\x` is a literal x (`]` included), `a-z` a range; it must be closed.
-      let j = i + 1;
-      let body = '';
-      if (pattern[j] === '^') {
-        body = '^';
-        j++;
-      }
-      const start = j;
-      for (; j < pattern.length && !(pattern[j] === ']' && j > start); j++) {
-        const c = pattern[j]!;
-        if (c === '\\' && j + 1 < pattern.length) body += `\\${pattern[++j]}`;
-        else body += c === '-' ? '-' : /[\]\\^[]/.test(c) ? `\\${c}` : c;
-      }
-      if (j >= pattern.length || body === '' || body === '^') throw invalidArgument(`syntax error in pattern: ${pattern}`);
-      out += `[${body}]`;
-      i = j;
-    } else out += escapeRegExp(char);
+/** Go's filepath.Match over a whole `/`-separated path (glob.ts); a bad pattern is a one-line invalid-argument error. */
+function sourceMatcher(pattern: string): GlobMatcher {
+  try {
+    return goMatch(pattern);
+  } catch (error) {
+    if (error instanceof GlobSyntaxError) throw invalidArgument(`syntax error in pattern: ${excerpt(pattern)}`, { cause: error });
+    throw error;
   }
-  return new RegExp(`^${out}$`);
 }
-
-
 
 /**
  * The checksum Docker's history shows as `file:<hex>`, `dir:<hex>` or `multi:<hex>`: a hash of every source's

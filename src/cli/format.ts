@@ -1,6 +1,9 @@
 /** Output formatting shared by every command: Docker's sizes, durations, tables and --format templates. */
 
-import { compareText } from '../util/text.js';
+import { invalidArgument, isInvalidArgument } from '../errors.js';
+import { isStruct, sortedKeys, withGoType } from './gofmt.js';
+import { type InspectKind, typedInspect } from './inspect-view.js';
+import { type FuncMap, parseTemplate, type Template } from './template.js';
 
 const sizeUnits = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
 
@@ -64,63 +67,155 @@ export function table(headers: string[], rows: string[][]): string {
 
 export type Row = Record<string, unknown>;
 
-/** Renders a value as Go's text/template prints it: slices as [a b], maps as map[k:v]. */
-function goString(value: unknown): string {
-  if (value === null || value === undefined) return '<no value>';
-  if (Array.isArray(value)) return `[${value.map(goString).join(' ')}]`;
+/** Docker's encoding/json of a value for `{{json .}}`: maps with sorted keys, structs in field order, no HTML escaping. */
+function goJson(value: unknown, depth = 0): string {
+  if (depth > 1000) throw new Error('json: value nested too deeply (more than 1000 levels)');
+  if (value === undefined || value === null || typeof value === 'function' || typeof value === 'symbol') return 'null';
+  if (typeof value === 'bigint') return String(value);
+  if (Array.isArray(value)) return `[${value.map((item) => goJson(item, depth + 1)).join(',')}]`;
   if (typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => compareText(a, b));
-    return `map[${entries.map(([k, v]) => `${k}:${goString(v)}`).join(' ')}]`;
+    const toJSON = (value as { toJSON?: () => unknown }).toJSON;
+    if (typeof toJSON === 'function') return goJson(toJSON.call(value), depth + 1);
+    const object = value as Record<string, unknown>;
+    const keys = (isStruct(object) ? Object.keys(object) : sortedKeys(object)).filter((key) => object[key] !== undefined && typeof object[key] !== 'function');
+    return `{${keys.map((key) => `${jsonString(key)}:${goJson(object[key], depth + 1)}`).join(',')}}`;
   }
-  return String(value);
+  if (typeof value === 'string') return jsonString(value);
+  return JSON.stringify(value) ?? 'null';
 }
 
-function lookup(data: unknown, path: string): unknown {
-  if (path === '.') return data;
-  let value: unknown = data;
-  for (const key of path.slice(1).split('.')) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<string, unknown>)[key];
+/** Go escapes U+2028 and U+2029 in JSON strings even without HTML escaping. */
+const jsonString = (text: string) => JSON.stringify(text).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+
+/** strings.Title: the first letter of each word upper-cased. */
+function title(text: string): string {
+  let prev = ' ';
+  let out = '';
+  for (const char of text) {
+    const separator = prev.charCodeAt(0) < 0x80 ? !/^[0-9A-Za-z_]$/.test(prev) : !/^[\p{L}\p{Nd}]$/u.test(prev) && /^\s$/u.test(prev);
+    out += separator ? char.toUpperCase() : char;
+    prev = char;
   }
-  return value;
+  return out;
+}
+
+/** strings.Repeat's panic on a negative count, as text/template reports it. */
+function spaces(count: number): string {
+  if (count < 0) throw new Error('strings: negative Repeat count');
+  return ' '.repeat(count);
+}
+
+/** Go's s[:n] on a string's bytes (a character cut in two is dropped). */
+function truncateBytes(text: string, length: number): string {
+  if (length < 0) throw new Error(`runtime error: slice bounds out of range [:${length}]`);
+  const bytes = Buffer.from(text);
+  if (bytes.length < length) return text;
+  return bytes.subarray(0, length).toString('utf8').replace(/\ufffd$/, '');
+}
+
+/** Docker's template functions (docker/cli templates.basicFunctions), besides Go's built-ins. */
+export const dockerFunctions: FuncMap = {
+  json: { params: ['any'], call: (value: unknown) => goJson(value) },
+  split: { params: ['string', 'string'], call: (text: string, sep: string) => withGoType(sep === '' ? [...text] : text.split(sep), '[]string') },
+  join: { params: ['[]string', 'string'], call: (list: string[], sep: string) => list.join(sep) },
+  title: { params: ['string'], call: (text: string) => title(text) },
+  lower: { params: ['string'], call: (text: string) => text.toLowerCase() },
+  upper: { params: ['string'], call: (text: string) => text.toUpperCase() },
+  pad: { params: ['string', 'int', 'int'], call: (text: string, prefix: number, suffix: number) => (text === '' ? text : spaces(prefix) + text + spaces(suffix)) },
+  truncate: { params: ['string', 'int'], call: (text: string, length: number) => truncateBytes(text, length) },
+};
+
+/** For table headers (docker/cli templates.HeaderFunctions): the header is kept as it is, only `pad` applies. */
+const headerFunctions: FuncMap = {
+  ...dockerFunctions,
+  json: { params: ['string'], call: (text: string) => text },
+  split: { params: ['string', 'string'], call: (text: string) => text },
+  join: { params: ['string', 'string'], call: (text: string) => text },
+  title: { params: ['string'], call: (text: string) => text },
+  lower: { params: ['string'], call: (text: string) => text },
+  upper: { params: ['string'], call: (text: string) => text },
+  truncate: { params: ['string', 'int'], call: (text: string) => text },
+};
+
+/** Docker's Format preprocessing: the two-character escapes \t and \n become a tab and a newline. */
+const unescapeFormat = (format: string) => format.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
+
+/** Wraps a template error in Docker's words (`template parsing error: template: :1: unclosed action`). */
+function wrapped<T>(prefix: string, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (isInvalidArgument(error)) throw invalidArgument(`${prefix}: ${(error as Error).message}`, { cause: error });
+    throw error;
+  }
+}
+
+/** Parses a `--format` template with Docker's functions; a bad one is `template parsing error: ...`. */
+export function parseFormat(format: string, prefix = 'template parsing error'): Template {
+  return wrapped(prefix, () => parseTemplate(unescapeFormat(format), dockerFunctions));
 }
 
 /**
- * The part of Go's text/template that `--format` is used with: {{.Field.Sub}}, {{json .Field}}, {{.}},
- * {{upper .X}}, {{lower .X}}, {{join .X ","}}, and \t \n escapes.
+ * Go's text/template with Docker's functions (see template.ts), and the \t \n escapes. Objects in `data` are
+ * maps (a missing key prints `<no value>`) unless tagged as structs with `withGoType`.
  */
 export function renderTemplate(template: string, data: unknown): string {
-  return template
-    .replace(/\\t/g, '\t')
-    .replace(/\\n/g, '\n')
-    .replace(/{{\s*(.*?)\s*}}/g, (_, expression: string) => {
-      const words = expression.match(/"[^"]*"|\S+/g) ?? [];
-      const [fn, arg, extra] = words;
-      if (fn === 'json' && arg) return JSON.stringify(lookup(data, arg) ?? null);
-      if (fn === 'upper' && arg) return goString(lookup(data, arg)).toUpperCase();
-      if (fn === 'lower' && arg) return goString(lookup(data, arg)).toLowerCase();
-      if (fn === 'join' && arg && extra) {
-        const list = lookup(data, arg);
-        return Array.isArray(list) ? list.map(goString).join(JSON.parse(extra) as string) : goString(list);
-      }
-      if (fn?.startsWith('.')) return goString(lookup(data, fn));
-      throw new Error(`template: unsupported expression "{{${expression}}}"`);
-    });
+  const parsed = parseFormat(template);
+  return wrapped('template parsing error', () => parsed.execute(data, { funcs: dockerFunctions }));
+}
+
+/**
+ * An inspect template on one object, as docker inspect runs it: on Docker's typed value first, and when that
+ * fails on the raw JSON with missingkey=error (so `{{.Foo}}` is `map has no entry for key "Foo"`, while a
+ * missing label is `<no value>` and `{{index . "Id"}}` works).
+ */
+export function renderInspect(template: Template, item: unknown, kind?: InspectKind): string {
+  const typed = template.run(typedInspect(item, kind), { funcs: dockerFunctions });
+  if (!typed.error) return typed.output;
+  return wrapped('template parsing error', () => template.execute(item, { funcs: dockerFunctions, missingKey: 'error' }));
+}
+
+export interface FormatOptions {
+  /** The Go type of a row as Docker's formatter names it (`*formatter.imageContext`), for unknown fields. */
+  type?: string | ((row: Row) => string);
 }
 
 /**
  * Prints rows the way Docker's list commands do: a table by default, `json` as one object per line,
- * `table TEMPLATE` as a table with the template's columns, any other TEMPLATE as one line per row.
+ * `table TEMPLATE` as a table with the template's columns, any other TEMPLATE as one line per row. A row is
+ * a struct, as Docker's are: a field it does not have is an error (`template parsing error: ... can't evaluate
+ * field Foo in type ...`), and so is a bad template, before anything is printed.
  */
-export function formatRows(rows: Row[], columns: { header: string; field: string }[], format?: string): string {
+export function formatRows(rows: Row[], columns: { header: string; field: string }[], format?: string, options: FormatOptions = {}): string {
   const cells = (row: Row) => columns.map((c) => String(row[c.field] ?? ''));
   if (!format || format === 'table') return table(columns.map((c) => c.header), rows.map(cells));
   if (format === 'json') return rows.map((row) => JSON.stringify(row)).join('\n');
-  if (format.startsWith('table ')) {
-    const template = format.slice('table '.length);
-    const headerOf = new Map(columns.map((c) => [c.field, c.header]));
-    const headers = renderTemplate(template, new Proxy({}, { get: (_, key) => headerOf.get(String(key)) ?? String(key).toUpperCase() })).split('\t');
-    return table(headers, rows.map((row) => renderTemplate(template, row).split('\t')));
-  }
-  return rows.map((row) => renderTemplate(format, row)).join('\n');
+  const isTable = format.startsWith('table ');
+  const template = parseFormat(isTable ? format.slice('table '.length) : format);
+  const typeOf = options.type ?? 'row';
+  const rendered = rows.map((row) =>
+    wrapped('template parsing error', () => template.execute(withGoType({ ...row }, typeof typeOf === 'string' ? typeOf : typeOf(row)), { funcs: dockerFunctions })),
+  );
+  if (!isTable) return rendered.join('\n');
+  // The header: the same template over the column names (a field no column has is named by its key, upper-cased).
+  const headerOf = new Map(columns.map((c) => [c.field, c.header]));
+  const header = (key: string | symbol) => (typeof key === 'string' ? (headerOf.get(key) ?? key.toUpperCase()) : undefined);
+  const headers = new Proxy({} as Record<string, unknown>, {
+    get: (_, key) => header(key),
+    getOwnPropertyDescriptor: (_, key) => (typeof key === 'string' ? { value: header(key), enumerable: true, configurable: true, writable: false } : undefined),
+  });
+  // As Docker's, a header the template cannot render is left as far as it got.
+  const headerLine = template.run(headers, { funcs: headerFunctions }).output;
+  return table(headerLine.split('\t'), rendered.map((line) => line.split('\t')));
+}
+
+/**
+ * Docker's check of a `--format` template before listing (docker ps): it must parse and run on an empty row
+ * of the command's fields, so that a bad template fails even when there is nothing to list.
+ */
+export function checkFormat(format: string, fields: readonly string[], type: string): void {
+  if (format === '' || format === 'json' || format === 'table') return;
+  const template = parseFormat(format, 'failed to parse template');
+  const row = withGoType(Object.fromEntries(fields.map((field) => [field, ''])), type);
+  wrapped('failed to execute template', () => template.execute(row, { funcs: dockerFunctions }));
 }

@@ -3,3 +3,9 @@ export const escapeRegExp = (text: string): string => text.replace(/[\\^$.*+?()[
 
 /** Orders strings by code unit, as Go's sort.Strings does (and without the cost of loading ICU's collator). */
 export const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A piece of user input for a one-line message: quoted, and cut to `max` characters (saying how long it was). */
+export function excerpt(text: string, max = 60): string {
+  const chars = [...text];
+  return chars.length <= max ? JSON.stringify(text) : `${JSON.stringify(chars.slice(0, max).join(''))}... (${chars.length} characters)`;
+}

@@ -250,6 +250,41 @@ RUN echo "$GREETING" > /arg
   assert.equal(history[1]!.CreatedBy, '|1 GREETING=hi /bin/sh -c echo "$GREETING" > /arg');
 });
 
+test('.dockerignore matches as Docker on Linux: case-sensitive, ** and exceptions; a bad pattern is one line', { skip: process.getuid?.() === 0 ? false : 'needs root' }, () => {
+  const root = tempDir('strata-build-');
+  roots.push(root);
+  const ctx = context({
+    '.dockerignore': '# secrets\nsecret.txt\n**/*.tmp\nbuild\n!build/keep.txt\n',
+    'secret.txt': 'do not send\n',
+    'Secret.TXT': 'a different file\n',
+    'sub/secret.txt': 'not at the top\n',
+    'a/b/c.tmp': 'scratch\n',
+    'x.tmp': 'scratch\n',
+    'build/out.bin': 'binary\n',
+    'build/keep.txt': 'kept\n',
+    Dockerfile: 'FROM scratch\nCOPY . /ctx/\n',
+  });
+  strataOk(root, ['build', '-t', 'ignored', ctx]);
+  // The layer as unpacked in the store: what COPY . took from the context.
+  const [layerDir] = (JSON.parse(strataOk(root, ['inspect', 'ignored'])) as { Strata: { LayerDirs: string[] } }[])[0]!.Strata.LayerDirs;
+  const files: string[] = [];
+  const list = (rel: string) => {
+    for (const name of fs.readdirSync(path.join(layerDir!, rel)).sort()) {
+      const child = path.join(rel, name);
+      if (fs.statSync(path.join(layerDir!, child)).isDirectory()) list(child);
+      else files.push(child);
+    }
+  };
+  list('ctx');
+  assert.deepEqual(files, ['ctx/.dockerignore', 'ctx/Dockerfile', 'ctx/Secret.TXT', 'ctx/build/keep.txt', 'ctx/sub/secret.txt']);
+  assert.equal(fs.readFileSync(path.join(layerDir!, 'ctx/Secret.TXT'), 'utf8'), 'a different file\n');
+
+  fs.writeFileSync(path.join(ctx, '.dockerignore'), 'ok\n[unclosed\n');
+  const bad = strata(root, ['build', ctx]);
+  assert.equal(bad.status, 1);
+  assert.equal(bad.stderr, 'Error: error checking context: .dockerignore, line 2: syntax error in pattern "[unclosed"\n');
+});
+
 test('ADD of an http URL downloads the file', skip, async () => {
   const root = storeWithBusybox();
   const server = http.createServer((request, response) => {

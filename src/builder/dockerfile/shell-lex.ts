@@ -2,7 +2,9 @@
  * The Dockerfile's own shell-word lexer (after BuildKit's frontend/dockerfile/shell): quotes, the escape token and
  * `$VAR` / `${VAR...}` substitution, the way Docker expands ENV, WORKDIR, COPY and the others. It is not a shell:
  * no globbing, command substitution or arithmetic; RUN is expanded by the shell in the container instead.
+ * `${...}` nests at most `maxExpansionDepth` deep, so that no word can overflow the stack.
  */
+import { excerpt } from '../../util/text.js';
 
 /** Variables visible to an expansion; a name that is absent is unset (which differs from set to ""). */
 export type Env = ReadonlyMap<string, string>;
@@ -32,6 +34,9 @@ export interface LexResult {
 
 export class ShellLexError extends Error {}
 
+/** How deep `${...}` may nest inside `${...}` (BuildKit has no limit; JavaScript's stack has one). */
+export const maxExpansionDepth = 100;
+
 const EOF = '';
 
 export function processWord(word: string, env: Env, options: LexOptions = {}): string {
@@ -49,7 +54,7 @@ export function lex(word: string, env: Env, options: LexOptions = {}): LexResult
     const { text, words } = lexer.processStopOn(EOF, lexer.rawEscapes);
     return { result: text, words, matched: lexer.matched, unmatched: lexer.unmatched };
   } catch (error) {
-    if (error instanceof ShellLexError) throw new ShellLexError(`failed to process ${JSON.stringify(word)}: ${error.message}`, { cause: error });
+    if (error instanceof ShellLexError) throw new ShellLexError(`failed to process ${excerpt(word, 80)}: ${error.message}`, { cause: error });
     throw error;
   }
 }
@@ -94,6 +99,8 @@ class Words {
 class Lexer {
   private readonly chars: string[];
   private pos = 0;
+  /** `${` levels open at the current position. */
+  private depth = 0;
   private readonly escape: string;
   rawEscapes: boolean;
   readonly matched = new Set<string>();
@@ -215,13 +222,27 @@ class Lexer {
 
   private processDollar(): string {
     this.next();
-    if (this.peek() !== '{') {
-      const name = this.processName();
-      if (name === '') return '$';
-      const value = this.getEnv(name);
-      if (value === undefined && this.options.skipUnsetEnv) return `$${name}`;
-      return value ?? '';
+    if (this.peek() !== '{') return this.processVariable();
+    if (this.depth >= maxExpansionDepth) throw new ShellLexError(`variable expansion nested too deeply (more than ${maxExpansionDepth} levels)`);
+    this.depth++;
+    try {
+      return this.processBraces();
+    } finally {
+      this.depth--;
     }
+  }
+
+  /** `$NAME` (the `$` read). */
+  private processVariable(): string {
+    const name = this.processName();
+    if (name === '') return '$';
+    const value = this.getEnv(name);
+    if (value === undefined && this.options.skipUnsetEnv) return `$${name}`;
+    return value ?? '';
+  }
+
+  /** `${...}` (the `$` read, `{` next). */
+  private processBraces(): string {
     this.next();
     const first = this.peek();
     if (first === EOF) throw new ShellLexError("syntax error: missing '}'");

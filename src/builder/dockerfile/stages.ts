@@ -94,11 +94,11 @@ export function stagesForTarget(parsed: ParsedDockerfile, target?: string, bases
   const { stages, fileName } = parsed;
   const start = findTarget(stages, target);
   const needed = new Set<number>();
-  const visit = (stage: Stage) => {
-    if (needed.has(stage.index)) return;
-    needed.add(stage.index);
+  // Depth first, as a recursion would go but on a stack of its own: a chain of thousands of stages is no deeper
+  // for JavaScript's stack than one.
+  function* dependencies(stage: Stage): Generator<Stage> {
     const base = baseStage(stages, bases?.[stage.index] ?? stage.base, stage.index);
-    if (base) visit(base);
+    if (base) yield base;
     for (const inst of stage.instructions) {
       const refs = inst.kind === 'COPY' && inst.from !== undefined ? [inst.from] : [];
       if (inst.kind === 'RUN') for (const m of inst.mounts) if (m.fields.from !== undefined) refs.push(m.fields.from);
@@ -117,10 +117,21 @@ export function stagesForTarget(parsed: ParsedDockerfile, target?: string, bases
               : `cannot copy from stage ${JSON.stringify(ref)}, it needs to be defined before current stage ${JSON.stringify(stage.name ?? String(stage.index))}`,
           );
         }
-        visit(dep);
+        yield dep;
       }
     }
+  }
+  const pending: Generator<Stage>[] = [];
+  const visit = (stage: Stage) => {
+    if (needed.has(stage.index)) return;
+    needed.add(stage.index);
+    pending.push(dependencies(stage));
   };
   visit(start);
+  while (pending.length > 0) {
+    const next = pending[pending.length - 1]!.next();
+    if (next.done) pending.pop();
+    else visit(next.value);
+  }
   return [...needed].sort((a, b) => a - b);
 }

@@ -6,7 +6,7 @@ import type { RunOptions } from '../../containers/run-options.js';
 import { DetachWatcher, parseDetachKeys } from '../../containers/attach.js';
 import { parseSettings } from '../../containers/settings.js';
 import { formatPort } from '../../containers/ports.js';
-import { ellipsis, formatRows, goTime, humanDuration, humanSize, timeAgo } from '../format.js';
+import { checkFormat, ellipsis, formatRows, goTime, humanDuration, humanSize, timeAgo } from '../format.js';
 import { print, reportError } from '../run.js';
 
 export type RunFlags = RunOptions;
@@ -171,7 +171,16 @@ function statusOf(record: ContainerRecord, now = Date.now()): string {
   return 'Created';
 }
 
+/** The fields of `ps` rows, and the type Docker's formatter gives them (named in unknown-field errors). */
+const psFields = ['ID', 'Image', 'Command', 'CreatedAt', 'RunningFor', 'Status', 'State', 'Ports', 'Names', 'Size'];
+const psType = '*formatter.ContainerContext';
+
 export function psCommand(engine: Engine, flags: { all?: boolean; quiet?: boolean; size?: boolean; format?: string; trunc?: boolean; latest?: boolean }) {
+  // As docker ps: the template is checked before listing, and asking for .Size asks for the sizes.
+  if (flags.format !== undefined) {
+    checkFormat(flags.format, psFields, psType);
+    if (!flags.quiet && flags.size === undefined && /\.Size\b/.test(flags.format)) flags = { ...flags, size: true };
+  }
   let records = engine.containers.list().filter((record) => flags.all || record.state === 'running');
   if (flags.latest) records = records.slice(0, 1);
   const noTrunc = flags.trunc === false;
@@ -210,7 +219,7 @@ export function psCommand(engine: Engine, flags: { all?: boolean; quiet?: boolea
     { header: 'NAMES', field: 'Names' },
     ...(flags.size ? [{ header: 'SIZE', field: 'Size' }] : []),
   ];
-  print(formatRows(rows, columns, flags.format));
+  print(formatRows(rows, columns, flags.format, { type: psType }));
 }
 
 export async function logsCommand(engine: Engine, name: string, flags: { follow?: boolean; tail?: string; timestamps?: boolean; since?: string; until?: string }) {

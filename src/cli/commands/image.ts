@@ -4,7 +4,7 @@ import { invalidArgument, notFound, StrataError } from '../../errors.js';
 import type { Engine } from '../../engine.js';
 import type { ImageEngine } from '../../image-engine.js';
 import { shortId } from '../../util/digest.js';
-import { ellipsis, formatRows, goTime, humanSize, renderTemplate, timeAgo } from '../format.js';
+import { ellipsis, formatRows, goTime, humanSize, parseFormat, renderInspect, timeAgo } from '../format.js';
 import { print, reportError } from '../run.js';
 import { renderStack, type TreeLayer } from '../tree.js';
 
@@ -76,7 +76,7 @@ export function imagesCommand(engine: ImageEngine, reference: string | undefined
     { header: 'CREATED', field: 'CreatedSince' },
     { header: 'SIZE', field: 'Size' },
   ];
-  print(formatRows(data, columns, opts.format));
+  print(formatRows(data, columns, opts.format, { type: '*formatter.imageContext' }));
 }
 
 export function historyCommand(engine: ImageEngine, name: string, opts: { human: boolean; trunc?: boolean; quiet?: boolean; format?: string; tree?: boolean }) {
@@ -102,7 +102,7 @@ export function historyCommand(engine: ImageEngine, name: string, opts: { human:
     { header: 'SIZE', field: 'Size' },
     { header: 'COMMENT', field: 'Comment' },
   ];
-  print(formatRows(data, columns, opts.format));
+  print(formatRows(data, columns, opts.format, { type: '*image.historyContext' }));
 }
 
 /** The boxed stack for `history --tree`: one box per layer, metadata steps grouped with the layer they follow. */
@@ -139,21 +139,32 @@ function treeCommand(engine: ImageEngine, name: string) {
 
 /** `inspect`: an image, or else a container, by name or ID (`--type` narrows it, as in Docker). */
 export async function inspectCommand(engine: Engine, names: string[], opts: { format?: string; type?: string }) {
-  const found: unknown[] = [];
+  // As docker inspect: a template that does not parse fails before anything is looked up.
+  const template = opts.format && opts.format !== 'json' ? parseFormat(opts.format) : undefined;
+  const found: { kind: 'image' | 'container'; value: unknown }[] = [];
   let failed: unknown;
   for (const name of names) {
     try {
       const image = opts.type !== 'container' ? engine.images.find(name) : undefined;
-      if (image || opts.type === 'image') found.push(engine.inspectImage(name));
-      else found.push(engine.containers.inspect(name));
+      if (image || opts.type === 'image') found.push({ kind: 'image', value: engine.inspectImage(name) });
+      else found.push({ kind: 'container', value: engine.containers.inspect(name) });
     } catch (error) {
       failed = error;
       if (!(error instanceof StrataError)) throw error;
       if (error.code === 'not-found' && !opts.type) failed = notFound(`No such object: ${name}`, { cause: error });
     }
   }
-  if (opts.format && opts.format !== 'json') print(found.map((item) => renderTemplate(opts.format!, item)).join('\n'));
-  else print(JSON.stringify(found, null, 4));
+  if (template) {
+    const lines: string[] = [];
+    for (const { kind, value } of found) {
+      try {
+        lines.push(renderInspect(template, value, kind));
+      } catch (error) {
+        failed = error;
+      }
+    }
+    print(lines.join('\n'));
+  } else print(JSON.stringify(found.map((item) => item.value), null, 4));
   if (failed) reportError(failed);
 }
 

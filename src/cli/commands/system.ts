@@ -6,6 +6,14 @@ import { print } from '../run.js';
 
 const percent = (part: number, whole: number) => (whole === 0 ? '0%' : `${Math.round((part / whole) * 100)}%`);
 
+/** The Go type of each summary row of Docker's system df, named in unknown-field errors. */
+const dfTypes: Record<string, string> = {
+  Images: '*formatter.diskUsageImagesContext',
+  Containers: '*formatter.diskUsageContainersContext',
+  'Local Volumes': '*formatter.diskUsageVolumesContext',
+  'Build Cache': '*formatter.diskUsageBuilderContext',
+};
+
 export function dfCommand(engine: Engine, opts: { verbose?: boolean; format?: string }) {
   const containers = engine.containers.list();
   const usedImages = new Map<string, number>();
@@ -40,7 +48,7 @@ export function dfCommand(engine: Engine, opts: { verbose?: boolean; format?: st
     { header: 'RECLAIMABLE', field: 'Reclaimable' },
   ];
   if (!opts.verbose) {
-    print(formatRows(summary, columns, opts.format));
+    print(formatRows(summary, columns, opts.format, { type: (row) => dfTypes[String(row.Type)] ?? '*formatter.diskUsageContext' }));
     return;
   }
   const rows = usage.images.map((image) => ({
