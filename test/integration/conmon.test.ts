@@ -113,8 +113,11 @@ test('restarting an exited container runs it under a new conmon, its log going o
   assert.equal(strataOk(root, ['logs', 'again']), 'ran\nran\n');
 });
 
-/** Runs the CLI with `input` written to its stdin in steps (a pause before each later part), resolving with what it did. */
-function strataWithInput(root: string, args: string[], parts: (string | Buffer)[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs the CLI with `parts` written to its stdin in turn (a pause before each later one; `{ waitFor }` waits until
+ * its stdout shows that text), resolving with what it did.
+ */
+function strataWithInput(root: string, args: string[], parts: (string | Buffer | { waitFor: string })[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [cliPath, '--root', root, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -123,6 +126,10 @@ function strataWithInput(root: string, args: string[], parts: (string | Buffer)[
   child.stdin.on('error', () => undefined);
   void (async () => {
     for (const [i, part] of parts.entries()) {
+      if (typeof part === 'object' && 'waitFor' in part) {
+        await until(() => stdout.includes(part.waitFor), `"${part.waitFor}" on stdout`);
+        continue;
+      }
       if (i > 0) await sleep(300);
       child.stdin.write(part);
     }
@@ -146,11 +153,11 @@ test('attach relays a running container\'s output and stdin through conmon; its 
 test('the detach keys end the attach and leave the container running; --detach-keys changes them', skip, async () => {
   const root = storeWithBusybox();
   strataOk(root, ['run', '-di', '--name', 'stays', 'busybox', 'sh']);
-  const detached = await strataWithInput(root, ['attach', 'stays'], ['echo first\n', Buffer.from([0x10, 0x11])]);
+  const detached = await strataWithInput(root, ['attach', 'stays'], ['echo first\n', { waitFor: 'first\n' }, Buffer.from([0x10, 0x11])]);
   assert.equal(detached.status, 0);
   assert.equal(detached.stdout, 'first\n');
   assert.match(strataOk(root, ['ps', '--format', '{{.Names}} {{.Status}}']), /^stays Up/);
-  const custom = await strataWithInput(root, ['attach', '--detach-keys', 'ctrl-x', 'stays'], ['echo second\n', Buffer.from([0x18])]);
+  const custom = await strataWithInput(root, ['attach', '--detach-keys', 'ctrl-x', 'stays'], ['echo second\n', { waitFor: 'second\n' }, Buffer.from([0x18])]);
   assert.equal(custom.status, 0);
   assert.equal(custom.stdout, 'second\n');
   const ended = await strataWithInput(root, ['attach', 'stays'], ['exit 4\n']);
