@@ -3,3 +3,15 @@ export const escapeRegExp = (text: string): string => text.replace(/[\\^$.*+?()[
 
 /** Orders strings by code unit, as Go's sort.Strings does (and without the cost of loading ICU's collator). */
 export const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Text from elsewhere (a registry's error message, a header) fit for a one-line error: runs of white space (line
+ * breaks too) become one space, control characters and undecodable bytes `?`, and at most `max` characters are kept.
+ */
+export function printable(text: string, max = 200): string {
+  const clean = text
+    .replace(/\s+/g, ' ')
+    .replace(/[\p{Cc}\p{Cs}\ufffd]/gu, '?')
+    .trim();
+  return clean.length > max ? `${clean.slice(0, max)}...` : clean;
+}
