@@ -40,6 +40,7 @@ export type { PullOptions, PullResult } from './distribution/client/pull.js';
 export type { PushOptions } from './distribution/client/push.js';
 export type { Credentials } from './distribution/client/auth.js';
 export { login, type RegistryOptions } from './distribution/client/registry.js';
+export type { Timeouts as RegistryTimeouts } from './util/http.js';
 export { collectGarbage as collectRegistryGarbage, createRegistryServer, FsRegistryStorage, type RegistryServerOptions, type RegistryStorage } from './distribution/registry/index.js';
 
 export {

@@ -6,15 +6,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { remoteTags } from '../src/distribution/client/pull.js';
 import { RegistryClient } from '../src/distribution/client/registry.js';
-import { isPermissionDenied, isUnauthenticated } from '../src/errors.js';
-import { send } from '../src/util/http.js';
+import { isDataCorrupt, isPermissionDenied, isUnauthenticated, isUnavailable } from '../src/errors.js';
+import { BodyTooLarge, send } from '../src/util/http.js';
 import { bypassesProxy, proxyFor } from '../src/util/proxy.js';
 import { BackgroundWrites } from '../src/util/background-writes.js';
 
@@ -226,4 +226,119 @@ test('proxies from the environment as Go reads them: scheme, NO_PROXY forms, loo
   assert.equal(proxyFor(new URL('https://registry.io/v2/'), {}), undefined, 'no proxy set');
   assert.equal(bypassesProxy(new URL('https://anything.example/'), '*'), true);
   assert.throws(() => proxyFor(new URL('https://registry.io/'), { HTTPS_PROXY: 'socks5://proxy:1080' }), /only http:\/\/ proxies/);
+});
+
+/** A TCP server on loopback that hands each connection to `handle` (and destroys them all when closed). */
+async function rawServer(handle: (socket: net.Socket) => void): Promise<{ origin: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+    handle(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+test('read(limit): a Content-Length over the limit is refused unread, a body past it cut off there', async () => {
+  let sentPastLimit = 0;
+  const server = await serve((request, response) => {
+    if (request.method === 'HEAD') return void response.writeHead(200, { 'content-length': String(1e12) }).end();
+    if (request.url === '/declared') return void response.writeHead(200, { 'content-length': String(1e12) }).write(Buffer.alloc(1 << 16));
+    // No Content-Length (chunked), and no end: only the reader's limit stops it.
+    const chunk = Buffer.alloc(1 << 16, 'x');
+    const more = () => {
+      while (!response.destroyed && response.write(chunk)) sentPastLimit += chunk.length;
+      if (!response.destroyed) response.once('drain', more);
+    };
+    response.on('close', () => response.removeAllListeners('drain'));
+    more();
+  });
+  try {
+    const declared = await send(new URL(`${server.origin}/declared`), { method: 'GET' });
+    await assert.rejects(declared.read(1 << 20), (error: unknown) => error instanceof BodyTooLarge && error.declared === 1e12 && error.limit === 1 << 20);
+    const endless = await send(new URL(`${server.origin}/endless`), { method: 'GET' });
+    await assert.rejects(endless.read(1 << 20), (error: unknown) => error instanceof BodyTooLarge && error.declared === undefined);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(sentPastLimit < 32 << 20, `the server got ${sentPastLimit} bytes out before the connection closed`);
+    // HEAD answers declare the length of a body that never comes: nothing to refuse.
+    const head = await send(new URL(`${server.origin}/declared`), { method: 'HEAD' });
+    assert.equal(head.contentLength, undefined);
+    assert.equal((await head.read(10)).length, 0);
+    // JSON that is not: one line naming the host, never the parser's message quoting the bytes.
+    const garbage = await serve((_, response) => response.end(Buffer.from([0x7b, 0x00, 0xff, 0xfe, 0x0a, 0x1b])));
+    try {
+      const answer = await send(new URL(`${garbage.origin}/x`), { method: 'GET' });
+      await assert.rejects(answer.json(), (error: Error) => isDataCorrupt(error) && /^the response from 127\.0\.0\.1:\d+ is not valid JSON$/.test(error.message));
+    } finally {
+      await garbage.close();
+    }
+  } finally {
+    await server.close();
+  }
+});
+
+test('timeouts: no TLS handshake, no answer, headers dripped, a silent body; a slow reader or a slow steady server is never cut', async () => {
+  const timeouts = { connectMs: 200, idleMs: 200 };
+  const started = (from: number) => Date.now() - from;
+
+  // Accepts, then says nothing: HTTPS never gets its handshake (connect), HTTP never gets an answer (idle).
+  const silent = await rawServer(() => undefined);
+  // Headers a byte every 50 ms, never finished: the deadline for headers is not extended by them.
+  const dripping = await rawServer((socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nX-Drip: ');
+    const timer = setInterval(() => socket.write('a'), 50);
+    socket.on('close', () => clearInterval(timer));
+  });
+  // Headers and half the body, then silence.
+  const stalls = await serve((_, response) => response.writeHead(200, { 'content-length': '1000' }).write(Buffer.alloc(500)));
+  // 2 MiB sent at once (the reader is the slow one), or 10 pieces 80 ms apart (the server is slow, never silent).
+  const big = randomBytes(2 << 20);
+  const steady = await serve((request, response) => {
+    if (request.url === '/big') return void response.end(big);
+    let pieces = 0;
+    const timer = setInterval(() => {
+      if (++pieces === 10) {
+        clearInterval(timer);
+        response.end('piece\n');
+      } else {
+        response.write('piece\n');
+      }
+    }, 80);
+  });
+  try {
+    let from = Date.now();
+    await assert.rejects(send(new URL(`https://${silent.origin}/`), { method: 'GET', timeouts }), (error: Error) => isUnavailable(error) && /^cannot connect to 127\.0\.0\.1:\d+ in 0\.2 s$/.test(error.message));
+    assert.ok(started(from) < 1000, `gave up after ${started(from)} ms`);
+    from = Date.now();
+    await assert.rejects(send(new URL(`http://${silent.origin}/`), { method: 'GET', timeouts }), /^Error: no answer from 127\.0\.0\.1:\d+ in 0\.2 s$|no answer from 127\.0\.0\.1:\d+ in 0\.2 s/);
+    assert.ok(started(from) < 1000, `gave up after ${started(from)} ms`);
+    await assert.rejects(send(new URL(`http://${dripping.origin}/`), { method: 'GET', timeouts }), /no answer from 127\.0\.0\.1:\d+ in 0\.2 s/);
+
+    const stalled = await send(new URL(`${stalls.origin}/`), { method: 'GET', timeouts });
+    await assert.rejects(stalled.read(), (error: Error) => isUnavailable(error) && /^no data from 127\.0\.0\.1:\d+ for 0\.2 s$/.test(error.message));
+
+    const slowReader = await send(new URL(`${steady.origin}/big`), { method: 'GET', timeouts });
+    const first = await new Promise<Buffer>((resolve) => slowReader.body.once('data', resolve));
+    slowReader.body.pause();
+    await new Promise((resolve) => setTimeout(resolve, 700)); // 3.5 times the idle timeout, with bytes waiting for us
+    const rest: Buffer[] = [first];
+    for await (const chunk of slowReader.body) rest.push(chunk as Buffer);
+    assert.ok(Buffer.concat(rest).equals(big), 'a reader that is slow itself keeps its connection');
+
+    from = Date.now();
+    const slowServer = await send(new URL(`${steady.origin}/steady`), { method: 'GET', timeouts });
+    assert.equal((await slowServer.read()).toString(), 'piece\n'.repeat(10));
+    assert.ok(started(from) > 600, 'the transfer took longer than the idle timeout, and was not cut');
+  } finally {
+    await Promise.all([silent.close(), dripping.close(), stalls.close(), steady.close()]);
+  }
 });

@@ -3,7 +3,8 @@ import { isDigest } from '../util/digest.js';
 import type { Descriptor } from '../content/store.js';
 import type { ImageConfig, Index, Manifest } from './model.js';
 
-function parseJson(bytes: Buffer, what: string): Record<string, unknown> {
+/** A JSON object, or a one-line error naming `what` (never the parser's message, which quotes the bytes it choked on). */
+export function parseJsonObject(bytes: Buffer, what: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(bytes.toString('utf8'));
@@ -14,16 +15,19 @@ function parseJson(bytes: Buffer, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+/** A value from a document, for a one-line error: as JSON (escaped, so never two lines), cut at 100 characters. */
+const shown = (value: unknown) => JSON.stringify(value)?.slice(0, 100) ?? 'undefined';
+
 export function parseDescriptor(value: unknown, what: string): Descriptor {
   const d = value as Partial<Descriptor> | null;
-  if (!d || typeof d !== 'object' || typeof d.mediaType !== 'string' || typeof d.digest !== 'string' || !isDigest(d.digest) || typeof d.size !== 'number' || d.size < 0) {
+  if (!d || typeof d !== 'object' || typeof d.mediaType !== 'string' || typeof d.digest !== 'string' || !isDigest(d.digest) || !Number.isSafeInteger(d.size) || d.size! < 0) {
     throw dataCorrupt(`${what}: invalid descriptor ${JSON.stringify(value)?.slice(0, 200)}`);
   }
   return d as Descriptor;
 }
 
 export function parseConfig(bytes: Buffer, what = 'image config'): ImageConfig {
-  const config = parseJson(bytes, what) as unknown as ImageConfig;
+  const config = parseJsonObject(bytes, what) as unknown as ImageConfig;
   const diffIds = config.rootfs?.diff_ids;
   if (!Array.isArray(diffIds) || !diffIds.every((d) => typeof d === 'string' && isDigest(d))) {
     throw dataCorrupt(`${what}: rootfs.diff_ids must be a list of sha256 digests`);
@@ -33,8 +37,8 @@ export function parseConfig(bytes: Buffer, what = 'image config'): ImageConfig {
 }
 
 export function parseManifest(bytes: Buffer, what = 'image manifest'): Manifest {
-  const manifest = parseJson(bytes, what);
-  if (manifest.schemaVersion !== 2) throw dataCorrupt(`${what}: unsupported schemaVersion ${String(manifest.schemaVersion)}`);
+  const manifest = parseJsonObject(bytes, what);
+  if (manifest.schemaVersion !== 2) throw dataCorrupt(`${what}: unsupported schemaVersion ${shown(manifest.schemaVersion)}`);
   if (!Array.isArray(manifest.layers)) throw dataCorrupt(`${what}: layers must be a list`);
   return {
     ...(manifest as unknown as Manifest),
@@ -44,8 +48,8 @@ export function parseManifest(bytes: Buffer, what = 'image manifest'): Manifest 
 }
 
 export function parseIndex(bytes: Buffer, what = 'image index'): Index {
-  const index = parseJson(bytes, what);
-  if (index.schemaVersion !== 2) throw dataCorrupt(`${what}: unsupported schemaVersion ${String(index.schemaVersion)}`);
+  const index = parseJsonObject(bytes, what);
+  if (index.schemaVersion !== 2) throw dataCorrupt(`${what}: unsupported schemaVersion ${shown(index.schemaVersion)}`);
   if (!Array.isArray(index.manifests)) throw dataCorrupt(`${what}: manifests must be a list`);
   return { ...(index as unknown as Index), manifests: index.manifests.map((m, i) => parseDescriptor(m, `${what} manifest ${i}`)) };
 }

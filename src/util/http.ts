@@ -3,6 +3,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import tls from 'node:tls';
+import { dataCorrupt, StrataError, unavailable } from '../errors.js';
 import { bareHost, proxyFor, proxyHeaders, tunnel } from './proxy.js';
 
 /**
@@ -14,8 +15,39 @@ import { bareHost, proxyFor, proxyHeaders, tunnel } from './proxy.js';
 /** Connections are kept between the requests of one command, as fetch keeps them; idle ones don't hold the process. */
 const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
 
-/** A connection silent this long (no headers, no body bytes) fails the request, which is then retried or reported. */
-const idleTimeoutMs = 120_000;
+export interface Timeouts {
+  /** Connecting: the name lookup, TCP's handshake and TLS's (or a proxy's CONNECT and TLS through it). */
+  connectMs: number;
+  /**
+   * No progress: no byte of the request taken by the server for this long; no response headers this long after
+   * the request went out (headers dripped a byte at a time do not extend it); no byte of the body for this long
+   * while its reader waits for one. A reader that is slow itself (bytes waiting for it) never counts as a silent
+   * server, and a transfer that keeps moving is never cut, however slow.
+   */
+  idleMs: number;
+}
+
+/**
+ * Docker's and containerd's registry transports dial with a 30 s timeout; neither has a read timeout (containerd's
+ * CRI gives up on a pull without progress after 5 minutes): 120 s without progress is what Strata has used.
+ */
+export const defaultTimeouts: Readonly<Timeouts> = { connectMs: 30_000, idleMs: 120_000 };
+
+/** What `read` keeps in memory unless told otherwise: 4 MiB, the most Docker and containerd read of a manifest. */
+export const defaultReadLimit = 4 << 20;
+
+/** A body longer than a reader allows: said before a byte is read when Content-Length declares it, else once past the limit. */
+export class BodyTooLarge extends StrataError {
+  constructor(
+    readonly limit: number,
+    readonly declared?: number,
+  ) {
+    super('data-corrupt', declared === undefined ? `the response is longer than ${limit} bytes` : `the response declares ${declared} bytes, more than the ${limit} allowed`);
+    this.name = 'BodyTooLarge';
+  }
+}
+
+const seconds = (ms: number) => `${ms / 1000} s`;
 
 export type RequestBody = Buffer | string | Readable;
 
@@ -25,12 +57,19 @@ export interface HttpRequest {
   body?: RequestBody;
   /** For https URLs: an agent with other trust (extra CAs, a client certificate, no verification). */
   tlsAgent?: https.Agent;
+  /** Defaults: `defaultTimeouts`. */
+  timeouts?: Partial<Timeouts>;
 }
 
 export class HttpResponse {
   private bytes: Promise<Buffer> | undefined;
 
-  constructor(private readonly message: IncomingMessage) {}
+  constructor(
+    private readonly message: IncomingMessage,
+    /** The URL that answered (after redirects). */
+    readonly url: URL,
+    private readonly method: string,
+  ) {}
 
   get status(): number {
     return this.message.statusCode ?? 0;
@@ -46,23 +85,53 @@ export class HttpResponse {
     return Array.isArray(value) ? value.join(', ') : value;
   }
 
+  /** The body's length as Content-Length declares it; undefined without one, or when there is no body (HEAD, 204, 304). */
+  get contentLength(): number | undefined {
+    if (this.method === 'HEAD' || this.status === 204 || this.status === 304) return undefined;
+    const value = this.message.headers['content-length'];
+    return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+  }
+
   /** The body as it arrives; read it once, either this way or with `read`. */
   get body(): Readable {
     return this.message;
   }
 
-  /** The whole body (remembered: reading twice returns the same bytes). */
-  read(): Promise<Buffer> {
+  /**
+   * The whole body (remembered: reading twice returns the same bytes), at most `limit` bytes of it: a longer
+   * Content-Length is refused before a byte is read, and a body that goes past the limit is cut off there (the
+   * connection closed), so no more than the limit and one network read are ever held.
+   */
+  read(limit = defaultReadLimit): Promise<Buffer> {
     this.bytes ??= (async () => {
+      const declared = this.contentLength;
+      if (declared !== undefined && declared > limit) {
+        this.discard();
+        throw new BodyTooLarge(limit, declared);
+      }
       const chunks: Buffer[] = [];
-      for await (const chunk of this.message) chunks.push(chunk as Buffer);
-      return Buffer.concat(chunks);
+      let total = 0;
+      for await (const chunk of this.message) {
+        total += (chunk as Buffer).length;
+        if (total > limit) {
+          this.discard();
+          throw new BodyTooLarge(limit);
+        }
+        chunks.push(chunk as Buffer);
+      }
+      return Buffer.concat(chunks, total);
     })();
     return this.bytes;
   }
 
-  async json<T>(): Promise<T> {
-    return JSON.parse((await this.read()).toString('utf8')) as T;
+  /** The body as JSON (at most `limit` bytes of it); a body that is no JSON is a one-line error, never the parser's message. */
+  async json<T>(limit = defaultReadLimit): Promise<T> {
+    const bytes = await this.read(limit);
+    try {
+      return JSON.parse(bytes.toString('utf8')) as T;
+    } catch (error) {
+      throw dataCorrupt(`the response from ${this.url.host} is not valid JSON`, { cause: error });
+    }
   }
 
   /** Drops the body unread: the connection closes rather than carrying on with what may be a large blob. */
@@ -86,30 +155,32 @@ export async function send(url: URL, request: HttpRequest, redirects = 0): Promi
     const next = new URL(location, url);
     const headers = { ...request.headers };
     if (next.origin !== url.origin) delete headers.authorization;
-    return send(next, { method: request.method === 'HEAD' ? 'HEAD' : 'GET', headers, ...(request.tlsAgent && { tlsAgent: request.tlsAgent }) }, redirects + 1);
+    const method = request.method === 'HEAD' ? 'HEAD' : 'GET';
+    return send(next, { method, headers, ...(request.tlsAgent && { tlsAgent: request.tlsAgent }), ...(request.timeouts && { timeouts: request.timeouts }) }, redirects + 1);
   }
-  return new HttpResponse(message);
+  return new HttpResponse(message, url, request.method);
 }
 
-async function exchange(url: URL, { method, headers = {}, body, tlsAgent }: HttpRequest): Promise<IncomingMessage> {
+async function exchange(url: URL, { method, headers = {}, body, tlsAgent, timeouts: asked }: HttpRequest): Promise<IncomingMessage> {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`unsupported URL scheme in ${url.href}`);
+  const timeouts = { ...defaultTimeouts, ...asked };
   const allHeaders: Record<string, string> = { ...headers };
   if (typeof body === 'string' || Buffer.isBuffer(body)) allHeaders['content-length'] ??= String(Buffer.byteLength(body));
   const proxy = proxyFor(url);
-  if (url.protocol === 'http:' && !proxy) return issue(http.request(url, { method, headers: allHeaders, agent: agents['http:'] }), url, body);
+  if (url.protocol === 'http:' && !proxy) return issue(http.request(url, { method, headers: allHeaders, agent: agents['http:'] }), url, body, timeouts, 'tcp');
   if (url.protocol === 'http:' && proxy) {
     // Through a proxy, plain HTTP asks it for the absolute URL.
     const headers = { ...allHeaders, host: url.host, ...proxyHeaders(proxy) };
-    return issue(http.request({ host: proxy.hostname, port: proxy.port || 80, path: url.href, method, headers, agent: agents['http:'] }), url, body);
+    return issue(http.request({ host: proxy.hostname, port: proxy.port || 80, path: url.href, method, headers, agent: agents['http:'] }), url, body, timeouts, 'tcp');
   }
   const agent = tlsAgent ?? agents['https:'];
-  if (!proxy) return issue(https.request(url, { method, headers: allHeaders, agent }), url, body);
+  if (!proxy) return issue(https.request(url, { method, headers: allHeaders, agent }), url, body, timeouts, 'tls');
   // HTTPS through a proxy: TLS, with this request's trust, over a CONNECT tunnel (one per request).
-  const socket = await tunnel(proxy, url, idleTimeoutMs);
+  const socket = await tunnel(proxy, url, timeouts.connectMs);
   const trust = agent.options;
   const host = bareHost(url);
   // The handshake completes (or fails, as a rejection) before the request takes the socket; a silent one times out.
-  socket.setTimeout(idleTimeoutMs, () => socket.destroy(new Error(`no answer from ${url.host} through proxy ${proxy.host} in ${idleTimeoutMs / 1000} s`)));
+  socket.setTimeout(timeouts.connectMs, () => socket.destroy(unavailable(`cannot connect to ${url.host} through proxy ${proxy.host}: no TLS handshake in ${seconds(timeouts.connectMs)}`)));
   const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
     const connection = tls.connect(
       {
@@ -131,15 +202,84 @@ async function exchange(url: URL, { method, headers = {}, body, tlsAgent }: Http
     });
   });
   // No agent: with createConnection and no agent, the request runs on this socket (agent: false would make a new one).
-  return issue(https.request(url, { method, headers: allHeaders, createConnection: () => secure }), url, body);
+  return issue(https.request(url, { method, headers: allHeaders, createConnection: () => secure }), url, body, timeouts, 'connected');
 }
 
-/** Sends a prepared request's body and resolves with the response once its headers are in. */
-function issue(request: http.ClientRequest, url: URL, body: RequestBody | undefined): Promise<IncomingMessage> {
+/**
+ * Sends a prepared request's body and resolves with the response once its headers are in, watching each phase
+ * of the exchange for `timeouts`: connecting (`how`: a new TCP connection, TCP then TLS, or a socket already
+ * connected), sending (bytes taken by the server), waiting for the headers, then reading the body.
+ */
+function issue(request: http.ClientRequest, url: URL, body: RequestBody | undefined, timeouts: Timeouts, how: 'tcp' | 'tls' | 'connected'): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    request.on('response', resolve);
-    request.setTimeout(idleTimeoutMs, () => request.destroy(new Error(`no answer from ${url.host} in ${idleTimeoutMs / 1000} s`)));
-    request.on('error', reject);
+    let phase: 'connect' | 'send' | 'wait' | 'body' = 'connect';
+    let since = Date.now();
+    let moved = -1;
+    let sent = false;
+    let socket: net.Socket | undefined;
+    let response: IncomingMessage | undefined;
+    const enter = (next: typeof phase) => {
+      phase = next;
+      since = Date.now();
+      moved = -1;
+    };
+    const fail = (message: string) => {
+      clearInterval(watch);
+      const error = unavailable(message);
+      if (response) response.destroy(error);
+      else request.destroy(error);
+    };
+    // One look every fifth of the timeout (at most a second apart): a phase fails within 1.2 times its timeout.
+    const watch = setInterval(
+      () => {
+        const quiet = Date.now() - since;
+        if (phase === 'connect') {
+          if (quiet >= timeouts.connectMs) fail(`cannot connect to ${url.host} in ${seconds(timeouts.connectMs)}`);
+          return;
+        }
+        if (phase === 'wait') {
+          if (quiet >= timeouts.idleMs) fail(`no answer from ${url.host} in ${seconds(timeouts.idleMs)}`);
+          return;
+        }
+        // Sending or reading: progress is bytes moving, or bytes waiting for a reader that is busy elsewhere.
+        const bytes = phase === 'send' ? socket!.bytesWritten : socket!.bytesRead;
+        if (bytes !== moved || (response?.readableLength ?? 0) > 0) {
+          moved = bytes;
+          since = Date.now();
+        } else if (quiet >= timeouts.idleMs) {
+          fail(phase === 'send' ? `${url.host} took none of the request for ${seconds(timeouts.idleMs)}` : `no data from ${url.host} for ${seconds(timeouts.idleMs)}`);
+        }
+      },
+      Math.max(5, Math.min(1000, Math.floor(Math.min(timeouts.connectMs, timeouts.idleMs) / 5))),
+    );
+    // Never what keeps the process alive: the socket does that while the exchange lasts.
+    watch.unref();
+    const connected = () => {
+      if (phase === 'connect') enter(sent ? 'wait' : 'send');
+    };
+    request.on('socket', (assigned: net.Socket) => {
+      socket = assigned;
+      if (how === 'connected' || request.reusedSocket) return connected();
+      assigned.once(how === 'tls' ? 'secureConnect' : 'connect', connected);
+    });
+    request.on('finish', () => {
+      sent = true;
+      if (phase === 'send') enter('wait');
+    });
+    request.on('response', (message: IncomingMessage) => {
+      response = message;
+      enter('body');
+      message.once('end', () => clearInterval(watch));
+      message.once('close', () => clearInterval(watch));
+      resolve(message);
+    });
+    request.on('error', (error) => {
+      clearInterval(watch);
+      reject(error);
+    });
+    request.on('close', () => {
+      if (!response) clearInterval(watch);
+    });
     if (body instanceof Readable) {
       body.on('error', (error) => request.destroy(error));
       body.pipe(request);

@@ -1,15 +1,16 @@
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BlobWriter, Descriptor } from '../../content/store.js';
-import { dataCorrupt, isDataCorrupt, isNotFound, isUnsupported, notFound, unavailable, unsupported } from '../../errors.js';
+import { dataCorrupt, isDataCorrupt, isNotFound, isUnsupported, notFound, unsupported } from '../../errors.js';
 import { isIndexMediaType, isLayerMediaType, MediaType } from '../../images/model.js';
 import { bestForPlatform, formatPlatform, hostPlatform, type Platform, platformMatches } from '../../images/platform.js';
 import { familiarString, formatReference, parseReference, repositoryName, type Reference } from '../../images/reference.js';
 import type { ImageStore, NewLayer } from '../../images/store.js';
-import { parseConfig, parseIndex, parseManifest } from '../../images/validate.js';
+import { parseConfig, parseIndex, parseJsonObject, parseManifest } from '../../images/validate.js';
 import { chainIds, type Digest, digestOf, isDigest, shortId } from '../../util/digest.js';
+import { printable } from '../../util/text.js';
 import type { Progress } from './progress.js';
-import { RegistryClient, type RegistryOptions } from './registry.js';
+import { type Bound, documentLimit, RegistryClient, type RegistryOptions } from './registry.js';
 import { registryMirrors } from './registry-config.js';
 
 export const manifestAccept = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest].join(', ');
@@ -28,33 +29,44 @@ export interface PullResult {
   upToDate: boolean;
 }
 
-/** Fetches a manifest or index and checks it against its digest (the reference's, or the one the registry sent). */
-async function fetchManifest(client: RegistryClient, reference: string, expected?: Digest): Promise<{ bytes: Buffer; digest: Digest; mediaType: string }> {
+/**
+ * Fetches a manifest or index and checks it against its digest (the reference's, or the one the registry sent):
+ * at most 4 MiB of it, or exactly the size an index's entry declares.
+ */
+async function fetchManifest(client: RegistryClient, reference: string, expected?: { digest: Digest; size?: number }): Promise<{ bytes: Buffer; digest: Digest; mediaType: string }> {
   // Named as Docker names it in errors: `manifest for host:5000/app:v1`, `manifest for busybox@sha256:...`.
   const shown = familiarString({ domain: client.domain, path: client.repository, ...(isDigest(reference) ? { digest: reference } : { tag: reference }) });
-  const response = await client.request('GET', `/${client.repository}/manifests/${reference}`, { headers: { accept: manifestAccept }, what: `manifest for ${shown}` });
-  const bytes = await response.read();
+  const what = `manifest for ${shown}`;
+  const size = expected?.size;
+  if (size !== undefined && size > documentLimit) throw dataCorrupt(`${what}: the index declares ${size} bytes, over the 4 MiB limit for manifests`);
+  const bound: Bound = size === undefined ? { cap: documentLimit, of: 'manifests' } : { size, declaredBy: 'index' };
+  const response = await client.request('GET', `/${client.repository}/manifests/${reference}`, { headers: { accept: manifestAccept }, what, bound });
+  const bytes = await response.read(documentLimit);
   const digest = digestOf(bytes);
-  const claimed = expected ?? (response.header('docker-content-digest') as Digest | null) ?? digest;
-  if (claimed !== digest) throw dataCorrupt(`manifest digest mismatch: expected ${claimed}, got ${digest}`);
-  const mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ?? response.header('content-type') ?? '';
-  return { bytes, digest, mediaType };
+  // The header is the registry's word for a tag's digest; one that is no digest at all is no word.
+  const header = response.header('docker-content-digest');
+  const claimed = expected?.digest ?? (header !== null && isDigest(header) ? header : digest);
+  if (claimed !== digest) throw dataCorrupt(`${what}: digest mismatch: expected ${claimed}, got ${digest}`);
+  const { mediaType } = parseJsonObject(bytes, what);
+  return { bytes, digest, mediaType: typeof mediaType === 'string' ? mediaType : (response.header('content-type') ?? '') };
 }
 
 /** A manifest list or index resolves to the manifest for the platform (this machine's unless asked otherwise). */
 async function platformManifest(client: RegistryClient, index: Buffer, platform: Platform): Promise<{ bytes: Buffer; digest: Digest }> {
   const entry = bestForPlatform(parseIndex(index).manifests, platform);
   if (!entry) throw notFound(`no matching manifest for ${formatPlatform(platform)} in the manifest list entries`);
-  return fetchManifest(client, entry.digest, entry.digest);
+  return fetchManifest(client, entry.digest, entry);
 }
 
 /**
- * Downloads one layer, verifying and unpacking it in the same pass: the response body goes to a blob writer
- * (compressed digest and size checked) and, decompressed, to the layer unpacker (diffID checked).
+ * Downloads one layer, verifying and unpacking it in the same pass: the response body (bounded by the
+ * descriptor's size) goes to a blob writer (digest and size checked) and, decompressed, to the layer unpacker
+ * (diffID checked). A failure leaves nothing: the blob writer's ingest file and the unpacked temp dir go.
  */
 async function downloadLayer(images: ImageStore, client: RegistryClient, layer: Descriptor, diffId: Digest, progress: Progress): Promise<NewLayer> {
   const id = shortId(layer.digest);
-  const raw = await client.blob(`/${client.repository}/blobs/${layer.digest}`, `layer ${layer.digest}`);
+  const what = `layer ${layer.digest}`;
+  const raw = await client.blob(`/${client.repository}/blobs/${layer.digest}`, layer, what);
   const writer: BlobWriter = images.content.writer();
   const tee = new PassThrough({ highWaterMark: 1 << 20 });
   let received = 0;
@@ -82,23 +94,27 @@ async function downloadLayer(images: ImageStore, client: RegistryClient, layer: 
     pass();
     tee.end();
   });
-  // A dropped connection reaches the unpacker through the tee; the tee itself needs no other listener.
-  raw.on('error', (error) => tee.destroy(unavailable(`layer ${layer.digest}: connection closed after ${received} of ${layer.size} bytes (${error.message})`, { cause: error })));
+  // The download's own failure (dropped, silent, more than declared) is the one reported, not what the unpacker
+  // makes of the data that stopped: it reaches the unpacker through the tee, which needs no other listener.
+  let failure: Error | undefined;
+  raw.on('error', (error) => {
+    failure = error;
+    tee.destroy(error);
+  });
   tee.on('error', () => undefined);
+  let unpacked: Awaited<ReturnType<ImageStore['layers']['unpack']>> | undefined;
   try {
-    const unpacked = await images.layers.unpack(tee, `layer ${layer.digest}`);
+    unpacked = await images.layers.unpack(tee, what);
     progress.update(id, 'Verifying Checksum');
     await writer.stageSoon({ digest: layer.digest, size: layer.size });
-    if (unpacked.diffId !== diffId) {
-      images.layers.discard(unpacked.tempDir);
-      throw dataCorrupt(`layer ${layer.digest}: content digest ${unpacked.diffId} does not match diff_id ${diffId} in the config`);
-    }
+    if (unpacked.diffId !== diffId) throw dataCorrupt(`${what}: content digest ${unpacked.diffId} does not match diff_id ${diffId} in the config`);
     progress.update(id, 'Download complete');
     return { blob: layer, diffId, size: unpacked.size, tarSize: unpacked.tarSize, tempDir: unpacked.tempDir, stagedBlob: writer };
   } catch (error) {
     raw.destroy();
     writer.abort();
-    throw error;
+    if (unpacked) images.layers.discard(unpacked.tempDir);
+    throw failure ?? error;
   }
 }
 
@@ -148,7 +164,7 @@ function discardLayers(images: ImageStore, layers: NewLayer[]): void {
 async function locateManifest(reference: Reference, tagOrDigest: string, options: PullOptions): Promise<{ client: RegistryClient; top: Awaited<ReturnType<typeof fetchManifest>> }> {
   const fetchFrom = async (host: string, plainHttp = false) => {
     const client = new RegistryClient(host, reference.path, plainHttp ? { ...options, insecureRegistries: [...(options.insecureRegistries ?? []), host] } : options);
-    return { client, top: await fetchManifest(client, tagOrDigest, reference.digest) };
+    return { client, top: await fetchManifest(client, tagOrDigest, reference.digest && { digest: reference.digest }) };
   };
   for (const mirror of reference.domain === 'docker.io' ? registryMirrors() : []) {
     try {
@@ -169,12 +185,14 @@ export async function pullImage(images: ImageStore, name: string, progress: Prog
   const { bytes: manifestBytes } = isIndexMediaType(top.mediaType) ? await platformManifest(client, top.bytes, options.platform ?? hostPlatform()) : top;
   const manifest = parseManifest(manifestBytes);
   for (const layer of manifest.layers) {
-    if (!isLayerMediaType(layer.mediaType)) throw unsupported(`unsupported layer media type "${layer.mediaType}"`);
+    if (!isLayerMediaType(layer.mediaType)) throw unsupported(`unsupported layer media type ${JSON.stringify(printable(layer.mediaType, 100))}`);
   }
 
-  const configResponse = await client.request('GET', `/${client.repository}/blobs/${manifest.config.digest}`, { what: `config ${manifest.config.digest}` });
-  const configBytes = await configResponse.read();
-  if (digestOf(configBytes) !== manifest.config.digest) throw dataCorrupt(`config digest mismatch: expected ${manifest.config.digest}, got ${digestOf(configBytes)}`);
+  const configWhat = `config ${manifest.config.digest}`;
+  const configBytes = await withRetries(
+    () => client.smallBlob(`/${client.repository}/blobs/${manifest.config.digest}`, manifest.config, configWhat),
+    () => undefined,
+  );
   const config = parseConfig(configBytes);
   if (config.rootfs.diff_ids.length !== manifest.layers.length) throw dataCorrupt(`the manifest lists ${manifest.layers.length} layers but the config ${config.rootfs.diff_ids.length}`);
   const actual = { os: config.os, architecture: config.architecture, ...(config.variant !== undefined && { variant: config.variant }) };
@@ -219,6 +237,9 @@ export async function pullImage(images: ImageStore, name: string, progress: Prog
   return { id, digest: top.digest, reference, upToDate: existingImage?.id === id };
 }
 
+/** A page of tags is read up to 16 MiB: registries that do not paginate send a big repository's all at once. */
+const tagsLimit = 16 << 20;
+
 /** The tags of a repository on its registry, every page of them (the spec's `Link: <...>; rel="next"`), sorted. */
 export async function remoteTags(repository: string, options: RegistryOptions = {}): Promise<string[]> {
   const reference = parseReference(repository);
@@ -226,8 +247,15 @@ export async function remoteTags(repository: string, options: RegistryOptions = 
   const tags: string[] = [];
   let next: string | undefined = `/${client.repository}/tags/list`;
   while (next !== undefined) {
-    const response = await client.request('GET', next, { what: `tags of ${repositoryName(reference)}` });
-    tags.push(...((await response.json<{ tags?: string[] | null }>()).tags ?? []));
+    const what = `tags of ${repositoryName(reference)}`;
+    const response = await client.request('GET', next, { what, bound: { cap: tagsLimit, of: 'a page of tags' } });
+    const page = await response.json<{ tags?: unknown }>(tagsLimit).catch((error: unknown) => {
+      throw dataCorrupt(`${what}: ${(error as Error).message}`, { cause: error });
+    });
+    if (page.tags !== undefined && page.tags !== null && !(Array.isArray(page.tags) && page.tags.every((tag) => typeof tag === 'string'))) {
+      throw dataCorrupt(`${what}: the registry's tags are not a list of names`);
+    }
+    tags.push(...((page.tags as string[] | null | undefined) ?? []));
     const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(response.header('link') ?? '')?.[1];
     next = link === undefined ? undefined : new URL(link, client.base).href;
   }

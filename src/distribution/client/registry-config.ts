@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
+import { invalidArgument } from '../../errors.js';
+import type { Timeouts } from '../../util/http.js';
 import { isLoopback } from '../../util/proxy.js';
 import { readConfig, strataConfigPath } from './auth.js';
 
@@ -37,6 +39,18 @@ export function registryMirrors(env: NodeJS.ProcessEnv = process.env): { host: s
       return [];
     }
   });
+}
+
+/**
+ * Registry timeouts from the environment: `$STRATA_REGISTRY_TIMEOUT_MS`, milliseconds, sets both the connect and
+ * the no-progress timeout (tests use short ones; a user on a link that stalls for minutes, longer ones).
+ */
+export function configuredTimeouts(env: NodeJS.ProcessEnv = process.env): Partial<Timeouts> {
+  const value = env.STRATA_REGISTRY_TIMEOUT_MS;
+  if (value === undefined || value === '') return {};
+  const ms = Number(value);
+  if (!Number.isFinite(ms) || ms <= 0) throw invalidArgument(`STRATA_REGISTRY_TIMEOUT_MS must be a positive number of milliseconds, not ${JSON.stringify(value.slice(0, 40))}`);
+  return { connectMs: ms, idleMs: ms };
 }
 
 export function isInsecure(domain: string, insecureRegistries: string[] = []): boolean {
