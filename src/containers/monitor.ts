@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitStatusError } from '../errors.js';
+import { isDatabaseFull } from '../metadata/database.js';
 import { LogWriter } from './logs.js';
 import { runtimeMessage, startFailureExitCode } from './runtime.js';
 import { parseSettings } from './settings.js';
@@ -128,9 +129,7 @@ export async function startContainer(containers: Containers, id: string, attach:
     started = true;
     for (const chunk of early.splice(0)) forwardStderr(chunk);
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-    containers.records.transaction(() =>
-      containers.records.update(id, { state: 'running', pid, monitorPid: process.pid, startedAt: Date.now(), finishedAt: null, exitCode: null, error: null }),
-    );
+    recordUnlessFull(() => containers.records.update(id, { state: 'running', pid, monitorPid: process.pid, startedAt: Date.now(), finishedAt: null, exitCode: null, error: null }), containers);
   }
 
   const finish = exited.then((code) => {
@@ -142,7 +141,7 @@ export async function startContainer(containers: Containers, id: string, attach:
     const message = started ? null : runtimeMessage(Buffer.concat(early).toString());
     const exitCode = started ? code : startFailureExitCode(message ?? '');
     if (settings.autoRemove) containers.forget(record);
-    else containers.records.transaction(() => containers.records.update(id, { state: 'exited', pid: null, monitorPid: null, exitCode, finishedAt: Date.now(), error: message }));
+    else recordUnlessFull(() => containers.records.update(id, { state: 'exited', pid: null, monitorPid: null, exitCode, finishedAt: Date.now(), error: message }), containers);
     return { exitCode, message };
   });
 
@@ -166,4 +165,17 @@ function bridgeFiles(bundle: string, hostname: string, network: Network): Runtim
   fs.writeFileSync(path.join(bundle, 'resolv.conf'), [`nameserver ${network.dnsServer}`, ...keep, ''].join('\n'));
   fs.writeFileSync(path.join(bundle, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${network.ipAddress}\t${hostname}\n`);
   return ['resolv.conf', 'hosts'].map((file) => ({ source: path.join(bundle, file), destination: `/etc/${file}`, readonly: false, type: 'bind' as const }));
+}
+
+/**
+ * A state change of a container this process runs in the foreground. When the disk is full (the container may
+ * have filled it) SQLite cannot record it: the run goes on, its output and exit code still reach the caller, and
+ * the next command reconciles the row.
+ */
+function recordUnlessFull(update: () => void, containers: Containers): void {
+  try {
+    containers.records.transaction(update);
+  } catch (error) {
+    if (!isDatabaseFull(error)) throw error;
+  }
 }

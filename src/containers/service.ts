@@ -3,7 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ImageStore } from '../images/store.js';
 import { conflict, ExitStatusError, failedPrecondition, invalidArgument, notFound } from '../errors.js';
-import type { MetadataDb } from '../metadata/database.js';
+import { isDatabaseFull, type MetadataDb } from '../metadata/database.js';
 import type { Snapshotter } from '../snapshots/types.js';
 import { newContainerId, randomName, validName } from './names.js';
 import { releaseNetwork } from './network.js';
@@ -252,7 +252,7 @@ export class Containers {
     try {
       this.records.transaction(() => this.records.delete(record.id));
     } catch (error) {
-      if ((error as { code?: string }).code !== 'SQLITE_FULL') throw error;
+      if (!isDatabaseFull(error)) throw error;
       this.runtime(record).delete(record.id);
       this.discardFiles(record);
       this.records.transaction(() => this.records.delete(record.id));

@@ -83,6 +83,9 @@ const migrations: string[] = [
    );`,
 ];
 
+/** SQLite's "database or disk is full": no room for the journal or the pages a write needs. */
+export const isDatabaseFull = (error: unknown): boolean => (error as { code?: string } | null)?.code === 'SQLITE_FULL';
+
 /**
  * The SQLite database of one store: schema, migrations, transactions and the statement cache. Each domain owns
  * the SQL for its own tables (layers/records.ts, images/records.ts, containers/records.ts, builder/cache.ts), as
