@@ -342,3 +342,27 @@ test('timeouts: no TLS handshake, no answer, headers dripped, a silent body; a s
     await Promise.all([silent.close(), dripping.close(), stalls.close(), steady.close()]);
   }
 });
+
+test('timeouts: an upload the server takes slowly (kernel buffers full, then acknowledged bit by bit) is never cut', async () => {
+  const server = http.createServer((request, response) => {
+    let received = 0;
+    request.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      // About 1 MB/s whatever the size of the reads: a steady server, slower than the client.
+      request.pause();
+      setTimeout(() => request.resume(), Math.ceil(chunk.length / 1000));
+    });
+    request.on('end', () => response.end(String(received)));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const from = Date.now();
+    // One write of 2 MiB: Node hands it down at once, so only the kernel's counts show the server taking it.
+    const response = await send(new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`), { method: 'PUT', body: Buffer.alloc(2 << 20), timeouts: { connectMs: 1000, idleMs: 1000 } });
+    assert.equal((await response.read()).toString(), String(2 << 20));
+    assert.ok(Date.now() - from > 1500, `the upload took ${Date.now() - from} ms, longer than the idle timeout`);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -206,6 +207,41 @@ async function exchange(url: URL, { method, headers = {}, body, tlsAgent, timeou
 }
 
 /**
+ * Bytes of a socket's writes still queued below Node's stream (libuv's write queue, for TLS the TLS layer's):
+ * `bytesWritten` counts a write when it is handed down, so a large one the server takes slowly shows its
+ * progress only here. Node has no public property for it (`writeQueueSize` is what its own stream code reads).
+ */
+function unsent(socket: net.Socket): number {
+  return (socket as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0;
+}
+
+/**
+ * Bytes a TCP connection has written and its peer not yet acknowledged (Linux's tx_queue in /proc/net/tcp and
+ * tcp6), or undefined where that cannot be told. Once a request is in the kernel's buffers (megabytes, on a fast
+ * link), this is the only sign of a server still taking it: Node sees nothing until the buffers have room.
+ */
+function unacknowledged(socket: net.Socket): number | undefined {
+  const { localPort, remotePort } = socket;
+  if (!localPort || !remotePort) return undefined;
+  const port = (n: number) => `:${n.toString(16).toUpperCase().padStart(4, '0')}`;
+  const [local, remote] = [port(localPort), port(remotePort)];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = fs.readFileSync(table, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      // sl local_address rem_address st tx_queue:rx_queue ...
+      const fields = line.trim().split(/\s+/);
+      if (fields[1]?.endsWith(local) && fields[2]?.endsWith(remote)) return Number.parseInt(fields[4]?.split(':')[0] ?? '', 16);
+    }
+  }
+  return undefined;
+}
+
+/**
  * Sends a prepared request's body and resolves with the response once its headers are in, watching each phase
  * of the exchange for `timeouts`: connecting (`how`: a new TCP connection, TCP then TLS, or a socket already
  * connected), sending (bytes taken by the server), waiting for the headers, then reading the body.
@@ -215,6 +251,7 @@ function issue(request: http.ClientRequest, url: URL, body: RequestBody | undefi
     let phase: 'connect' | 'send' | 'wait' | 'body' = 'connect';
     let since = Date.now();
     let moved = -1;
+    let unacked: number | undefined;
     let sent = false;
     let socket: net.Socket | undefined;
     let response: IncomingMessage | undefined;
@@ -229,6 +266,13 @@ function issue(request: http.ClientRequest, url: URL, body: RequestBody | undefi
       if (response) response.destroy(error);
       else request.destroy(error);
     };
+    /** The server acknowledged more of the request since the last look (asked of the kernel only when Node saw nothing). */
+    const acknowledging = () => {
+      const now = unacknowledged(socket!);
+      const changed = now !== undefined && unacked !== undefined && now !== unacked;
+      unacked = now;
+      return changed;
+    };
     // One look every fifth of the timeout (at most a second apart): a phase fails within 1.2 times its timeout.
     const watch = setInterval(
       () => {
@@ -237,17 +281,24 @@ function issue(request: http.ClientRequest, url: URL, body: RequestBody | undefi
           if (quiet >= timeouts.connectMs) fail(`cannot connect to ${url.host} in ${seconds(timeouts.connectMs)}`);
           return;
         }
-        if (phase === 'wait') {
-          if (quiet >= timeouts.idleMs) fail(`no answer from ${url.host} in ${seconds(timeouts.idleMs)}`);
+        if (phase === 'body') {
+          // Progress is bytes arriving, or bytes waiting for a reader that is busy elsewhere.
+          const bytes = socket!.bytesRead;
+          if (bytes !== moved || response!.readableLength > 0) {
+            moved = bytes;
+            since = Date.now();
+          } else if (quiet >= timeouts.idleMs) {
+            fail(`no data from ${url.host} for ${seconds(timeouts.idleMs)}`);
+          }
           return;
         }
-        // Sending or reading: progress is bytes moving, or bytes waiting for a reader that is busy elsewhere.
-        const bytes = phase === 'send' ? socket!.bytesWritten : socket!.bytesRead;
-        if (bytes !== moved || (response?.readableLength ?? 0) > 0) {
+        // Sending, or waiting for the answer: the server taking the request is progress (header bytes are not).
+        const bytes = phase === 'send' ? socket!.bytesWritten - unsent(socket!) : moved;
+        if (bytes !== moved || (quiet >= timeouts.idleMs / 5 && acknowledging())) {
           moved = bytes;
           since = Date.now();
         } else if (quiet >= timeouts.idleMs) {
-          fail(phase === 'send' ? `${url.host} took none of the request for ${seconds(timeouts.idleMs)}` : `no data from ${url.host} for ${seconds(timeouts.idleMs)}`);
+          fail(phase === 'send' ? `${url.host} took none of the request for ${seconds(timeouts.idleMs)}` : `no answer from ${url.host} in ${seconds(timeouts.idleMs)}`);
         }
       },
       Math.max(5, Math.min(1000, Math.floor(Math.min(timeouts.connectMs, timeouts.idleMs) / 5))),
