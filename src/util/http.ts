@@ -253,6 +253,12 @@ function issue(request: http.ClientRequest, url: URL, body: RequestBody | undefi
     let moved = -1;
     let unacked: number | undefined;
     let sent = false;
+    /**
+     * Once the request is written, the kernel may still hold megabytes of it that the server reads slowly, unseen
+     * from here (on loopback or a LAN they wait in the server's receive buffer): the wait for an answer gets
+     * the time that much would take at 1 MB/s on top of the idle timeout.
+     */
+    let drainMs = 0;
     let socket: net.Socket | undefined;
     let response: IncomingMessage | undefined;
     const enter = (next: typeof phase) => {
@@ -297,7 +303,7 @@ function issue(request: http.ClientRequest, url: URL, body: RequestBody | undefi
         if (bytes !== moved || (quiet >= timeouts.idleMs / 5 && acknowledging())) {
           moved = bytes;
           since = Date.now();
-        } else if (quiet >= timeouts.idleMs) {
+        } else if (quiet >= timeouts.idleMs + (phase === 'wait' ? drainMs : 0)) {
           fail(phase === 'send' ? `${url.host} took none of the request for ${seconds(timeouts.idleMs)}` : `no answer from ${url.host} in ${seconds(timeouts.idleMs)}`);
         }
       },
@@ -315,6 +321,7 @@ function issue(request: http.ClientRequest, url: URL, body: RequestBody | undefi
     });
     request.on('finish', () => {
       sent = true;
+      drainMs = (socket?.bytesWritten ?? 0) / 1048.576;
       if (phase === 'send') enter('wait');
     });
     request.on('response', (message: IncomingMessage) => {
