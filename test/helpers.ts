@@ -1,5 +1,6 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,4 +102,24 @@ let cachedTar: string | undefined;
 export function busyboxTar(): string {
   cachedTar ??= tarOf(busyboxRootfs(), path.join(tempDir('strata-bbtar-'), 'busybox.tar'));
   return cachedTar;
+}
+
+/** A TCP server on loopback that hands each connection to `handle` (and destroys them all when closed). */
+export async function rawServer(handle: (socket: net.Socket) => void): Promise<{ origin: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+    handle(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

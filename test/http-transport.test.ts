@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -17,6 +17,7 @@ import { isDataCorrupt, isPermissionDenied, isUnauthenticated, isUnavailable } f
 import { BodyTooLarge, send } from '../src/util/http.js';
 import { bypassesProxy, proxyFor } from '../src/util/proxy.js';
 import { BackgroundWrites } from '../src/util/background-writes.js';
+import { rawServer } from './helpers.js';
 
 interface Seen {
   method: string;
@@ -227,26 +228,6 @@ test('proxies from the environment as Go reads them: scheme, NO_PROXY forms, loo
   assert.equal(bypassesProxy(new URL('https://anything.example/'), '*'), true);
   assert.throws(() => proxyFor(new URL('https://registry.io/'), { HTTPS_PROXY: 'socks5://proxy:1080' }), /only http:\/\/ proxies/);
 });
-
-/** A TCP server on loopback that hands each connection to `handle` (and destroys them all when closed). */
-async function rawServer(handle: (socket: net.Socket) => void): Promise<{ origin: string; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
-    handle(socket);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    origin: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 test('read(limit): a Content-Length over the limit is refused unread, a body past it cut off there', async () => {
   let sentPastLimit = 0;

@@ -10,13 +10,14 @@ import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import type net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { layerTar, sha256 } from './fixtures.js';
-import { busyboxTar, cliPath, strataOk, tempDir } from './helpers.js';
+import { busyboxTar, cliPath, rawServer, strataOk, tempDir } from './helpers.js';
 
 /** GNU time, to read the CLI's peak RSS (README's setup installs it); without it memory goes unmeasured. */
 const timeBin = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
@@ -131,19 +132,9 @@ async function registry(t: TestContext, handlers: { manifest?: Handler; config?:
 
 /** A TCP server that hands each connection to `handle`; its connections are destroyed when the test ends. */
 async function rawRegistry(t: TestContext, handle: (socket: net.Socket) => void): Promise<string> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
-    handle(socket);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => {
-    for (const socket of sockets) socket.destroy();
-    server.close();
-  });
-  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = await rawServer(handle);
+  t.after(() => server.close());
+  return server.origin;
 }
 
 /**

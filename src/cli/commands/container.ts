@@ -74,39 +74,34 @@ export async function attachCommand(engine: Engine, name: string, flags: { detac
   const record = engine.containers.resolve(name);
   const settings = parseSettings(record.settings);
   const attached = engine.containers.attach(record.id);
-  const raw = settings.tty && process.stdin.isTTY;
-  let detached = false;
-  const done: Promise<void>[] = [];
+  const withStdin = settings.interactive && flags.stdin !== false;
+  const raw = withStdin && settings.tty && process.stdin.isTTY;
   if (settings.tty && process.stdout.isTTY) {
     const resize = () => attached.resize(process.stdout.rows, process.stdout.columns);
     resize();
     process.on('SIGWINCH', resize);
   }
-  let detach: () => void = () => undefined;
-  if (settings.interactive && flags.stdin !== false) {
+  let detached = false;
+  // Resolves when the detach keys are typed; never without stdin.
+  const detachKeysTyped = new Promise<void>((resolve) => {
+    if (!withStdin) return;
     if (raw) process.stdin.setRawMode(true);
     const watcher = new DetachWatcher(keys);
-    done.push(
-      new Promise<void>((resolve) => {
-        detach = resolve;
-        process.stdin.on('data', (chunk: Buffer) => {
-          const { pass, detach: ended } = watcher.feed(chunk);
-          if (pass.length > 0) void attached.write(pass).catch(() => undefined);
-          if (ended) {
-            detached = true;
-            resolve();
-          }
-        });
-      }),
-    );
-  }
+    process.stdin.on('data', (chunk: Buffer) => {
+      const { pass, detach } = watcher.feed(chunk);
+      if (pass.length > 0) void attached.write(pass).catch(() => undefined);
+      if (detach) {
+        detached = true;
+        resolve();
+      }
+    });
+  });
   const relay = (async () => {
     for await (const packet of attached.output()) (packet.stream === 'stderr' ? process.stderr : process.stdout).write(packet.data);
   })();
-  await Promise.race([relay, ...done]);
-  detach();
+  await Promise.race([relay, detachKeysTyped]);
   if (raw) process.stdin.setRawMode(false);
-  if (settings.interactive && flags.stdin !== false) process.stdin.destroy();
+  if (withStdin) process.stdin.destroy();
   await attached.close();
   if (!detached) process.exitCode = await engine.containers.wait(record.id);
 }
