@@ -145,6 +145,9 @@ test('attach relays a running container\'s output and stdin through conmon; its 
   assert.equal(attached.stdout, 'out\n');
   assert.equal(attached.stderr, 'err\n');
   assert.match(strataOk(root, ['ps', '-a', '--format', '{{.Names}} {{.Status}}']), /^shell Exited \(7\)/);
+  const badKeys = strata(root, ['attach', '--detach-keys', 'ctrl-1', 'shell']);
+  assert.equal(badKeys.status, 1);
+  assert.equal(badKeys.stderr, "Error: Unknown character: '1'\n");
   const stopped = strata(root, ['attach', 'shell']);
   assert.equal(stopped.status, 1);
   assert.equal(stopped.stderr, 'Error: You cannot attach to a stopped container, start it first\n');
