@@ -1,8 +1,11 @@
 // The few Linux file calls Node lacks: mknod (overlay whiteouts are char 0:0 devices),
-// extended attributes (overlay opaque dirs, security.capability in layers), mount, and connecting
-// to a SOCK_SEQPACKET unix socket (conmon's attach socket; Node's net speaks only SOCK_STREAM).
+// extended attributes (overlay opaque dirs, security.capability in layers), mount, and a relay to a
+// SOCK_SEQPACKET unix socket (conmon's attach socket; Node's net speaks only SOCK_STREAM).
 #include <node_api.h>
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -145,8 +148,66 @@ static napi_value Umount(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// seqpacketConnect(path) -> fd: a connected SOCK_SEQPACKET unix socket, blocking, close-on-exec.
-static napi_value SeqpacketConnect(napi_env env, napi_callback_info info) {
+// A thread per attach relays between conmon's SOCK_SEQPACKET attach socket and one end of a SOCK_STREAM pair that
+// Node's event loop can own (libuv has no SEQPACKET handle; a blocking read would hold a thread-pool thread for
+// the attach's whole life). Towards Node each packet becomes [u32 big-endian length][packet]; Node's bytes become
+// stdin packets of at most 8 KiB (conmon's read size). Node's end-of-stream half-closes the attach socket, which
+// conmon takes as stdin's end; the container's end closes the stream.
+struct bridge {
+  int seq;
+  int stream;
+};
+
+static int write_all(int fd, const char *data, size_t size) {
+  while (size > 0) {
+    ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    data += n;
+    size -= (size_t)n;
+  }
+  return 0;
+}
+
+static void *relay(void *arg) {
+  struct bridge *b = arg;
+  static const size_t packet_max = 65536;
+  char *buf = malloc(packet_max + 4);
+  int stdin_open = 1;
+  while (buf) {
+    struct pollfd fds[2] = {{b->seq, POLLIN, 0}, {stdin_open ? b->stream : -1, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[0].revents) {
+      ssize_t n = recv(b->seq, buf + 4, packet_max, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      uint32_t length = (uint32_t)n;
+      buf[0] = (char)(length >> 24), buf[1] = (char)(length >> 16), buf[2] = (char)(length >> 8), buf[3] = (char)length;
+      if (write_all(b->stream, buf, (size_t)n + 4) != 0) break;
+    }
+    if (stdin_open && fds[1].revents) {
+      ssize_t n = recv(b->stream, buf, 8192, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        stdin_open = 0;
+        shutdown(b->seq, SHUT_WR);
+      } else if (write_all(b->seq, buf, (size_t)n) != 0) {
+        stdin_open = 0;
+      }
+    }
+  }
+  free(buf);
+  close(b->seq);
+  close(b->stream);
+  free(b);
+  return NULL;
+}
+
+// seqpacketBridge(path) -> fd: connects to the SEQPACKET socket at path and returns the stream end relayed to it.
+static napi_value SeqpacketBridge(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
@@ -154,27 +215,38 @@ static napi_value SeqpacketConnect(napi_env env, napi_callback_info info) {
   memset(&addr, 0, sizeof addr);
   addr.sun_family = AF_UNIX;
   if (argc < 1 || get_string(env, argv[0], addr.sun_path, sizeof addr.sun_path)) return NULL;
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, "socket", addr.sun_path);
-  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+  int seq = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (seq < 0) return throw_errno(env, "socket", addr.sun_path);
+  if (connect(seq, (struct sockaddr *)&addr, sizeof addr) != 0) {
     napi_value thrown = throw_errno(env, "connect", addr.sun_path);
-    close(fd);
+    close(seq);
+    return thrown;
+  }
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+    napi_value thrown = throw_errno(env, "socketpair", addr.sun_path);
+    close(seq);
+    return thrown;
+  }
+  struct bridge *b = malloc(sizeof *b);
+  b->seq = seq;
+  b->stream = pair[1];
+  pthread_t thread;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  int failed = pthread_create(&thread, &attr, relay, b);
+  pthread_attr_destroy(&attr);
+  if (failed) {
+    errno = failed;
+    napi_value thrown = throw_errno(env, "pthread_create", addr.sun_path);
+    close(seq), close(pair[0]), close(pair[1]), free(b);
     return thrown;
   }
   napi_value result;
-  napi_create_int32(env, fd, &result);
+  napi_create_int32(env, pair[0], &result);
   return result;
-}
-
-// shutdown(fd, SHUT_RDWR): wakes a read blocked on the socket (close alone does not), so the thread pool can drain.
-static napi_value Shutdown(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int32_t fd;
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return NULL;
-  if (shutdown(fd, SHUT_RDWR) != 0 && errno != ENOTCONN) return throw_errno(env, "shutdown", "socket");
-  return NULL;
 }
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -185,8 +257,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"llistxattr", NULL, Llistxattr, NULL, NULL, NULL, napi_default, NULL},
     {"mount", NULL, Mount, NULL, NULL, NULL, napi_default, NULL},
     {"umount", NULL, Umount, NULL, NULL, NULL, napi_default, NULL},
-    {"seqpacketConnect", NULL, SeqpacketConnect, NULL, NULL, NULL, napi_default, NULL},
-    {"shutdown", NULL, Shutdown, NULL, NULL, NULL, napi_default, NULL},
+    {"seqpacketBridge", NULL, SeqpacketBridge, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { invalidArgument } from '../errors.js';
 import { fsExtras } from '../layers/fsx.js';
@@ -11,6 +12,8 @@ export interface AttachedContainer {
   output(): AsyncGenerator<{ stream: 'stdout' | 'stderr'; data: Buffer }>;
   /** Bytes for the container's stdin (a container started with -i). */
   write(data: Buffer): Promise<void>;
+  /** The end of stdin: a container made with StdinOnce sees its stdin close; others keep it open. */
+  endStdin(): void;
   /** The terminal's size, for a container with a pty (conmon's ctl fifo, as Podman resizes). */
   resize(rows: number, columns: number): void;
   close(): Promise<void>;
@@ -19,25 +22,32 @@ export interface AttachedContainer {
 /**
  * Connects to a running container's conmon, as `podman attach` does: a SOCK_SEQPACKET socket whose packets
  * are one byte naming the stream (2 stdout, 3 stderr) and the data; what is written to it is the container's
- * stdin. Reads and writes go through the thread pool (a blocking socket: Node's net has no SEQPACKET).
+ * stdin. The native helper relays it to a stream socket (see `seqpacketBridge`), so an attach costs no thread
+ * of Node's pool however long it lasts.
  */
 export function attachToConmon(socketDir: string, bundle: string, id: string): AttachedContainer {
-  const fd = fsExtras().seqpacketConnect(attachSocketPath(socketDir, id));
-  let closed = false;
-  let reading: Promise<unknown> = Promise.resolve();
+  const socket = new net.Socket({ fd: fsExtras().seqpacketBridge(attachSocketPath(socketDir, id)), readable: true, writable: true });
+  socket.on('error', () => undefined); // a container gone mid-write: its output's end says so
   return {
     async *output() {
-      const buffer = Buffer.alloc(64 * 1024);
-      while (!closed) {
-        const read = new Promise<number>((resolve, reject) => fs.read(fd, buffer, 0, buffer.length, null, (error, n) => (error ? reject(error) : resolve(n))));
-        reading = read.catch(() => undefined);
-        const bytes = await read;
-        if (bytes === 0 || closed) return;
-        const stream = buffer[0] === 3 ? 'stderr' : 'stdout';
-        yield { stream, data: Buffer.from(buffer.subarray(1, bytes)) };
+      let pending: Buffer = Buffer.alloc(0);
+      for await (const chunk of socket as AsyncIterable<Buffer>) {
+        pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+        while (pending.length >= 4 && pending.length >= 4 + pending.readUInt32BE(0)) {
+          const length = pending.readUInt32BE(0);
+          if (length > 0) yield { stream: pending[4] === 3 ? 'stderr' : 'stdout', data: pending.subarray(5, 4 + length) };
+          pending = pending.subarray(4 + length);
+        }
       }
     },
-    write: (data) => new Promise<void>((resolve, reject) => fs.write(fd, data, (error) => (error ? reject(error) : resolve()))),
+    write: (data) =>
+      new Promise<void>((resolve, reject) => {
+        if (socket.writableEnded || socket.destroyed) return resolve();
+        socket.write(data, (error) => (error ? reject(error) : resolve()));
+      }),
+    endStdin() {
+      if (!socket.destroyed) socket.end();
+    },
     resize(rows, columns) {
       try {
         fs.writeFileSync(path.join(bundle, 'ctl'), `1 ${rows} ${columns}\n`, { flag: 'a' });
@@ -45,13 +55,8 @@ export function attachToConmon(socketDir: string, bundle: string, id: string): A
         // conmon is gone with its container: nothing to resize.
       }
     },
-    /** Ends the attach: the read waiting on the thread pool is woken (shutdown), then the socket closed. */
     async close() {
-      if (closed) return;
-      closed = true;
-      fsExtras().shutdown(fd);
-      await reading;
-      fs.closeSync(fd);
+      socket.destroy();
     },
   };
 }

@@ -21,6 +21,8 @@ export interface ConmonLaunch {
   terminal: boolean;
   /** Keep stdin open (a pipe conmon holds), as `docker run -di` does. */
   stdin: boolean;
+  /** Close the container's stdin when an attach that writes to it ends (Docker's StdinOnce). */
+  stdinOnce?: boolean;
   /** Run when the container has ended and conmon has written the exit file: program and arguments. */
   exitCommand: string[];
 }
@@ -56,7 +58,7 @@ export async function conmonCreate(launch: ConmonLaunch): Promise<{ pid: number 
     '--log-level', 'error',
     ...runtimeArgs.flatMap((arg) => ['--runtime-arg', arg]),
     ...(launch.terminal ? ['--terminal'] : []),
-    ...(launch.stdin ? ['--stdin', '--leave-stdin-open'] : []),
+    ...(launch.stdin ? ['--stdin', ...(launch.stdinOnce ? [] : ['--leave-stdin-open'])] : []),
     '--exit-command', launch.exitCommand[0]!,
     ...launch.exitCommand.slice(1).flatMap((arg) => ['--exit-command-arg', arg]),
   ];

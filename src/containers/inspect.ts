@@ -31,6 +31,7 @@ export function inspectContainer(record: ContainerRecord, logPath: string) {
       Labels: settings.labels,
       Tty: settings.tty,
       OpenStdin: settings.interactive,
+      StdinOnce: settings.stdinOnce ?? false,
       StopSignal: settings.stopSignal,
     },
     HostConfig: {

@@ -165,6 +165,7 @@ export class Containers {
         socketDir: path.join(this.root, 'runtime', 'sockets'),
         terminal: settings.tty,
         stdin: settings.interactive,
+        stdinOnce: settings.stdinOnce ?? false,
         exitCommand: [process.execPath, this.exitEntry, this.root, record.id],
       }));
     } catch (error) {

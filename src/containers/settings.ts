@@ -11,6 +11,8 @@ export interface ContainerSettings {
   hostname: string;
   tty: boolean;
   interactive: boolean;
+  /** Docker's StdinOnce: stdin closes when the first attach that writes to it ends (`docker run -i`). */
+  stdinOnce?: boolean;
   autoRemove: boolean;
   readonlyRootfs: boolean;
   mounts: { source: string; destination: string; readonly: boolean; type: 'bind' | 'volume' }[];

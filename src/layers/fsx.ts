@@ -8,10 +8,12 @@ interface FsExtras {
   llistxattr(path: string): string[];
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount(target: string, flags: number): void;
-  /** A connected SOCK_SEQPACKET unix socket's file descriptor (conmon's attach socket). */
-  seqpacketConnect(path: string): number;
-  /** shutdown(2) of a socket, both ways: a read blocked on it returns. */
-  shutdown(fd: number): void;
+  /**
+   * Connects to a SOCK_SEQPACKET unix socket (conmon's attach socket) and returns a SOCK_STREAM socket relayed to
+   * it by a thread of its own: each packet arrives as a big-endian u32 length and the packet; bytes written
+   * become packets; half-closing the stream half-closes the attach socket.
+   */
+  seqpacketBridge(path: string): number;
 }
 
 let loaded: FsExtras | undefined;

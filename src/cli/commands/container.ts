@@ -95,6 +95,7 @@ export async function attachCommand(engine: Engine, name: string, flags: { detac
         resolve();
       }
     });
+    process.stdin.on('end', () => attached.endStdin());
   });
   const relay = (async () => {
     for await (const packet of attached.output()) (packet.stream === 'stderr' ? process.stderr : process.stdout).write(packet.data);
