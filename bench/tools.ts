@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { type Command, shell } from './measure.js';
 
 /** The compiled CLI (this file runs from dist/bench). */
-const strataCli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const strataCli = fileURLToPath(new URL('../src/strata.js', import.meta.url));
 
 export const strataCommand = (...args: string[]): Command => ({ file: process.execPath, args: [strataCli, ...args] });
 

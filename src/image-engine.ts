@@ -17,6 +17,8 @@ import { type DiskUsage, diskUsage, type HistoryRow, type ImageSummary, imageHis
 import { ImageStore, type RemoveOptions, type RemoveResult } from './images/store.js';
 import { LayerStore } from './layers/store.js';
 import { MetadataDb } from './metadata/database.js';
+import { EventLog } from './metadata/events.js';
+import { familiarRepository, familiarString, parseReference } from './images/reference.js';
 import type { Digest } from './util/digest.js';
 
 /** Docker's and Podman's habit: a system store for root, a per-user one otherwise. */
@@ -60,6 +62,8 @@ export class ImageEngine {
   readonly layers: LayerStore;
   readonly images: ImageStore;
   readonly buildCache: BuildCache;
+  /** What happened, for `events` and the API's waits: every process that writes the store records here. */
+  readonly events: EventLog;
   /** The containers table only: which images containers use (rmi, prune, df), without the container service. */
   protected readonly containerRecords: ContainerRecords;
 
@@ -76,6 +80,7 @@ export class ImageEngine {
     this.layers = new LayerStore(root, this.db);
     this.images = new ImageStore(this.content, this.layers, this.db);
     this.buildCache = new BuildCache(this.db);
+    this.events = new EventLog(this.db);
     this.containerRecords = new ContainerRecords(this.db);
   }
 
@@ -98,11 +103,20 @@ export class ImageEngine {
 
   tag(source: string, target: string): void {
     this.images.tag(source, target);
+    this.events.record('image', 'tag', this.images.resolve(target).id, { name: familiarString(parseReference(target)) });
   }
 
   /** `rmi`: each name untagged or its image deleted, Docker's rules; an image a container uses needs `force`. */
   removeImages(names: string[], options: Omit<RemoveOptions, 'inUse'> = {}): RemoveResult[] {
-    return this.images.removeMany(names, { ...options, inUse: (id) => this.containerRecords.usesImage(id) }).results;
+    const { results } = this.images.removeMany(names, { ...options, inUse: (id) => this.containerRecords.usesImage(id) });
+    for (const result of results) this.recordRemoval(result);
+    return results;
+  }
+
+  private recordRemoval(result: RemoveResult): void {
+    if ('error' in result) return;
+    for (const name of result.untagged) this.events.record('image', 'untag', result.deleted[0] ?? name, { name });
+    for (const id of result.deleted) this.events.record('image', 'delete', id, { name: id });
   }
 
   /** `image prune`: dangling images (`all`: every image no container uses), then the layers and blobs they freed. */
@@ -121,6 +135,7 @@ export class ImageEngine {
       const { results, reclaimed } = images.removeMany(victims.map((v) => v.id), { force: true, keep });
       for (const result of results) {
         if ('error' in result) throw result.error;
+        this.recordRemoval(result);
         removed.untagged.push(...result.untagged);
         removed.deleted.push(...result.deleted);
       }
@@ -132,28 +147,38 @@ export class ImageEngine {
   /** `image import`: a rootfs tarball (plain or compressed) as a one-layer image. */
   async importImage(input: Readable, options: ImportOptions = {}): Promise<{ id: Digest; tags: string[] }> {
     const { importRootfs } = await import('./images/import.js');
-    return importRootfs(this.images, input, options);
+    const imported = await importRootfs(this.images, input, options);
+    this.events.record('image', 'import', imported.id, { name: imported.tags[0] ?? imported.id });
+    return imported;
   }
 
   /** `load`: a docker-archive or OCI layout, as a tar stream or a directory; all or nothing. */
   async loadImages(input: string | Readable): Promise<{ id: Digest; tags: string[] }[]> {
     const { loadImages } = await import('./archive/load.js');
-    return loadImages(this.images, input);
+    const loaded = await loadImages(this.images, input);
+    for (const image of loaded) this.events.record('image', 'load', image.id, { name: image.tags[0] ?? image.id });
+    return loaded;
   }
 
   async saveImages(names: string[], format: SaveFormat, output: string | Writable): Promise<void> {
     const { saveImages } = await import('./archive/save.js');
     await saveImages(this.images, names, format, output);
+    for (const name of names) this.events.record('image', 'save', this.images.resolve(name).id, { name });
   }
 
   async pull(name: string, progress: Progress, options: PullOptions = {}): Promise<PullResult> {
     const { pullImage } = await import('./distribution/client/pull.js');
-    return pullImage(this.images, name, progress, options);
+    const pulled = await pullImage(this.images, name, progress, options);
+    const reference = familiarString(pulled.reference);
+    this.events.record('image', 'pull', reference, { name: familiarRepository(pulled.reference) });
+    return pulled;
   }
 
   async push(name: string, progress: Progress, options: PushOptions = {}): Promise<{ digest: Digest; size: number }> {
     const { pushImage } = await import('./distribution/client/push.js');
-    return pushImage(this.images, name, progress, options);
+    const pushed = await pushImage(this.images, name, progress, options);
+    this.events.record('image', 'push', name, { name });
+    return pushed;
   }
 
   /** Every local tag of a repository (`push -a`). */

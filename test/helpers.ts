@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Path of the compiled CLI (tests run from dist/test). */
-export const cliPath = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+export const cliPath = fileURLToPath(new URL('../src/strata.js', import.meta.url));
 
 const madeDirs: string[] = [];
 

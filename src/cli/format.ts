@@ -1,6 +1,7 @@
 /** Output formatting shared by every command: Docker's sizes, durations, tables and --format templates. */
 
 import { invalidArgument, isInvalidArgument } from '../errors.js';
+import { humanDuration } from '../util/duration.js';
 import { isStruct, sortedKeys, withGoType } from './gofmt.js';
 import { type InspectKind, typedInspect } from './inspect-view.js';
 import { type FuncMap, parseTemplate, type Template } from './template.js';
@@ -18,23 +19,7 @@ export function humanSize(bytes: number, precision = 3): string {
   return `${Number(value.toPrecision(precision))}${sizeUnits[unit]}`;
 }
 
-/** Docker's units.HumanDuration, as in "About a minute", "5 weeks". */
-export function humanDuration(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
-  if (seconds < 1) return 'Less than a second';
-  if (seconds === 1) return '1 second';
-  if (seconds < 60) return `${seconds} seconds`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes === 1) return 'About a minute';
-  if (minutes < 60) return `${minutes} minutes`;
-  const hours = Math.round(ms / 3_600_000);
-  if (hours === 1) return 'About an hour';
-  if (hours < 48) return `${hours} hours`;
-  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
-  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
-  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
-  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
-}
+export { humanDuration };
 
 export function timeAgo(iso: string | undefined, now = Date.now()): string {
   if (!iso) return 'N/A';

@@ -1,10 +1,17 @@
-#!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import type { Engine } from '../engine.js';
+import { invalidArgument } from '../errors.js';
 import type { ImageEngine } from '../image-engine.js';
 import { defineContainerCli, type RunAction } from './container-cli.js';
 import { collect } from './options.js';
 import { type GlobalOptions, withEngine, withImageEngine } from './run.js';
+
+/** What the command line starts but does not hold: the Engine API service (src/api/, a peer edge). */
+export interface Edges {
+  serveApi(engine: Engine, options: { uri?: string; timeout?: number; tls?: { verify: boolean; ca?: string; cert?: string; key?: string } }): Promise<void>;
+}
+
+let edges: Edges | undefined;
 
 /**
  * The `strata` command line: flags are parsed here, command modules are imported only when their command runs,
@@ -269,6 +276,23 @@ builderGroup
 const systemGroup = program.command('system').description('Manage Strata');
 defineDf(systemGroup.command('df'));
 defineCheck(systemGroup.command('check'));
+systemGroup
+  .command('service')
+  .description('Serve the Docker Engine API: docker, docker-compose, dockerode and the Docker SDKs drive Strata through it')
+  .argument('[uri]', 'unix:///path or tcp://host:port (default: unix:///run/strata/strata.sock for root, else $XDG_RUNTIME_DIR/strata/strata.sock)')
+  .option('-t, --time <seconds>', 'seconds without a request before the service exits; 0: until stopped', '5')
+  .option('--tlsverify', 'require client certificates signed by --tlscacert (needed to listen beyond loopback)')
+  .option('--tlscacert <file>', 'CA certificate that client certificates must chain to')
+  .option('--tlscert <file>', "the service's TLS certificate")
+  .option('--tlskey <file>', "the service's TLS key")
+  .action(
+    run(async (engine, uri: string | undefined, opts: { time: string; tlsverify?: boolean; tlscacert?: string; tlscert?: string; tlskey?: string }) => {
+      const timeout = Number(opts.time);
+      if (!Number.isInteger(timeout) || timeout < 0) throw invalidArgument(`invalid -t value "${opts.time}": expected seconds`);
+      const tls = opts.tlscert || opts.tlskey || opts.tlsverify ? { verify: opts.tlsverify ?? false, ...(opts.tlscacert && { ca: opts.tlscacert }), ...(opts.tlscert && { cert: opts.tlscert }), ...(opts.tlskey && { key: opts.tlskey }) } : undefined;
+      await edges!.serveApi(engine, { ...(uri !== undefined && { uri }), timeout, ...(tls && { tls }) });
+    }),
+  );
 
 // A reader that went away (`strata images | head -1`): end as a Go CLI does, killed by SIGPIPE (128 + 13).
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -279,12 +303,16 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 // Docker exits 125 when the command line itself is wrong.
 program.exitOverride();
 for (const command of [...program.commands, ...imageGroup.commands, ...systemGroup.commands, ...containerGroup.commands, ...registryGroup.commands, ...builderGroup.commands]) command.exitOverride();
-try {
-  await program.parseAsync(process.argv);
-} catch (error) {
-  if (error instanceof CommanderError) {
-    process.exitCode = error.exitCode === 0 ? 0 : 125;
-  } else {
-    throw error;
+/** Runs one `strata` command line; `wired` gives the edges the command line starts. */
+export async function main(argv: string[], wired: Edges): Promise<void> {
+  edges = wired;
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? 0 : 125;
+    } else {
+      throw error;
+    }
   }
 }

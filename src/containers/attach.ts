@@ -48,17 +48,20 @@ export function attachToConmon(socketDir: string, bundle: string, id: string): A
     endStdin() {
       if (!socket.destroyed) socket.end();
     },
-    resize(rows, columns) {
-      try {
-        fs.writeFileSync(path.join(bundle, 'ctl'), `1 ${rows} ${columns}\n`, { flag: 'a' });
-      } catch {
-        // conmon is gone with its container: nothing to resize.
-      }
-    },
+    resize: (rows, columns) => resizeTerminal(bundle, rows, columns),
     async close() {
       socket.destroy();
     },
   };
+}
+
+/** Resizes the pty conmon holds for a container started with -t (its ctl fifo, as Podman resizes). */
+export function resizeTerminal(bundle: string, rows: number, columns: number): void {
+  try {
+    fs.writeFileSync(path.join(bundle, 'ctl'), `1 ${rows} ${columns}\n`, { flag: 'a' });
+  } catch {
+    // conmon is gone with its container: nothing to resize.
+  }
 }
 
 /**

@@ -130,6 +130,7 @@ export async function startContainer(containers: Containers, id: string, attach:
     for (const chunk of early.splice(0)) forwardStderr(chunk);
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
     recordUnlessFull(() => containers.records.update(id, { state: 'running', pid, monitorPid: process.pid, startedAt: Date.now(), finishedAt: null, exitCode: null, error: null }), containers);
+    containers.event(record, 'start');
   }
 
   const finish = exited.then((code) => {
@@ -140,6 +141,7 @@ export async function startContainer(containers: Containers, id: string, attach:
     containers.snapshotterFor(record).unmount(id);
     const message = started ? null : runtimeMessage(Buffer.concat(early).toString());
     const exitCode = started ? code : startFailureExitCode(message ?? '');
+    if (started) containers.event(record, 'die', { exitCode: String(exitCode) });
     if (settings.autoRemove) containers.forget(record);
     else recordUnlessFull(() => containers.records.update(id, { state: 'exited', pid: null, monitorPid: null, exitCode, finishedAt: Date.now(), error: message }), containers);
     return { exitCode, message };

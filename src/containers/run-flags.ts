@@ -20,13 +20,14 @@ import { cleanPath, type Propagation } from './runtime-spec.js';
  * Cmd; `--entrypoint X` replaces the image's Entrypoint and drops its Cmd (only a command line gives X args);
  * `--entrypoint ''` clears the Entrypoint the same way.
  */
-export function resolveCommand(image: ContainerConfig, overrides: { entrypoint?: string; cmd?: string[] }): string[] {
-  // The CLI sends `--entrypoint ''` as [""], which keeps the image's Entrypoint out of the merge and is then reset.
-  let entrypoint = overrides.entrypoint === undefined ? [] : [overrides.entrypoint];
+export function resolveCommand(image: ContainerConfig, overrides: { entrypoint?: string | string[]; cmd?: string[] }): string[] {
+  // The CLI sends `--entrypoint ''` as [""], which keeps the image's Entrypoint out of the merge and is then reset;
+  // the API's `"Entrypoint": []` keeps it out too (moby's merge takes the image's only for a null one).
+  let entrypoint = typeof overrides.entrypoint === 'string' ? [overrides.entrypoint] : overrides.entrypoint;
   let cmd = overrides.cmd ?? [];
-  if (entrypoint.length === 0) {
+  if (entrypoint === undefined || entrypoint.length === 0) {
     if (cmd.length === 0) cmd = image.Cmd ?? [];
-    entrypoint = image.Entrypoint ?? [];
+    entrypoint ??= image.Entrypoint ?? [];
   }
   if (entrypoint.length === 1 && entrypoint[0] === '') entrypoint = [];
   if (entrypoint.length === 0 && cmd.length === 0) throw invalidArgument('no command specified');

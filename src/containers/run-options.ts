@@ -4,6 +4,7 @@ import { invalidArgument } from '../errors.js';
 import type { ContainerConfig } from '../images/model.js';
 import { parsePublish } from './ports.js';
 import type { CreateOptions } from './service.js';
+import type { RequestedConfig } from './settings.js';
 import { mergeEnv, parseCpus, parseEnvFile, parseMemory, parseVolume, resolveCommand } from './run-flags.js';
 
 /** A container's options as `docker run` and `docker create` take them: strings, with Docker's syntax. */
@@ -12,6 +13,8 @@ export interface RunOptions {
   rm?: boolean;
   detach?: boolean;
   interactive?: boolean;
+  /** Docker's StdinOnce: stdin closes when the attach that writes to it ends. */
+  stdinOnce?: boolean;
   tty?: boolean;
   /** `KEY=VALUE`, or `KEY` to take the host's value. */
   env?: string[];
@@ -19,7 +22,8 @@ export interface RunOptions {
   envFile?: string[];
   workdir?: string;
   user?: string;
-  entrypoint?: string;
+  /** The CLI's `--entrypoint` (one word), or the API's array. */
+  entrypoint?: string | string[];
   /** `HOST:CONTAINER[:ro]` binds and `NAME:CONTAINER` named volumes. */
   volume?: string[];
   hostname?: string;
@@ -37,6 +41,8 @@ export interface RunOptions {
   stopSignal?: string;
   /** Seconds. */
   stopTimeout?: string;
+  /** The Engine API's create body as the client sent it (Config and HostConfig), kept for inspect. */
+  requested?: RequestedConfig;
 }
 
 /**
@@ -62,6 +68,7 @@ export function settingsFromRunOptions(root: string, config: ContainerConfig, co
     ...(options.hostname !== undefined && { hostname: options.hostname }),
     tty: options.tty ?? false,
     interactive: options.interactive ?? false,
+    ...(options.stdinOnce && { stdinOnce: true }),
     autoRemove: options.rm ?? false,
     readonlyRootfs: options.readOnly ?? false,
     mounts,
@@ -72,6 +79,7 @@ export function settingsFromRunOptions(root: string, config: ContainerConfig, co
     stopSignal: (options.stopSignal ?? config.StopSignal ?? 'TERM').replace(/^SIG/i, '').toUpperCase(),
     stopTimeout: options.stopTimeout !== undefined ? Number(options.stopTimeout) : 10,
     runtime: options.runtime ?? 'runc',
+    ...(options.requested && { requested: options.requested }),
     labels: Object.fromEntries((options.label ?? []).map((label) => [label.split('=')[0]!, label.slice(label.indexOf('=') + 1)])),
   };
 }

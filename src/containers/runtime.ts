@@ -78,9 +78,17 @@ export class Runtime {
     return spawn(this.binary, [...this.logArgs(path.join(bundle, 'runtime.log')), ...this.args('run', '--bundle', bundle, '--pid-file', pidFile, id)], { stdio, cwd: bundle });
   }
 
-  exec(id: string, processJson: string, logFile: string, options: { tty: boolean; detach?: boolean }, stdio: StdioOptions): ChildProcess {
+  /**
+   * `runc exec`. With a TTY runc relays the process's pty to its own stdin and stdout, which must be a
+   * terminal: `onPty` runs it under script(1), whose pty stands in for one when the caller has pipes (the Engine
+   * API). The caller resizes through that pty (`resizeExec`).
+   */
+  exec(id: string, processJson: string, logFile: string, options: { tty: boolean; detach?: boolean; onPty?: boolean }, stdio: StdioOptions): ChildProcess {
     const flags = [...(options.tty ? ['--tty'] : []), ...(options.detach ? ['--detach'] : [])];
-    return spawn(this.binary, [...this.logArgs(logFile), ...this.args('exec', '--process', processJson, ...flags, id)], { stdio });
+    const args = [...this.logArgs(logFile), ...this.args('exec', '--process', processJson, ...flags, id)];
+    if (!options.onPty) return spawn(this.binary, args, { stdio });
+    const command = [this.binary, ...args].map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(' ');
+    return spawn('script', ['--quiet', '--flush', '--return', '--echo', 'never', '--command', command, '/dev/null'], { stdio });
   }
 
   kill(id: string, signal: string, all = false): void {
@@ -100,6 +108,13 @@ export class Runtime {
   start(id: string): void {
     const result = spawnSync(this.binary, this.args('start', id), { encoding: 'utf8' });
     if (result.status !== 0) throw new StrataError('internal', `${this.binary} start: ${result.stderr.trim() || `exit status ${result.status}`}`);
+  }
+
+  /** `runc pause` / `runc resume`: freezes or thaws every process of the container (the cgroup freezer). */
+  freeze(id: string, frozen: boolean): void {
+    const command = frozen ? 'pause' : 'resume';
+    const result = spawnSync(this.binary, this.args(command, id), { encoding: 'utf8' });
+    if (result.status !== 0) throw new StrataError('internal', `${this.binary} ${command}: ${result.stderr.trim() || `exit status ${result.status}`}`);
   }
 
   state(id: string): { status: string; pid: number } | undefined {

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ImageStore } from '../images/store.js';
 import { conflict, ExitStatusError, failedPrecondition, invalidArgument, notFound } from '../errors.js';
 import { isDatabaseFull, type MetadataDb } from '../metadata/database.js';
+import { EventLog } from '../metadata/events.js';
 import type { Snapshotter } from '../snapshots/types.js';
 import { newContainerId, randomName, validName } from './names.js';
 import { releaseNetwork } from './network.js';
@@ -13,7 +14,7 @@ import { type LogEntry, readLog } from './logs.js';
 import { processAlive } from '../util/process.js';
 import { buildStepLabel, type ContainerRecord, ContainerRecords } from './records.js';
 import { Runtime, startFailureExitCode } from './runtime.js';
-import { type AttachedContainer, attachToConmon } from './attach.js';
+import { type AttachedContainer, attachToConmon, resizeTerminal } from './attach.js';
 import { ConmonCreateError, conmonCreate, conmonPidFile } from './conmon.js';
 import { type ContainerSettings, parseSettings } from './settings.js';
 
@@ -32,6 +33,7 @@ export interface CreateOptions {
 export class Containers {
   readonly dir: string;
   readonly records: ContainerRecords;
+  readonly events: EventLog;
 
   constructor(
     readonly root: string,
@@ -44,6 +46,7 @@ export class Containers {
     private readonly exitEntry: string,
   ) {
     this.records = new ContainerRecords(db);
+    this.events = new EventLog(db);
     this.dir = path.join(root, 'containers');
     fs.mkdirSync(this.dir, { recursive: true });
   }
@@ -127,6 +130,7 @@ export class Containers {
       this.discardFiles(record);
       throw error;
     }
+    this.event(record, 'create');
     return record;
   }
 
@@ -142,7 +146,7 @@ export class Containers {
    * written, `runc create` by conmon, then `runc start`. Returns once the container's process runs; a container
    * that could not start throws with the runtime's message and Docker's exit code, and is left exited.
    */
-  async start(nameOrId: string): Promise<ContainerRecord> {
+  async start(nameOrId: string, options: { onCreated?: (record: ContainerRecord) => Promise<void> } = {}): Promise<ContainerRecord> {
     const record = this.resolve(nameOrId);
     if (record.state === 'running') return record;
     const runtime = this.runtime(record);
@@ -179,7 +183,9 @@ export class Containers {
     const monitorPid = Number(fs.readFileSync(conmonPidFile(this.bundle(record.id)), 'utf8'));
     this.records.transaction(() => this.records.update(record.id, { state: 'running', pid, monitorPid, startedAt: Date.now(), finishedAt: null, exitCode: null, error: null }));
     try {
+      await options.onCreated?.(record);
       runtime.start(record.id);
+      this.event(record, 'start');
     } catch (error) {
       runtime.kill(record.id, 'KILL', true);
       await this.waitExit(record.id, 10_000);
@@ -204,8 +210,30 @@ export class Containers {
   kill(nameOrId: string, signal = 'KILL'): ContainerRecord {
     const record = this.reconcileOne(this.resolve(nameOrId));
     if (record.state !== 'running') throw conflict(`Cannot kill container: ${nameOrId}: Container ${record.id} is not running`);
-    this.runtime(record).kill(record.id, signal.replace(/^SIG/i, '').toUpperCase());
+    const name = signal.replace(/^SIG/i, '').toUpperCase();
+    this.runtime(record).kill(record.id, name);
+    this.event(record, 'kill', { signal: name });
     return record;
+  }
+
+  /** `pause`/`unpause`: the container's processes frozen or thawed; a marker in the bundle tells `ps` and inspect. */
+  pause(nameOrId: string, paused: boolean): ContainerRecord {
+    const record = this.reconcileOne(this.resolve(nameOrId));
+    if (record.state !== 'running') throw conflict(`Container ${record.id} is not running`);
+    if (this.isPaused(record) === paused) throw conflict(`Container ${record.id} is ${paused ? 'already paused' : 'not paused'}`);
+    this.runtime(record).freeze(record.id, paused);
+    if (paused) fs.writeFileSync(this.pausedMarker(record.id), '');
+    else fs.rmSync(this.pausedMarker(record.id), { force: true });
+    this.event(record, paused ? 'pause' : 'unpause');
+    return record;
+  }
+
+  isPaused(record: ContainerRecord): boolean {
+    return record.state === 'running' && fs.existsSync(this.pausedMarker(record.id));
+  }
+
+  private pausedMarker(id: string): string {
+    return path.join(this.bundle(id), 'paused');
   }
 
   /** Resolves true once the container has exited, false on timeout. */
@@ -261,6 +289,13 @@ export class Containers {
     }
     this.runtime(record).delete(record.id);
     this.discardFiles(record);
+    this.event(record, 'destroy');
+  }
+
+  /** Records a container event with Docker's attributes: the image as named, the name, the labels. */
+  event(record: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+    const { labels } = parseSettings(record.settings);
+    this.events.record('container', action, record.id, { ...labels, image: record.imageName, name: record.name, ...extra });
   }
 
   /** RUN containers of builds whose process is gone (killed): reconciled, so none still runs or holds a mount. */
@@ -307,6 +342,13 @@ export class Containers {
       throw failedPrecondition(`container ${record.id} runs in the foreground of the strata command that started it: it cannot be attached`);
     }
     return attachToConmon(path.join(this.root, 'runtime', 'sockets'), this.bundle(record.id), record.id);
+  }
+
+  /** The size of a running container's terminal (one started with -t). */
+  resize(nameOrId: string, rows: number, columns: number): void {
+    const record = this.reconcileOne(this.resolve(nameOrId));
+    if (record.state !== 'running') throw conflict(`Container ${record.id} is not running`);
+    resizeTerminal(this.bundle(record.id), rows, columns);
   }
 
   /** Bytes of the container's read-write layer (`ps -s`'s first number). */
@@ -371,10 +413,14 @@ export class Containers {
     runtime.delete(record.id);
     releaseNetwork(record.id, this.bundle(record.id));
     fs.rmSync(path.join(this.bundle(record.id), 'network.json'), { force: true });
+    fs.rmSync(this.pausedMarker(record.id), { force: true });
     this.snapshotterFor(record).unmount(record.id);
     const update = { state: 'exited' as const, pid: null, monitorPid: null, exitCode: written ?? record.exitCode ?? 137, finishedAt: Date.now() };
     if (parseSettings(record.settings).autoRemove) {
-      if (this.records.get(record.id)) this.forget(record);
+      if (this.records.get(record.id)) {
+        this.event(record, 'die', { exitCode: String(update.exitCode) });
+        this.forget(record);
+      }
       return { ...record, ...update };
     }
     // Another process (conmon's exit command, a reconciling command) may have finished it meanwhile: the first one records it.
@@ -382,6 +428,7 @@ export class Containers {
       const current = this.records.get(record.id);
       if (current?.state !== 'running') return current;
       this.records.update(record.id, update);
+      this.event(record, 'die', { exitCode: String(update.exitCode) });
       return { ...current, ...update };
     });
     return finished ?? { ...record, ...update };

@@ -27,6 +27,13 @@ export interface ContainerSettings {
   stopTimeout: number;
   runtime: string;
   labels: Record<string, string>;
+  /** What an Engine API client asked for, as it sent it: inspect returns these fields (ExposedPorts, PortBindings, RestartPolicy, ...). */
+  requested?: RequestedConfig;
+}
+
+export interface RequestedConfig {
+  config: Record<string, unknown>;
+  hostConfig: Record<string, unknown>;
 }
 
 export function parseSettings(json: string): ContainerSettings {

@@ -81,6 +81,15 @@ const migrations: string[] = [
      image_id TEXT NOT NULL,
      PRIMARY KEY (lease_id, image_id)
    );`,
+  `CREATE TABLE events (
+     id         INTEGER PRIMARY KEY AUTOINCREMENT,
+     time       INTEGER NOT NULL,
+     type       TEXT NOT NULL,
+     action     TEXT NOT NULL,
+     actor      TEXT NOT NULL,
+     attributes TEXT NOT NULL
+   );
+   CREATE INDEX events_time ON events(time);`,
 ];
 
 /** SQLite's "database or disk is full": no room for the journal or the pages a write needs. */

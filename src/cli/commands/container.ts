@@ -5,8 +5,9 @@ import type { ContainerRecord } from '../../containers/records.js';
 import type { RunOptions } from '../../containers/run-options.js';
 import { DetachWatcher, parseDetachKeys } from '../../containers/attach.js';
 import { parseSettings } from '../../containers/settings.js';
+import { containerStatus } from '../../containers/status.js';
 import { formatPort } from '../../containers/ports.js';
-import { checkFormat, ellipsis, formatRows, goTime, humanDuration, humanSize, timeAgo } from '../format.js';
+import { checkFormat, ellipsis, formatRows, goTime, humanSize, timeAgo } from '../format.js';
 import { print, reportError } from '../run.js';
 
 export type RunFlags = RunOptions;
@@ -161,12 +162,6 @@ async function forEach(names: string[], action: (name: string) => Promise<void>)
   }
 }
 
-function statusOf(record: ContainerRecord, now = Date.now()): string {
-  if (record.state === 'running') return `Up ${humanDuration(now - (record.startedAt ?? now))}`;
-  if (record.state === 'exited') return `Exited (${record.exitCode ?? 0}) ${humanDuration(now - (record.finishedAt ?? now))} ago`;
-  return 'Created';
-}
-
 /** The fields of `ps` rows, and the type Docker's formatter gives them (named in unknown-field errors). */
 const psFields = ['ID', 'Image', 'Command', 'CreatedAt', 'RunningFor', 'Status', 'State', 'Ports', 'Names', 'Size'];
 const psType = '*formatter.ContainerContext';
@@ -193,7 +188,7 @@ export function psCommand(engine: Engine, flags: { all?: boolean; quiet?: boolea
       Command: JSON.stringify(noTrunc ? command : ellipsis(command, 20)),
       CreatedAt: goTime(new Date(record.created).toISOString()),
       RunningFor: timeAgo(new Date(record.created).toISOString()),
-      Status: statusOf(record),
+      Status: containerStatus(record),
       State: record.state,
       Ports: engine.containers.publishedPorts(record).map(formatPort).join(', '),
       Names: record.name,
