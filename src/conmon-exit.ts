@@ -11,6 +11,7 @@ try {
   // Opening the container service reconciles, which already finishes a container whose conmon is gone.
   const record = engine.containers.records.get(id!);
   if (record?.state === 'running') engine.containers.finish(record);
+  await engine.containers.applyRestartPolicy(id!);
 } finally {
   engine.close();
 }

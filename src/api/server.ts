@@ -10,6 +10,7 @@ import { imageRoutes } from './routes/images.js';
 import { systemRoutes } from './routes/system.js';
 import { volumeAndNetworkRoutes } from './routes/resources.js';
 import { Hijacks } from './hijack.js';
+import { HealthMonitor } from '../containers/health.js';
 
 /** What every route module gets: the engine, and the attaches waiting for their container's start. */
 export interface ApiContext {
@@ -27,6 +28,9 @@ const versionPrefix = /^\/v\d+\.\d+(?=\/)/;
  * routes/; `Upgrade: tcp` requests (attach, exec start) reach the same handlers with the socket to take over.
  */
 export function createApiServer(engine: Engine, log: (line: string) => void = () => undefined): http.Server {
+  // Healthchecks run while the API is served, as Docker's run while its daemon does.
+  const health = new HealthMonitor(engine.containers);
+  health.start();
   const context: ApiContext = { engine, hijacks: new Hijacks(), log };
   const router = new Router();
   systemRoutes(router, context);
@@ -74,5 +78,6 @@ export function createApiServer(engine: Engine, log: (line: string) => void = ()
     else socket.destroy(error);
   });
   server.keepAliveTimeout = 5_000;
+  server.on('close', () => health.stop());
   return server;
 }

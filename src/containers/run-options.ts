@@ -5,10 +5,12 @@ import type { ContainerConfig } from '../images/model.js';
 import { parsePublish } from './ports.js';
 import type { CreateOptions } from './service.js';
 import type { RequestedConfig } from './settings.js';
+import { type HealthConfig, type HealthFlags, healthConfigFromFlags, resolveHealth } from './health.js';
+import { parseRestartPolicy } from './restart.js';
 import { mergeEnv, parseCpus, parseEnvFile, parseMemory, parseVolume, resolveCommand } from './run-flags.js';
 
 /** A container's options as `docker run` and `docker create` take them: strings, with Docker's syntax. */
-export interface RunOptions {
+export interface RunOptions extends HealthFlags {
   name?: string;
   rm?: boolean;
   detach?: boolean;
@@ -41,6 +43,10 @@ export interface RunOptions {
   stopSignal?: string;
   /** Seconds. */
   stopTimeout?: string;
+  /** `--restart`: no, always, unless-stopped, on-failure[:N]. */
+  restart?: string;
+  /** The Engine API's Healthcheck (the CLI gives the `--health-*` flags instead). */
+  healthConfig?: HealthConfig;
   /** The Engine API's create body as the client sent it (Config and HostConfig), kept for inspect. */
   requested?: RequestedConfig;
 }
@@ -60,7 +66,12 @@ export function settingsFromRunOptions(root: string, config: ContainerConfig, co
     const volume = parseVolume(spec);
     return volume.type === 'volume' ? { ...volume, source: path.join(root, 'volumes', volume.source, '_data') } : volume;
   });
+  const restart = options.restart !== undefined ? parseRestartPolicy(options.restart) : undefined;
+  if (restart && restart.name !== 'no' && options.rm) throw invalidArgument('Conflicting options: --restart and --rm');
+  const health = resolveHealth(config.Healthcheck as HealthConfig | undefined, options.healthConfig ?? healthConfigFromFlags(options));
   return {
+    ...(health && { health }),
+    ...(restart && restart.name !== 'no' && { restart }),
     args: resolveCommand(config, { ...(options.entrypoint !== undefined && { entrypoint: options.entrypoint }), ...(command.length > 0 && { cmd: command }) }),
     env: mergeEnv(config.Env, [...fileEnv, ...(options.env ?? [])], process.env, { tty: options.tty ?? false }),
     cwd: options.workdir ?? config.WorkingDir ?? '/',

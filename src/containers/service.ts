@@ -15,6 +15,8 @@ import { processAlive } from '../util/process.js';
 import { buildStepLabel, type ContainerRecord, ContainerRecords } from './records.js';
 import { Runtime, startFailureExitCode } from './runtime.js';
 import { type AttachedContainer, attachToConmon, resizeTerminal } from './attach.js';
+import { type HealthState, readHealth, resetHealth } from './health.js';
+import { restartDelayMs, shouldRestart } from './restart.js';
 import { ConmonCreateError, conmonCreate, conmonPidFile } from './conmon.js';
 import { type ContainerSettings, parseSettings } from './settings.js';
 
@@ -146,9 +148,14 @@ export class Containers {
    * written, `runc create` by conmon, then `runc start`. Returns once the container's process runs; a container
    * that could not start throws with the runtime's message and Docker's exit code, and is left exited.
    */
-  async start(nameOrId: string, options: { onCreated?: (record: ContainerRecord) => Promise<void> } = {}): Promise<ContainerRecord> {
+  async start(nameOrId: string, options: { onCreated?: (record: ContainerRecord) => Promise<void>; restarting?: boolean } = {}): Promise<ContainerRecord> {
     const record = this.resolve(nameOrId);
     if (record.state === 'running') return record;
+    if (!options.restarting) {
+      // A start by the user: the restart policy applies again, its count from zero.
+      fs.rmSync(this.stoppedMarker(record.id), { force: true });
+      fs.rmSync(this.restartCountFile(record.id), { force: true });
+    }
     const runtime = this.runtime(record);
     runtime.check();
     const settings = parseSettings(record.settings);
@@ -184,6 +191,7 @@ export class Containers {
     this.records.transaction(() => this.records.update(record.id, { state: 'running', pid, monitorPid, startedAt: Date.now(), finishedAt: null, exitCode: null, error: null }));
     try {
       await options.onCreated?.(record);
+      resetHealth(this, record);
       runtime.start(record.id);
       this.event(record, 'start');
     } catch (error) {
@@ -200,6 +208,7 @@ export class Containers {
     if (record.state !== 'running') return record;
     const settings = parseSettings(record.settings);
     const runtime = this.runtime(record);
+    this.markStoppedByUser(record.id);
     runtime.kill(record.id, settings.stopSignal);
     if (await this.waitExit(record.id, (timeout ?? settings.stopTimeout) * 1000)) return this.resolve(record.id);
     runtime.kill(record.id, 'KILL', true);
@@ -211,6 +220,7 @@ export class Containers {
     const record = this.reconcileOne(this.resolve(nameOrId));
     if (record.state !== 'running') throw conflict(`Cannot kill container: ${nameOrId}: Container ${record.id} is not running`);
     const name = signal.replace(/^SIG/i, '').toUpperCase();
+    this.markStoppedByUser(record.id);
     this.runtime(record).kill(record.id, name);
     this.event(record, 'kill', { signal: name });
     return record;
@@ -234,6 +244,56 @@ export class Containers {
 
   private pausedMarker(id: string): string {
     return path.join(this.bundle(id), 'paused');
+  }
+
+  /** A stop or kill by the user: the restart policy leaves the container stopped (Docker's HasBeenManuallyStopped). */
+  private markStoppedByUser(id: string): void {
+    try {
+      fs.writeFileSync(this.stoppedMarker(id), '');
+    } catch {
+      // A bundle already gone: nothing to restart.
+    }
+  }
+
+  private stoppedMarker(id: string): string {
+    return path.join(this.bundle(id), 'stopped-by-user');
+  }
+
+  private restartCountFile(id: string): string {
+    return path.join(this.bundle(id), 'restart-count');
+  }
+
+  /** How many times the restart policy has started the container since the user last did (inspect's RestartCount). */
+  restartCount(id: string): number {
+    try {
+      return Number(fs.readFileSync(this.restartCountFile(id), 'utf8')) || 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** The container's State.Health, when it has a healthcheck and has been started. */
+  health(record: ContainerRecord): HealthState | undefined {
+    return parseSettings(record.settings).health ? readHealth(this, record.id) : undefined;
+  }
+
+  /**
+   * Starts an exited container again when its restart policy says so (conmon's exit command calls this once
+   * the exit is recorded, as Podman's cleanup does): after Docker's back-off, unless it was stopped by the user,
+   * removed or started by someone else meanwhile. Returns whether it restarted.
+   */
+  async applyRestartPolicy(id: string): Promise<boolean> {
+    const record = this.records.get(id);
+    if (record?.state !== 'exited') return false;
+    const { restart } = parseSettings(record.settings);
+    const count = this.restartCount(id);
+    if (!shouldRestart(restart, record.exitCode ?? 0, count, fs.existsSync(this.stoppedMarker(id)))) return false;
+    const ranLong = (record.finishedAt ?? 0) - (record.startedAt ?? 0) >= 10_000;
+    await sleep(ranLong ? restartDelayMs(0) : restartDelayMs(count));
+    if (this.records.get(id)?.state !== 'exited' || fs.existsSync(this.stoppedMarker(id))) return false;
+    fs.writeFileSync(this.restartCountFile(id), String(count + 1));
+    await this.start(id, { restarting: true });
+    return true;
   }
 
   /** Resolves true once the container has exited, false on timeout. */
@@ -264,6 +324,7 @@ export class Containers {
       if (!options.force) {
         throw conflict(`You cannot remove a running container ${record.id}. Stop the container before attempting removal or force remove`);
       }
+      this.markStoppedByUser(record.id);
       this.runtime(record).kill(record.id, 'KILL', true);
       await this.waitExit(record.id, 10_000);
       record = this.reconcileOne(this.resolve(record.id));
@@ -321,7 +382,7 @@ export class Containers {
 
   inspect(nameOrId: string): ContainerInspect {
     const record = this.resolve(nameOrId);
-    return inspectContainer(record, this.logPath(record.id));
+    return inspectContainer(record, this.logPath(record.id), { ...(this.health(record) && { health: this.health(record)! }), restartCount: this.restartCount(record.id) });
   }
 
   /** The ports the monitor published for a running container (network.json in its bundle). */

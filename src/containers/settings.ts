@@ -1,4 +1,6 @@
+import type { HealthSettings } from './health.js';
 import type { PortMapping } from './ports.js';
+import type { RestartPolicy } from './restart.js';
 
 /** What a container was created with: kept as JSON in its metadata row, turned into a runtime spec at start. */
 export interface ContainerSettings {
@@ -27,6 +29,9 @@ export interface ContainerSettings {
   stopTimeout: number;
   runtime: string;
   labels: Record<string, string>;
+  /** The healthcheck the container runs (while the Engine API service runs). */
+  health?: HealthSettings;
+  restart?: RestartPolicy;
   /** What an Engine API client asked for, as it sent it: inspect returns these fields (ExposedPorts, PortBindings, RestartPolicy, ...). */
   requested?: RequestedConfig;
 }

@@ -1,5 +1,6 @@
 import { parseDetachKeys } from '../../containers/attach.js';
 import type { ContainerRecord } from '../../containers/records.js';
+import type { HealthConfig } from '../../containers/health.js';
 import type { RunOptions } from '../../containers/run-options.js';
 import { parseSettings } from '../../containers/settings.js';
 import { containerStatus } from '../../containers/status.js';
@@ -28,7 +29,9 @@ export interface CreateBody {
   StopSignal?: string;
   StopTimeout?: number | null;
   ExposedPorts?: Record<string, unknown> | null;
+  Healthcheck?: HealthConfig | null;
   HostConfig?: {
+    RestartPolicy?: { Name?: string; MaximumRetryCount?: number } | null;
     Binds?: string[] | null;
     Mounts?: { Type?: string; Source?: string; Target?: string; ReadOnly?: boolean }[] | null;
     NetworkMode?: string;
@@ -95,6 +98,8 @@ export function runOptionsFromBody(body: CreateBody, name: string | undefined, i
     label: Object.entries(body.Labels ?? {}).map(([key, value]) => `${key}=${value}`),
     ...(body.StopSignal && { stopSignal: body.StopSignal }),
     ...(body.StopTimeout != null && { stopTimeout: String(body.StopTimeout) }),
+    ...(body.Healthcheck && { healthConfig: body.Healthcheck }),
+    ...(host.RestartPolicy?.Name && { restart: host.RestartPolicy.Name === 'on-failure' && host.RestartPolicy.MaximumRetryCount ? `on-failure:${host.RestartPolicy.MaximumRetryCount}` : host.RestartPolicy.Name }),
     requested: { config: config as Record<string, unknown>, hostConfig: (hostConfig ?? {}) as Record<string, unknown> },
   };
 }
@@ -106,8 +111,6 @@ function portMap(exposed: string[], published: PublishedPort[]): Record<string, 
   for (const port of published) (ports[`${port.containerPort}/${port.protocol}`] ??= []).push({ HostIp: port.hostIp, HostPort: String(port.hostPort) });
   return ports;
 }
-
-const goZeroTime = '0001-01-01T00:00:00Z';
 
 /** The state word of the API (`created`, `running`, `paused`, `exited`). */
 function stateOf(engine: Engine, record: ContainerRecord): string {
@@ -137,12 +140,10 @@ function inspectView(engine: Engine, record: ContainerRecord) {
       Restarting: false,
       OOMKilled: false,
       Dead: false,
-      StartedAt: base.State.StartedAt === goZeroTime ? goZeroTime : base.State.StartedAt,
     },
     ResolvConfPath: '',
     HostnamePath: '',
     HostsPath: '',
-    RestartCount: 0,
     Platform: 'linux',
     MountLabel: '',
     ProcessLabel: '',
@@ -166,7 +167,6 @@ function inspectView(engine: Engine, record: ContainerRecord) {
     HostConfig: {
       Binds: null,
       PortBindings: {},
-      RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
       Privileged: false,
       PublishAllPorts: false,
       LogConfig: { Type: 'k8s-file', Config: {} },
@@ -212,7 +212,7 @@ function listEntry(engine: Engine, record: ContainerRecord, withSize: boolean) {
     Ports: engine.containers.publishedPorts(record).map((port) => ({ IP: port.hostIp, PrivatePort: port.containerPort, PublicPort: port.hostPort, Type: port.protocol })),
     Labels: settings.labels,
     State: stateOf(engine, record),
-    Status: engine.containers.isPaused(record) ? `${containerStatus(record)} (Paused)` : containerStatus(record),
+    Status: engine.containers.isPaused(record) ? `${containerStatus(record)} (Paused)` : containerStatus(record, engine.containers.health(record)),
     HostConfig: { NetworkMode: settings.network },
     NetworkSettings: { Networks: { [settings.network]: { NetworkID: settings.network, IPAddress: '' } } },
     Mounts: settings.mounts.map((m) => ({ Type: m.type, Source: m.source, Destination: m.destination, Mode: m.readonly ? 'ro' : '', RW: !m.readonly, Propagation: '' })),

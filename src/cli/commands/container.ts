@@ -188,7 +188,7 @@ export function psCommand(engine: Engine, flags: { all?: boolean; quiet?: boolea
       Command: JSON.stringify(noTrunc ? command : ellipsis(command, 20)),
       CreatedAt: goTime(new Date(record.created).toISOString()),
       RunningFor: timeAgo(new Date(record.created).toISOString()),
-      Status: containerStatus(record),
+      Status: containerStatus(record, engine.containers.health(record)),
       State: record.state,
       Ports: engine.containers.publishedPorts(record).map(formatPort).join(', '),
       Names: record.name,
