@@ -21,7 +21,7 @@ export function hijack(call: Call): HijackedConnection {
   if (call.upgrade) {
     const { socket } = call.upgrade;
     socket.write(headerLines(['HTTP/1.1 101 UPGRADED', 'Content-Type: application/vnd.docker.raw-stream', 'Connection: Upgrade', 'Upgrade: tcp']));
-    socket.resume();
+    // The socket stays paused until a reader is attached: stdin sent early is held, not dropped.
     return { input: socket, output: socket };
   }
   const socket = call.req.socket;
@@ -92,6 +92,7 @@ export async function relayAttach(attached: AttachedContainer, connection: Hijac
       }
     });
     input.on('end', () => attached.endStdin());
+    input.resume();
   });
   const relay = (async () => {
     for await (const packet of attached.output()) {

@@ -73,9 +73,11 @@ export function createApiServer(engine: Engine, log: (line: string) => void = ()
       (error: unknown) => sendError(res, error),
     );
   });
-  server.on('clientError', (error, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"message":"bad request"}');
-    else socket.destroy(error);
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy(error);
+    const [status, message] = error.code === 'HPE_HEADER_OVERFLOW' ? ['431 Request Header Fields Too Large', 'request header fields too large'] : ['400 Bad Request', 'bad request'];
+    const body = JSON.stringify({ message });
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
   });
   server.keepAliveTimeout = 5_000;
   server.on('close', () => health.stop());
