@@ -24,6 +24,7 @@ interface Answer {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: Buffer;
+  // biome-ignore lint/suspicious/noExplicitAny: answers are checked field by field, as the tables read them
   json: () => any;
 }
 
