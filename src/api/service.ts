@@ -67,14 +67,18 @@ export async function serve(engine: Engine, options: ServiceOptions = {}): Promi
     for (const event of ['request', 'upgrade'] as const) for (const handler of server.listeners(event)) listener.on(event, handler as never);
   }
 
-  if (listen.kind === 'unix') await replaceStaleSocket(listen.path);
+  // systemd's socket activation (contrib/systemd/strata.socket) hands the socket over as fd 3.
+  const activated = process.env.LISTEN_FDS === '1' && process.env.LISTEN_PID === String(process.pid);
+  if (listen.kind === 'unix' && !activated) await replaceStaleSocket(listen.path);
   await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);
-    if (listen.kind === 'unix') listener.listen(listen.path, () => resolve());
+    if (activated) listener.listen({ fd: 3 }, () => resolve());
+    else if (listen.kind === 'unix') listener.listen(listen.path, () => resolve());
     else listener.listen(listen.port, listen.host, () => resolve());
   });
-  if (listen.kind === 'unix') fs.chmodSync(listen.path, 0o660);
-  log(`API listening on ${listen.kind === 'unix' ? `unix://${listen.path}` : `${tls?.cert ? 'https' : 'tcp'}://${listen.host}:${(listener.address() as net.AddressInfo).port}`}`);
+  if (listen.kind === 'unix' && !activated) fs.chmodSync(listen.path, 0o660);
+  if (activated) log('API listening on the socket systemd passed (fd 3)');
+  else log(`API listening on ${listen.kind === 'unix' ? `unix://${listen.path}` : `${tls?.cert ? 'https' : 'tcp'}://${listen.host}:${(listener.address() as net.AddressInfo).port}`}`);
 
   const timeoutMs = (options.timeout ?? 5) * 1000;
   let active = 0;
@@ -107,7 +111,7 @@ export async function serve(engine: Engine, options: ServiceOptions = {}): Promi
     listener.close(() => resolve());
     listener.closeAllConnections();
   });
-  if (listen.kind === 'unix') fs.rmSync(listen.path, { force: true });
+  if (listen.kind === 'unix' && !activated) fs.rmSync(listen.path, { force: true });
 }
 
 /** A socket file left by a service that died is removed; one a live service answers on is an error. */
