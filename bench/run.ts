@@ -6,6 +6,7 @@ import { makeRootfs, type Rootfs } from './datasets/rootfs.js';
 import { canMeasureRss, progress } from './measure.js';
 import { detectDocker, detectPodman } from './peers.js';
 import { formatResult, jsonSummary, type WorkloadResult } from './report.js';
+import { apiWorkloads } from './workloads/api.js';
 import { buildWorkloads } from './workloads/build.js';
 import { containerWorkloads } from './workloads/containers.js';
 import { importWorkload } from './workloads/import.js';
@@ -65,6 +66,7 @@ try {
   await report('containers', () => containerWorkloads(ctx));
   await report('registry', () => registryWorkloads(ctx));
   await report('build', () => buildWorkloads(ctx));
+  await report('api', () => apiWorkloads(ctx));
   for (const name of config.only ?? []) if (!reported.has(name)) console.log(`${name}: no such workload`);
   if (config.json) console.log(jsonSummary(results, { runs: config.runs, quick: config.quick, node: process.version }));
 } finally {
