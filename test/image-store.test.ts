@@ -404,3 +404,18 @@ test('removeMany reports each name with its result or error, goes on after an er
   assert.deepEqual(layerDirsOnDisk(images), []);
   assert.deepEqual(blobsOnDisk(images), []);
 });
+
+test('a layer a lease holds (a pull reusing it) survives the removal of every image that used it, until released', async () => {
+  const images = openStore();
+  const base = await addImage(images, { layers: [{ 'a.txt': 'a' }], tags: ['base:1'] });
+  const [chainId] = chainIds(images.config(base.id).rootfs.diff_ids);
+  const lease = images.lease();
+  assert.equal(lease.holdLayer(chainId!), true);
+  images.removeMany(['base:1']);
+  assert.ok(images.layers.records.get(chainId!), 'held: still in the store');
+  assert.ok(images.existingLayer(chainId!));
+  lease.release();
+  images.collectGarbage([]);
+  assert.equal(images.layers.records.get(chainId!), undefined, 'released: collected');
+  assert.equal(images.lease().holdLayer(chainId!), false, 'a layer no longer in the store cannot be held');
+});

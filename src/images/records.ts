@@ -128,6 +128,15 @@ export class ImageRecords {
     this.db.sql('INSERT OR IGNORE INTO lease_images (lease_id, image_id) VALUES (?, ?)').run(leaseId, imageId);
   }
 
+  holdLayer(leaseId: string, chainId: Digest): void {
+    this.db.sql('INSERT OR IGNORE INTO lease_layers (lease_id, chain_id) VALUES (?, ?)').run(leaseId, chainId);
+  }
+
+  /** The layers leases hold, with the pid of each lease (a pull reusing layers before its image exists). */
+  heldLayers(): { chainId: Digest; pid: number }[] {
+    return (this.db.sql('SELECT ll.chain_id, l.pid FROM lease_layers ll JOIN leases l ON l.id = ll.lease_id').all() as { chain_id: Digest; pid: number }[]).map((row) => ({ chainId: row.chain_id, pid: row.pid }));
+  }
+
   /** The pids of the leases that hold an image. */
   holders(imageId: Digest): number[] {
     return (this.db.sql('SELECT l.pid FROM lease_images i JOIN leases l ON l.id = i.lease_id WHERE i.image_id = ?').all(imageId) as { pid: number }[]).map((row) => row.pid);

@@ -57,6 +57,8 @@ export interface Lease {
   readonly id: string;
   /** Holds an image; false when it is no longer in the store. */
   hold(imageId: Digest): boolean;
+  /** Holds a layer (and so its parents) before any image of this work uses it; false when it is no longer in the store. */
+  holdLayer(chainId: Digest): boolean;
   release(): void;
 }
 
@@ -327,6 +329,12 @@ export class ImageStore {
           this.records.hold(id, imageId);
           return true;
         }),
+      holdLayer: (chainId) =>
+        this.records.transaction(() => {
+          if (!this.layers.records.get(chainId)) return false;
+          this.records.holdLayer(id, chainId);
+          return true;
+        }),
       release: () => this.records.transaction(() => this.records.deleteLease(id)),
     };
   }
@@ -362,8 +370,9 @@ export class ImageStore {
   collectGarbage(candidateBlobs: Iterable<Digest>): { layers: number; blobs: number; reclaimed: number } {
     const { deadLayers, deadBlobs } = this.records.transaction(() => {
       const live = new Set<Digest>();
-      for (const image of this.records.all()) {
-        for (let id = image.topLayer; id !== null && !live.has(id); ) {
+      const held = this.records.heldLayers().filter((layer) => processAlive(layer.pid)).map((layer) => layer.chainId);
+      for (const top of [...this.records.all().map((image) => image.topLayer), ...held]) {
+        for (let id = top; id !== null && !live.has(id); ) {
           live.add(id);
           id = this.layers.records.get(id)?.parent ?? null;
         }

@@ -90,6 +90,11 @@ const migrations: string[] = [
      attributes TEXT NOT NULL
    );
    CREATE INDEX events_time ON events(time);`,
+  `CREATE TABLE lease_layers (
+     lease_id TEXT NOT NULL REFERENCES leases(id) ON DELETE CASCADE,
+     chain_id TEXT NOT NULL,
+     PRIMARY KEY (lease_id, chain_id)
+   );`,
 ];
 
 /** SQLite's "database or disk is full": no room for the journal or the pages a write needs. */

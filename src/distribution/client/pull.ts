@@ -5,7 +5,7 @@ import { dataCorrupt, isDataCorrupt, isNotFound, isUnsupported, notFound, unsupp
 import { isIndexMediaType, isLayerMediaType, MediaType } from '../../images/model.js';
 import { bestForPlatform, formatPlatform, hostPlatform, type Platform, platformMatches } from '../../images/platform.js';
 import { familiarString, formatReference, parseReference, repositoryName, type Reference } from '../../images/reference.js';
-import type { ImageStore, NewLayer } from '../../images/store.js';
+import type { ImageStore, Lease, NewLayer } from '../../images/store.js';
 import { parseConfig, parseIndex, parseJsonObject, parseManifest } from '../../images/validate.js';
 import { chainIds, type Digest, digestOf, isDigest, shortId } from '../../util/digest.js';
 import { printable } from '../../util/text.js';
@@ -201,40 +201,54 @@ export async function pullImage(images: ImageStore, name: string, progress: Prog
   }
 
   const existingImage = images.find(formatReference(reference));
-  const chain = chainIds(config.rootfs.diff_ids);
-  const tasks = manifest.layers.map((layer, i) => {
+  // The layers this pull reuses are held until its image exists: a prune meanwhile cannot take them away.
+  const lease = images.lease();
+  try {
+    const layers = await pullLayers(images, client, manifest.layers, config.rootfs.diff_ids, lease, progress, options.concurrency ?? 3);
+    for (const layer of layers) if (layer.tempDir) progress.update(shortId(layer.blob.digest), 'Extracting');
+    const { id } = images.add({
+      config: configBytes,
+      layers,
+      lease: lease.id,
+      manifest: manifestBytes,
+      ...(reference.tag !== undefined && { tags: [reference] }),
+      repoDigest: { repository: repositoryName(reference), digest: top.digest },
+    });
+    for (const layer of layers) if (layer.tempDir) progress.update(shortId(layer.blob.digest), 'Pull complete');
+    return { id, digest: top.digest, reference, upToDate: existingImage?.id === id };
+  } finally {
+    lease.release();
+  }
+}
+
+/**
+ * The image's layers: those the store has (held by the lease, `Already exists`) and the others downloaded,
+ * `concurrency` at a time. When one fails, the downloaded ones are discarded and the failure thrown.
+ */
+async function pullLayers(images: ImageStore, client: RegistryClient, descriptors: Descriptor[], diffIds: Digest[], lease: Lease, progress: Progress, concurrency: number): Promise<NewLayer[]> {
+  const chain = chainIds(diffIds);
+  const tasks = descriptors.map((layer, i) => {
     const id = shortId(layer.digest);
     const existing = images.existingLayer(chain[i]!);
-    if (existing) {
+    if (existing && lease.holdLayer(chain[i]!)) {
       progress.update(id, 'Already exists');
       return async (): Promise<NewLayer> => ({ blob: layer, diffId: existing.diffId, size: existing.size, tarSize: existing.tarSize });
     }
     progress.update(id, 'Pulling fs layer');
-    return async (): Promise<NewLayer> => {
-      const downloaded = await withRetries(
-        () => downloadLayer(images, client, layer, config.rootfs.diff_ids[i]!, progress),
-        (attempt, error) => progress.update(id, `Retrying in ${2 ** (attempt - 1)} second${attempt > 1 ? "s" : ""} (${error instanceof Error ? error.message : String(error)})`),
+    return async (): Promise<NewLayer> =>
+      withRetries(
+        () => downloadLayer(images, client, layer, diffIds[i]!, progress),
+        (attempt, error) => progress.update(id, `Retrying in ${2 ** (attempt - 1)} second${attempt > 1 ? 's' : ''} (${error instanceof Error ? error.message : String(error)})`),
       );
-      return downloaded;
-    };
   });
-  const settled = await inParallel(tasks, options.concurrency ?? 3);
+  const settled = await inParallel(tasks, concurrency);
   const layers = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const failure = settled.find((result) => result.status === 'rejected');
   if (failure) {
     discardLayers(images, layers);
     throw failure.reason;
   }
-  for (const layer of layers) if (layer.tempDir) progress.update(shortId(layer.blob.digest), 'Extracting');
-  const { id } = images.add({
-    config: configBytes,
-    layers,
-    manifest: manifestBytes,
-    ...(reference.tag !== undefined && { tags: [reference] }),
-    repoDigest: { repository: repositoryName(reference), digest: top.digest },
-  });
-  for (const layer of layers) if (layer.tempDir) progress.update(shortId(layer.blob.digest), 'Pull complete');
-  return { id, digest: top.digest, reference, upToDate: existingImage?.id === id };
+  return layers;
 }
 
 /** A page of tags is read up to 16 MiB: registries that do not paginate send a big repository's all at once. */
