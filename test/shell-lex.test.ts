@@ -139,6 +139,39 @@ describe('processWord', () => {
     assert.equal(processWord('${PWD}'.repeat(20_000), env), '/home'.repeat(20_000));
   });
 
+  test('pattern modifiers: shortest and longest prefix and suffix, replacement of the first and of every match', () => {
+    const patternEnv = new Map([
+      ['P', 'a/b/c.tar.gz'],
+      ['S', 'xaxbxa'],
+      ['E', ''],
+    ]);
+    const rows: [string, string][] = [
+      ['${P#*/}', 'b/c.tar.gz'],
+      ['${P##*/}', 'c.tar.gz'],
+      ['${P%.*}', 'a/b/c.tar'],
+      ['${P%%.*}', 'a/b/c'],
+      ['${P#?}', '/b/c.tar.gz'],
+      ['${P#nomatch}', 'a/b/c.tar.gz'],
+      ['${P%**gz}', ''],
+      ['${P/\\//-}', 'a-b/c.tar.gz'],
+      ['${P//\\//-}', 'a-b-c.tar.gz'],
+      ['${S//x?/Y}', 'YYY'],
+      ['${S/x*x/-}', '-a'],
+      ['${S//a/}', 'xxbx'],
+      ['${E#*}', ''],
+      ['${S#}', 'xaxbxa'],
+    ];
+    for (const [input, want] of rows) assert.equal(processWord(input, patternEnv), want, input);
+  });
+
+  test('a pattern with many stars over a long value takes linear time, not a backtracking explosion', () => {
+    const long = new Map([['V', 'a'.repeat(20_000)]]);
+    const stars = `${'*a'.repeat(30)}*b`;
+    assert.equal(processWord(`\${V#${stars}}`, long), 'a'.repeat(20_000));
+    assert.equal(processWord(`\${V%%${stars}}`, long), 'a'.repeat(20_000));
+    assert.equal(processWord(`\${V//${stars}/x}`, new Map([['V', 'a'.repeat(2_000)]])), 'a'.repeat(2_000));
+  });
+
   test('skipUnsetEnv and rawQuotes keep what they do not resolve', () => {
     assert.equal(processWord('$A ${B} ${C:-x} $PWD', env, { skipUnsetEnv: true }), '$A ${B} ${C:-x} /home');
     assert.equal(processWord(`'a' "b"`, env, { rawQuotes: true }), `'a' "b"`);

@@ -316,8 +316,7 @@ class Lexer {
     }
     const value = this.getEnv(name);
     if (value === undefined && this.options.skipUnsetEnv) return `\${${name}/${pattern}/${replacement}}`;
-    const re = shellPatternToRegex(pattern, true, false, all);
-    return (value ?? '').replace(re, () => replacement);
+    return replacePattern(pattern, value ?? '', replacement, all);
   }
 
   private processName(): string {
@@ -352,14 +351,17 @@ class Lexer {
   }
 }
 
-/** A shell pattern (`*`, `?`, `\` escapes; no brackets) as a regular expression. */
-function shellPatternToRegex(pattern: string, greedy: boolean, anchored: boolean, global = false): RegExp {
+type PatternToken = { kind: 'star' } | { kind: 'any' } | { kind: 'char'; char: string };
+
+/** A shell pattern (`*`, `?`, `\` escapes; no brackets) as tokens; a run of stars is one star. */
+function parsePattern(pattern: string): PatternToken[] {
   const chars = Array.from(pattern);
-  let out = anchored ? '^' : '';
+  const tokens: PatternToken[] = [];
   for (let i = 0; i < chars.length; i++) {
     const ch = chars[i]!;
-    if (ch === '*') out += greedy ? '.*' : '.*?';
-    else if (ch === '?') out += '.';
+    if (ch === '*') {
+      if (tokens.at(-1)?.kind !== 'star') tokens.push({ kind: 'star' });
+    } else if (ch === '?') tokens.push({ kind: 'any' });
     else if (ch === '\\') {
       const next = chars[i + 1];
       // `\}` and `\/` inside ${} only protect the delimiter; they are not part of the pattern.
@@ -367,16 +369,73 @@ function shellPatternToRegex(pattern: string, greedy: boolean, anchored: boolean
       if (next !== '*' && next !== '?' && next !== '\\') {
         throw new ShellLexError(`invalid pattern (${pattern}) in substitution: invalid escape '\\${next ?? ''}'`);
       }
-      out += `\\${next}`;
+      tokens.push({ kind: 'char', char: next });
       i++;
-    } else out += ch.replace(/[[\]{}.+()|^$]/g, '\\$&');
+    } else tokens.push({ kind: 'char', char: ch });
   }
-  return new RegExp(out, global ? 'gsu' : 'su');
+  return tokens;
+}
+
+/**
+ * The leftmost match of a pattern in `chars` at or after `from` (at `from` only when anchored), the longest
+ * (greedy) or the shortest from that start: [start, end]. A simulation of the pattern's automaton, every start at
+ * once (Pike's VM), so the time is linear in the text times the pattern, where a backtracking regular expression
+ * of `*a*a*a*b` over a long value takes exponential time.
+ */
+function findPattern(tokens: PatternToken[], chars: string[], from: number, anchored: boolean, greedy: boolean): [number, number] | undefined {
+  const states = tokens.length + 1;
+  let starts = new Int32Array(states).fill(-1);
+  let best: [number, number] | undefined;
+  const add = (set: Int32Array, state: number, start: number) => {
+    for (let s = state; s < states; s++) {
+      if (set[s] !== -1 && set[s]! <= start) return;
+      set[s] = start;
+      if (tokens[s]?.kind !== 'star') return; // a star also matches nothing: the next state is reached too
+    }
+  };
+  for (let at = from; ; at++) {
+    if (!best && (!anchored || at === from)) add(starts, 0, at);
+    const accepted = starts[states - 1]!;
+    if (accepted !== -1 && (!best || accepted < best[0] || (greedy && accepted === best[0]))) best = [accepted, at];
+    if (best) for (let s = 0; s < states; s++) if (starts[s]! > best[0]) starts[s] = -1;
+    const alive = starts.some((start, s) => start !== -1 && s < states - 1 && (!best || (greedy ? start <= best[0] : start < best[0])));
+    if (at === chars.length || !alive) return best;
+    const next = new Int32Array(states).fill(-1);
+    for (let s = 0; s < states - 1; s++) {
+      const start = starts[s]!;
+      if (start === -1) continue;
+      const token = tokens[s]!;
+      if (token.kind === 'star') add(next, s, start);
+      else if (token.kind === 'any' || token.char === chars[at]) add(next, s + 1, start);
+    }
+    starts = next;
+  }
 }
 
 function trimPrefix(pattern: string, value: string, greedy: boolean): string {
-  const match = shellPatternToRegex(pattern, greedy, true).exec(value);
-  return match ? value.slice(match[0].length) : value;
+  const chars = Array.from(value);
+  const match = findPattern(parsePattern(pattern), chars, 0, true, greedy);
+  return match ? chars.slice(match[1]).join('') : value;
+}
+
+/** `${name/pattern/replacement}`: the first match (every match with `all`) replaced; an empty match advances by one character. */
+function replacePattern(pattern: string, value: string, replacement: string, all: boolean): string {
+  const tokens = parsePattern(pattern);
+  const chars = Array.from(value);
+  let out = '';
+  let at = 0;
+  while (at <= chars.length) {
+    const match = findPattern(tokens, chars, at, false, true);
+    if (!match) break;
+    out += chars.slice(at, match[0]).join('') + replacement;
+    at = match[1];
+    if (match[1] === match[0]) {
+      if (at < chars.length) out += chars[at];
+      at++;
+    }
+    if (!all) break;
+  }
+  return out + chars.slice(at).join('');
 }
 
 /** Shortest or longest suffix match: reverse the pattern (keeping escapes before their character) and the value. */
