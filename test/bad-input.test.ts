@@ -566,6 +566,13 @@ describe('load of a docker-archive that lies', { concurrency: 4 }, () => {
     const files: Files = { 'bad.json': config, [`${hex(layer)}/layer.tar`]: layer, 'manifest.json': JSON.stringify([{ Config: 'bad.json', Layers: [`${hex(layer)}/layer.tar`] }]) };
     await expectRejected(['load', '-i', await writeTar(files)], /config.*JSON/);
   });
+  test('a config nested 100,000 levels deep is refused at load (inspect and save would recurse once per level)', async () => {
+    const layer = await validLayer();
+    const depth = 100_000;
+    const config = Buffer.from(`{"architecture":"amd64","os":"linux","config":{"Extra":${'['.repeat(depth)}${']'.repeat(depth)}},"rootfs":{"type":"layers","diff_ids":["${sha256(layer)}"]}}`);
+    const files: Files = { 'deep.json': config, [`${hex(layer)}/layer.tar`]: layer, 'manifest.json': JSON.stringify([{ Config: 'deep.json', Layers: [`${hex(layer)}/layer.tar`] }]) };
+    await expectRejected(['load', '-i', await writeTar(files)], /nested too deeply \(more than 1000 levels\)/);
+  });
   test('a repo tag that is not a valid reference', async () => {
     const files = dockerFiles([await validLayer()]);
     const manifest = JSON.parse(String(files['manifest.json']));

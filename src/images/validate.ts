@@ -4,10 +4,36 @@ import type { Descriptor } from '../content/store.js';
 import type { ImageConfig, Index, Manifest } from './model.js';
 
 /** A JSON object, or a one-line error naming `what` (never the parser's message, which quotes the bytes it choked on). */
+/**
+ * How deep a document's arrays and objects may nest. Go's encoding/json, which Docker reads them with, stops at
+ * 10,000; real configs and manifests nest a handful of levels, and every later JSON.stringify of the document
+ * (inspect, save) recurses once per level.
+ */
+export const maxJsonDepth = 1000;
+
+/** The deepest nesting of arrays and objects in JSON text (brackets inside strings do not count). */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (inString) {
+      if (code === 0x5c) i++; // the escaped character
+      else if (code === 0x22) inString = false;
+    } else if (code === 0x22) inString = true;
+    else if (code === 0x7b || code === 0x5b) deepest = Math.max(deepest, ++depth);
+    else if (code === 0x7d || code === 0x5d) depth--;
+  }
+  return deepest;
+}
+
 export function parseJsonObject(bytes: Buffer, what: string): Record<string, unknown> {
+  const text = bytes.toString('utf8');
+  if (jsonDepth(text) > maxJsonDepth) throw dataCorrupt(`${what} is nested too deeply (more than ${maxJsonDepth} levels)`);
   let value: unknown;
   try {
-    value = JSON.parse(bytes.toString('utf8'));
+    value = JSON.parse(text);
   } catch (error) {
     throw dataCorrupt(`${what} is not valid JSON`, { cause: error });
   }
