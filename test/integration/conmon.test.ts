@@ -173,6 +173,12 @@ test('start -ai starts a created container attached to this stdin; a -t containe
   const started = await strataWithInput(root, ['start', '-ai', 'later'], ['echo started; exit 5\n']);
   assert.equal(started.status, 5);
   assert.equal(started.stdout, 'started\n');
+  // As Docker: one container at a time, refused before any starts.
+  strataOk(root, ['create', '--name', 'other', 'busybox', 'true']);
+  const several = strata(root, ['start', '-ai', 'later', 'other']);
+  assert.equal(several.status, 1);
+  assert.equal(several.stderr, 'Error: you cannot start and attach multiple containers at once\n');
+  assert.equal(strataOk(root, ['inspect', '-f', '{{.State.Status}}', 'other']).trim(), 'created');
   strataOk(root, ['run', '-dit', '--name', 'terminal', 'busybox', 'sh']);
   const tty = await strataWithInput(root, ['attach', 'terminal'], ['tty; exit 2\n']);
   assert.equal(tty.status, 2);
