@@ -77,6 +77,11 @@ export class UploadArea {
         }
       } catch (error) {
         this.hashes.delete(id);
+        if (isNodeError(error, 'ENOSPC')) {
+          // No room for this upload: it is discarded whole, so its earlier chunks give their space back.
+          this.remove(id);
+          throw registryError('BLOB_UPLOAD_UNKNOWN', 'the registry is out of disk space: the upload was discarded', undefined, 507);
+        }
         fs.truncateSync(this.dataPath(id), offset);
         throw error;
       }
