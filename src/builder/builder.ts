@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { ExitStatusError, invalidArgument, unsupported } from '../errors.js';
 import { canonicalJson, type ContainerConfig, type ImageConfig } from '../images/model.js';
+import { defaultPathEnv } from '../containers/run-flags.js';
 import { hostPlatform } from '../images/platform.js';
 import { familiarString, formatReference, parseReference } from '../images/reference.js';
 import type { NewLayer } from '../images/store.js';
@@ -137,7 +138,7 @@ class Builder {
     const expanded = expandBuild(parsed, {
       buildArgs,
       target: options.target,
-      baseEnv: (base) => this.backend.images.config(baseImages.get(base)!.id).config?.Env ?? [],
+      baseEnv: (base) => (base === 'scratch' ? withPath([]) : (withDefaultPath(this.backend.images.config(baseImages.get(base)!.id)).config?.Env ?? [])),
     });
     this.report.contextSize(this.context.size());
 
@@ -205,10 +206,10 @@ class Builder {
   private startStage(stage: ExpandedStage, baseImages: Map<string, ImageRecord>): StageState {
     if (stage.baseStage !== undefined) return { ...this.stageResults.get(stage.baseStage)!, cmdSet: false };
     if (stage.base === 'scratch') {
-      return { config: { ...hostPlatform(), config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] }, cmdSet: false };
+      return { config: withDefaultPath({ ...hostPlatform(), config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] }), cmdSet: false };
     }
     const image = baseImages.get(stage.base)!;
-    return { image, config: this.backend.images.config(image.id), cmdSet: false };
+    return { image, config: withDefaultPath(this.backend.images.config(image.id)), cmdSet: false };
   }
 
   private async execute(state: StageState, inst: Instruction, args: [string, string][], proxyEnv: [string, string][]): Promise<StageState> {
@@ -384,3 +385,15 @@ class Builder {
     return `${this.parsed.fileName}:${inst.node.startLine}`;
   }
 }
+
+/**
+ * Docker's builder gives a stage whose base sets no PATH the default one (moby's dispatchFrom), so that
+ * `ENV PATH=/app:$PATH` extends it and RUN finds sh on a base made by `import`; the built image keeps it.
+ */
+function withDefaultPath(config: ImageConfig): ImageConfig {
+  const env = config.config?.Env ?? [];
+  if (config.os !== 'linux' || env.some((entry) => entry.startsWith('PATH='))) return config;
+  return { ...config, config: { ...config.config, Env: withPath(env) } };
+}
+
+const withPath = (env: readonly string[]): string[] => (env.some((entry) => entry.startsWith('PATH=')) ? [...env] : [...env, `PATH=${defaultPathEnv}`]);

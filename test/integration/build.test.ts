@@ -435,3 +435,14 @@ test('build --check prints the parsed instructions as JSON', () => {
     ],
   );
 });
+
+test('a base without PATH (made by import) gets Docker\'s default one: ENV PATH=/app:$PATH extends it, RUN finds sh', skip, () => {
+  const root = storeWithBusybox();
+  assert.doesNotMatch(strataOk(root, ['inspect', '-f', '{{json .Config.Env}}', 'busybox']), /PATH/, 'the imported base sets no PATH');
+  const built = strataOk(root, ['build', '-t', 'pathed', context({ Dockerfile: 'FROM busybox\nENV PATH=/app:$PATH\nRUN echo "path: $PATH"\n' })]);
+  assert.match(built, /^path: \/app:\/usr\/local\/sbin:\/usr\/local\/bin:\/usr\/sbin:\/usr\/bin:\/sbin:\/bin$/m);
+  assert.deepEqual(JSON.parse(strataOk(root, ['inspect', '-f', '{{json .Config.Env}}', 'pathed'])), ['PATH=/app:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
+  // FROM scratch too, as Docker's builder: the image's config carries the default PATH.
+  strataOk(root, ['build', '-t', 'scratchy', context({ Dockerfile: 'FROM scratch\nCOPY a /a\n', a: 'a' })]);
+  assert.deepEqual(JSON.parse(strataOk(root, ['inspect', '-f', '{{json .Config.Env}}', 'scratchy'])), ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
+});
