@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { BuildBackend, StepContainer } from './builder/backend.js';
 import type { BuildCache } from './builder/cache.js';
 import { buildStepLabel } from './containers/records.js';
@@ -31,12 +32,40 @@ export class EngineBuildBackend implements BuildBackend {
     this.lease.release();
   }
 
-  async createContainer(image: Digest, settings: CreateOptions['settings']): Promise<StepContainer> {
+  get cacheMountsDir(): string {
+    return this.stores.cacheMountsDir;
+  }
+
+  private async containerService(): Promise<Containers> {
     if (!this.containers) {
       const { openContainerService } = await import('./container-service.js');
       this.containers = openContainerService(this.root, this.stores, this.storageDriver);
     }
-    const containers = this.containers;
+    return this.containers;
+  }
+
+  async mountImage(image: Digest): Promise<{ dir: string; release(): void }> {
+    const containers = await this.containerService();
+    const snapshotter = containers.snapshotterFor({ snapshotter: containers.defaultSnapshotter });
+    const key = `mount-${process.pid}-${randomBytes(6).toString('hex')}`;
+    snapshotter.prepare(key);
+    try {
+      const dir = await snapshotter.mount(key, this.images.layerChain(this.images.resolve(image)));
+      return {
+        dir,
+        release: () => {
+          snapshotter.unmount(key);
+          snapshotter.remove(key);
+        },
+      };
+    } catch (error) {
+      snapshotter.remove(key);
+      throw error;
+    }
+  }
+
+  async createContainer(image: Digest, settings: CreateOptions['settings']): Promise<StepContainer> {
+    const containers = await this.containerService();
     // Marked with this process's pid: if it is killed, the next build, builder prune or system check finds the container.
     const record = containers.create({ image, settings: { ...settings, labels: { ...settings.labels, [buildStepLabel]: String(process.pid) } } });
     return {

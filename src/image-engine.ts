@@ -5,6 +5,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { SaveFormat } from './archive/save.js';
 import type { BuildOptions, BuildReporter, BuildResult } from './builder/builder.js';
 import { BuildCache, type BuildCachePruneResult } from './builder/cache.js';
+import { cacheMountsSize } from './builder/run-mounts.js';
 import { buildStepLabel, ContainerRecords } from './containers/records.js';
 import { ContentStore } from './content/store.js';
 import type { Progress } from './distribution/client/progress.js';
@@ -35,6 +36,8 @@ export interface Stores {
   layers: LayerStore;
   images: ImageStore;
   buildCache: BuildCache;
+  /** RUN --mount=type=cache directories. */
+  cacheMountsDir: string;
 }
 
 export interface EngineOptions {
@@ -212,10 +215,25 @@ export class ImageEngine {
   }
 
   /** `builder prune`: killed builds' RUN containers and every cached step forgotten, the step images only the cache kept removed. */
+  /** `builder prune`: the cached steps and their step images, and the contents of RUN --mount=type=cache mounts. */
   async pruneBuildCache(): Promise<BuildCachePruneResult> {
     await this.abandonedBuildSteps({ remove: true });
     this.images.dropDeadLeases();
-    return this.buildCache.prune(this.images, (id) => this.containerRecords.usesImage(id), (id) => this.images.isHeld(id));
+    const result = this.buildCache.prune(this.images, (id) => this.containerRecords.usesImage(id), (id) => this.images.isHeld(id));
+    const cacheMounts = this.cacheMountsDir;
+    const mountBytes = cacheMountsSize(cacheMounts);
+    fs.rmSync(cacheMounts, { recursive: true, force: true });
+    return { ...result, reclaimed: result.reclaimed + mountBytes };
+  }
+
+  /** Where RUN --mount=type=cache keeps its directories, across builds. */
+  get cacheMountsDir(): string {
+    return path.join(this.root, 'cache-mounts');
+  }
+
+  /** Bytes the cache mounts hold (`system df`'s build cache). */
+  cacheMountsSize(): number {
+    return cacheMountsSize(this.cacheMountsDir);
   }
 
   /** `system df` for images: shared layers counted once; an image is active while a container uses it. */

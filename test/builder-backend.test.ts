@@ -29,6 +29,10 @@ function fakeBackend(engine: ImageEngine): BuildBackend & { made: Made[] } {
     images: engine.images,
     cache: engine.buildCache,
     made,
+    cacheMountsDir: tempDir('strata-fake-cache-mounts-'),
+    async mountImage() {
+      throw new Error('this backend has no root filesystems to mount (RUN --mount=from= is tested on the engine)');
+    },
     async createContainer(image: Digest, settings: CreateOptions['settings']): Promise<StepContainer> {
       const upper = tempDir('strata-fake-upper-');
       const entry: Made = { image, args: settings.args, removed: false };

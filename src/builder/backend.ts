@@ -24,4 +24,8 @@ export interface BuildBackend {
   /** Holds the images the build stands on (bases, cached and new steps) against prunes while it runs. */
   readonly lease?: { readonly id: string; hold(imageId: Digest): boolean };
   createContainer(image: Digest, settings: CreateOptions['settings']): Promise<StepContainer>;
+  /** Where RUN --mount=type=cache directories live, across builds. */
+  readonly cacheMountsDir: string;
+  /** An image's root filesystem as a directory (RUN --mount=from=...), writable, its writes discarded at release. */
+  mountImage(image: Digest): Promise<{ dir: string; release(): void }>;
 }

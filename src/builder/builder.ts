@@ -6,6 +6,7 @@
  * taken from the build cache when its parent image, its expanded instruction and (COPY/ADD) its sources'
  * checksum match a step built before.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -18,7 +19,8 @@ import type { NewLayer } from '../images/store.js';
 import type { ImageRecord } from '../images/records.js';
 import type { Digest } from '../util/digest.js';
 import { UnionView } from '../layers/union.js';
-import type { BuildBackend } from './backend.js';
+import type { BuildBackend, StepContainer } from './backend.js';
+import { type MountInputs, type MountPlan, mountsKey, type PreparedMounts, planMounts, prepareMounts } from './run-mounts.js';
 import { BuildContext, type ContextSource, hashFile } from './context.js';
 import type { CopyPlan } from './copy.js';
 import { type CopySource, gatherSources, sourcesChecksum } from './sources.js';
@@ -53,7 +55,7 @@ export interface BuildReporter {
   output: Writable;
 }
 
-export interface BuildOptions {
+export interface BuildOptions extends MountInputs {
   context: ContextSource;
   tags?: string[];
   buildArgs?: Record<string, string>;
@@ -276,16 +278,44 @@ class Builder {
   }
 
   private async runStep(state: StageState, inst: Extract<Instruction, { kind: 'RUN' }>, args: [string, string][], proxyEnv: [string, string][]): Promise<StageState> {
-    if (inst.mounts.length > 0) throw unsupported(`${this.where(inst)}: RUN --mount is not supported by this builder`);
     const runtime = state.config.config ?? {};
+    if (inst.network !== undefined && !['default', 'none', 'host'].includes(inst.network)) {
+      throw invalidArgument(`${this.where(inst)}: unsupported network mode "${inst.network}": use default, none or host`);
+    }
+    let plans: MountPlan[];
+    try {
+      plans = planMounts(inst.mounts, runtime.WorkingDir);
+    } catch (error) {
+      throw invalidArgument(`${this.where(inst)}: ${(error as Error).message}`, { cause: error });
+    }
     const command = runCommand(runtime, inst);
     const createdBy = runCreatedBy(command, args);
-    const key = cacheKey(state.image?.id ?? 'scratch', 'RUN', createdBy, inst.network ?? '');
+    const mountPart = plans.length === 0 ? [] : [mountsKey(plans, (plan) => this.bindContent(plan))];
+    const key = cacheKey(state.image?.id ?? 'scratch', 'RUN', createdBy, inst.network === 'default' ? '' : (inst.network ?? ''), ...mountPart);
     return this.cachedOr(key, state.cmdSet, async () => {
       if (!state.image) throw invalidArgument(`${this.where(inst)}: RUN needs a filesystem, but the stage has none yet (FROM scratch)`);
       const network = inst.network === 'none' ? 'none' : (this.options.network ?? 'host');
-      const settings = runSettings(runtime, command, [...args, ...proxyEnv], network);
-      const container = await this.backend.createContainer(state.image.id, settings);
+      let prepared: PreparedMounts;
+      try {
+        prepared = await prepareMounts(plans, {
+          cacheDir: this.backend.cacheMountsDir,
+          contextDir: this.context.dir,
+          ...(this.options.secrets && { secrets: this.options.secrets }),
+          ...(this.options.ssh && { ssh: this.options.ssh }),
+          rootfsOf: async (ref) => this.backend.mountImage((await this.fromImage(ref)).id),
+        });
+      } catch (error) {
+        throw invalidArgument(`${this.where(inst)}: ${(error as Error).message}`, { cause: error });
+      }
+      const settings = { ...runSettings(runtime, command, [...args, ...proxyEnv], network), mounts: prepared.mounts };
+      settings.env.push(...prepared.env);
+      let container: StepContainer;
+      try {
+        container = await this.backend.createContainer(state.image.id, settings);
+      } catch (error) {
+        await prepared.release();
+        throw error;
+      }
       try {
         this.report.runningIn(container.id);
         const code = await container.run(this.report.output);
@@ -296,8 +326,22 @@ class Builder {
         return await this.commit(state, { config: runtime, createdBy, ...(layer && { layer }) });
       } finally {
         await container.remove();
+        await prepared.release();
       }
     });
+  }
+
+  /** What a bind mount shows, for the cache key: a stage's or image's ID, or the context's files under the source. */
+  private bindContent(plan: Extract<MountPlan, { type: 'bind' }>): string {
+    if (plan.from !== undefined) return `from ${plan.from}`;
+    const prefix = plan.source.replace(/^\.?\/+|\/+$/g, '').replace(/^\.$/, '');
+    const hash = createHash('sha256');
+    for (const entry of this.context.entries()) {
+      if (prefix !== '' && entry.rel !== prefix && !entry.rel.startsWith(`${prefix}/`)) continue;
+      const { stat } = entry;
+      hash.update(`${entry.rel}\0${stat.mode}\0${stat.isFile() ? this.context.digest(entry) : stat.isSymbolicLink() ? fs.readlinkSync(path.join(this.context.dir, entry.rel)) : ''}\n`);
+    }
+    return hash.digest('hex');
   }
 
   /** A container's read-write layer as a new layer; none when the step changed nothing (Docker's empty layer). */

@@ -43,8 +43,17 @@ export async function prepareBundle(containers: Containers, record: ContainerRec
   const settings = parseSettings(record.settings);
   const image = containers.images.resolve(record.imageId);
   const bundle = containers.bundle(id);
-  // The files a private network bind-mounts are made in the init layer, so they are no change of the container's.
-  if (settings.network === 'bridge') containers.snapshotterFor(record).addInitFiles(id, ['etc/hosts', 'etc/resolv.conf']);
+  // The files a private network bind-mounts, and the targets of RUN --mount, are made in the init layer, so
+  // they are no change of the container's.
+  const initFiles = settings.network === 'bridge' ? ['etc/hosts', 'etc/resolv.conf'] : [];
+  const initDirs: string[] = [];
+  for (const mount of settings.mounts) {
+    if (!mount.inInit) continue;
+    const target = mount.destination.replace(/^\/+/, '');
+    if (mount.type !== 'tmpfs' && !fs.statSync(mount.source).isDirectory()) initFiles.push(target);
+    else initDirs.push(target);
+  }
+  if (initFiles.length > 0 || initDirs.length > 0) containers.snapshotterFor(record).addInitFiles(id, initFiles, initDirs);
   const rootfs = await containers.snapshotterFor(record).mount(id, containers.images.layerChain(image));
   fs.rmSync(path.join(bundle, 'container.pid'), { force: true });
   let network: Network | undefined;
@@ -57,7 +66,8 @@ export async function prepareBundle(containers: Containers, record: ContainerRec
       networkMounts.push(...bridgeFiles(bundle, settings.hostname, network));
     }
     const user = resolveUser(settings.user, readContainerFile(rootfs, '/etc/passwd') ?? '', readContainerFile(rootfs, '/etc/group') ?? '');
-    for (const mount of settings.mounts) fs.mkdirSync(mount.source, { recursive: true });
+    // A missing volume or bind source is made, as Docker makes a `-v` bind's; tmpfs has none.
+    for (const mount of settings.mounts) if (mount.type !== 'tmpfs' && !fs.existsSync(mount.source)) fs.mkdirSync(mount.source, { recursive: true });
     const spec = runtimeSpec({
       rootfsPath: rootfs,
       readonlyRootfs: settings.readonlyRootfs,

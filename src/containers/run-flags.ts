@@ -119,6 +119,13 @@ const minMemory = 6 * 1024 * 1024;
  * ib after them, any case, a fraction allowed (1.5g), one space allowed before the unit. 0 means no limit.
  */
 export function parseMemory(value: string, flag = '-m, --memory'): number {
+  const bytes = parseByteSize(value, flag);
+  if (bytes !== 0 && bytes < minMemory) throw invalidArgument('Minimum memory limit allowed is 6MB');
+  return bytes;
+}
+
+/** go-units' RAMInBytes (`512m`, `1.5g`, `64kib`), the size syntax of Docker's flags; errors name `flag`. */
+export function parseByteSize(value: string, flag: string): number {
   const fail = (message: string) => invalidArgument(`invalid argument ${JSON.stringify(value)} for ${JSON.stringify(flag)} flag: ${message}`);
   // go-units splits at the last digit, '.' or space.
   const sep = Math.max(...[...'0123456789. '].map((c) => value.lastIndexOf(c)));
@@ -139,9 +146,7 @@ export function parseMemory(value: string, flag = '-m, --memory'): number {
     }
     multiplier = unit;
   }
-  const bytes = Math.trunc(size * multiplier);
-  if (bytes !== 0 && bytes < minMemory) throw invalidArgument('Minimum memory limit allowed is 6MB');
-  return bytes;
+  return Math.trunc(size * multiplier);
 }
 
 /**

@@ -22,6 +22,8 @@ export interface RuntimeMount {
   destination: string;
   readonly: boolean;
   type: 'bind' | 'volume' | 'tmpfs';
+  /** tmpfs: its size limit in bytes. */
+  size?: number;
   /** Binds default to rprivate, as Docker's do; volumes get none. */
   propagation?: Propagation;
 }
@@ -110,7 +112,7 @@ function specMounts(options: RuntimeOptions): SpecMount[] {
     ...defaults,
     ...sorted.map((m): SpecMount => {
       if (m.type === 'tmpfs') {
-        return { destination: m.destination, type: 'tmpfs', source: 'tmpfs', options: ['noexec', 'nosuid', 'nodev', 'rprivate', ...(m.readonly ? ['ro'] : [])] };
+        return { destination: m.destination, type: 'tmpfs', source: 'tmpfs', options: ['noexec', 'nosuid', 'nodev', 'rprivate', ...(m.size !== undefined ? [`size=${m.size}`] : []), ...(m.readonly ? ['ro'] : [])] };
       }
       const propagation = m.propagation ?? (m.type === 'bind' ? 'rprivate' : undefined);
       return { destination: m.destination, type: 'bind', source: m.source, options: ['rbind', ...(m.readonly ? [readonly] : []), ...(propagation ? [propagation] : [])] };

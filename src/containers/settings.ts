@@ -17,7 +17,7 @@ export interface ContainerSettings {
   stdinOnce?: boolean;
   autoRemove: boolean;
   readonlyRootfs: boolean;
-  mounts: { source: string; destination: string; readonly: boolean; type: 'bind' | 'volume' }[];
+  mounts: SettingsMount[];
   /** bridge: a namespace of its own with slirp4netns for outbound traffic and published ports. */
   network: 'host' | 'none' | 'bridge';
   /** `-p` mappings (bridge only). */
@@ -34,6 +34,17 @@ export interface ContainerSettings {
   restart?: RestartPolicy;
   /** What an Engine API client asked for, as it sent it: inspect returns these fields (ExposedPorts, PortBindings, RestartPolicy, ...). */
   requested?: RequestedConfig;
+}
+
+export interface SettingsMount {
+  source: string;
+  destination: string;
+  readonly: boolean;
+  type: 'bind' | 'volume' | 'tmpfs';
+  /** tmpfs: its size limit in bytes. */
+  size?: number;
+  /** The target is made in the init layer (RUN --mount): the container's own layer never holds it. */
+  inInit?: boolean;
 }
 
 export interface RequestedConfig {

@@ -63,8 +63,8 @@ export class NativeSnapshotter implements Snapshotter {
   }
 
   /** Made afresh on each call from the full copy (empty for a container that never ran). */
-  addInitFiles(key: string, files: readonly string[]): void {
-    writeInitFiles(this.initDir(key), files);
+  addInitFiles(key: string, files: readonly string[], dirs: readonly string[] = []): void {
+    writeInitFiles(this.initDir(key), files, dirs);
   }
 
   upperDir(key: string): string {

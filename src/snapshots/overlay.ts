@@ -83,8 +83,8 @@ export class OverlaySnapshotter implements Snapshotter {
     return isMountPoint(this.path(key, 'merged'));
   }
 
-  addInitFiles(key: string, files: readonly string[]): void {
-    writeInitFiles(this.path(key, 'init'), files);
+  addInitFiles(key: string, files: readonly string[], dirs: readonly string[] = []): void {
+    writeInitFiles(this.path(key, 'init'), files, dirs);
   }
 
   upperDir(key: string): string {

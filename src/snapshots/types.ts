@@ -17,10 +17,10 @@ export interface Snapshotter {
   /** Creates the empty read-write layer. */
   prepare(key: string): void;
   /**
-   * Adds empty files to the container's init layer (before its first mount): the targets of bind mounts the
-   * runtime would otherwise create in the read-write layer, as Docker's init layer holds /etc/hosts.
+   * Adds empty files and directories to the container's init layer (before its first mount): the targets of
+   * mounts the runtime would otherwise create in the read-write layer, as Docker's init layer holds /etc/hosts.
    */
-  addInitFiles(key: string, files: readonly string[]): void;
+  addInitFiles(key: string, files: readonly string[], dirs?: readonly string[]): void;
   /** Makes the container's root filesystem available and returns its path. */
   mount(key: string, lowers: readonly LayerRecord[]): Promise<string>;
   unmount(key: string): void;
@@ -39,7 +39,8 @@ export function makeInitDir(dir: string): void {
   for (const mountPoint of ['dev/pts', 'dev/shm', 'dev/mqueue', 'proc', 'sys']) fs.mkdirSync(path.join(dir, mountPoint), { recursive: true, mode: 0o755 });
 }
 
-export function writeInitFiles(dir: string, files: readonly string[]): void {
+export function writeInitFiles(dir: string, files: readonly string[], dirs: readonly string[] = []): void {
+  for (const target of dirs) fs.mkdirSync(path.join(dir, target), { recursive: true, mode: 0o755 });
   for (const file of files) {
     fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true, mode: 0o755 });
     fs.writeFileSync(path.join(dir, file), '', { mode: 0o644, flag: 'a' });

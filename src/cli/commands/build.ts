@@ -1,8 +1,10 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { ImageEngine } from '../../image-engine.js';
 import { invalidArgument } from '../../errors.js';
 import type { BuildReporter } from '../../builder/builder.js';
+import type { MountInputs } from '../../builder/run-mounts.js';
 import { shortId } from '../../util/digest.js';
 import { humanSize } from '../format.js';
 import { print } from '../run.js';
@@ -20,6 +22,48 @@ export interface BuildFlags {
   network?: string;
   pull?: boolean;
   check?: boolean;
+  secret?: string[];
+  ssh?: string[];
+}
+
+/** `--secret id=ID,src=FILE|env=VAR` (also `type=file|env`, `source=`), as buildx takes it. */
+export function parseSecretFlags(specs: readonly string[] = []): NonNullable<MountInputs['secrets']> {
+  const secrets: NonNullable<MountInputs['secrets']> = {};
+  for (const spec of specs) {
+    const fields = new Map<string, string>();
+    for (const part of spec.split(',')) {
+      const eq = part.indexOf('=');
+      if (eq <= 0) throw invalidArgument(`invalid secret ${JSON.stringify(spec)}: expected id=ID,src=FILE or id=ID,env=VAR`);
+      fields.set(part.slice(0, eq).toLowerCase(), part.slice(eq + 1));
+    }
+    const id = fields.get('id');
+    if (!id) throw invalidArgument(`invalid secret ${JSON.stringify(spec)}: id is required`);
+    for (const key of fields.keys()) if (!['id', 'src', 'source', 'env', 'type'].includes(key)) throw invalidArgument(`invalid secret ${JSON.stringify(spec)}: unexpected key '${key}'`);
+    const file = fields.get('src') ?? fields.get('source');
+    const type = fields.get('type') ?? (file !== undefined ? 'file' : 'env');
+    if (type === 'file') {
+      if (file === undefined) throw invalidArgument(`invalid secret ${JSON.stringify(spec)}: type=file needs src=FILE`);
+      if (!fs.existsSync(file)) throw invalidArgument(`secret ${id}: ${file} does not exist`);
+      secrets[id] = { file };
+    } else if (type === 'env') {
+      secrets[id] = { env: fields.get('env') ?? file ?? id };
+    } else throw invalidArgument(`invalid secret ${JSON.stringify(spec)}: unsupported type "${type}"`);
+  }
+  return secrets;
+}
+
+/** `--ssh default` (the agent of $SSH_AUTH_SOCK) or `--ssh ID=SOCKET`. */
+export function parseSshFlags(specs: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): NonNullable<MountInputs['ssh']> {
+  const agents: NonNullable<MountInputs['ssh']> = {};
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const id = eq < 0 ? spec : spec.slice(0, eq);
+    const socket = eq < 0 ? env.SSH_AUTH_SOCK : spec.slice(eq + 1).split(',')[0];
+    if (!id || !socket) throw invalidArgument(`invalid ssh ${JSON.stringify(spec)}: ${eq < 0 ? 'SSH_AUTH_SOCK is not set' : 'expected ID=SOCKET'}`);
+    if (!fs.existsSync(socket)) throw invalidArgument(`ssh ${id}: ${socket} does not exist`);
+    agents[id] = path.resolve(socket);
+  }
+  return agents;
 }
 
 /** `K=V` pairs; a bare `K` takes the value from the environment, as Docker's --build-arg does (skipped if unset). */
@@ -79,6 +123,8 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
       noCache: flags.cache === false,
       labels: pairs(flags.label, false),
       ...(flags.network === 'none' && { network: 'none' as const }),
+      secrets: parseSecretFlags(flags.secret),
+      ssh: parseSshFlags(flags.ssh),
       ...(epoch !== undefined && { sourceDateEpoch: Number(epoch) }),
       pull: async (name) => {
         const { progressFor } = await import('../progress.js');

@@ -37,8 +37,12 @@ export function dfCommand(engine: Engine, opts: { verbose?: boolean; format?: st
       Size: humanSize(containersSize),
       Reclaimable: `${humanSize(idleSize)} (${percent(idleSize, containersSize)})`,
     },
-    // Named volumes and the build cache are not accounted yet.
-    ...['Local Volumes', 'Build Cache'].map((type) => ({ Type: type, TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' })),
+    // Named volumes are not accounted yet; the build cache is what RUN's cache mounts hold.
+    { Type: 'Local Volumes', TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' },
+    (() => {
+      const size = engine.cacheMountsSize();
+      return { Type: 'Build Cache', TotalCount: String(size > 0 ? 1 : 0), Active: '0', Size: humanSize(size), Reclaimable: humanSize(size) };
+    })(),
   ];
   const columns = [
     { header: 'TYPE', field: 'Type' },
