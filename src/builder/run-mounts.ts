@@ -96,6 +96,8 @@ export function planMounts(mounts: readonly RunMount[], workdir = '/'): MountPla
         const id = f.id || 'default';
         return { type, id, target: target ?? `/run/buildkit/ssh_agent.${sshIndex++}`, required: truthy(f.required), mode: number('mode', 0o600), uid: number('uid', 0), gid: number('gid', 0) };
       }
+      default:
+        throw invalidArgument(`unsupported mount type "${mount.type}"`);
     }
   });
 }
