@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { invalidArgument, isNodeError, notFound, permissionDenied } from '../errors.js';
-import { decompress } from '../layers/compression.js';
+import { asDataError, decompress } from '../layers/compression.js';
 import { writeLayerTar, writePathTar } from '../layers/diff.js';
 import { extractTar } from '../layers/extract.js';
 import { goFileMode } from '../util/file-mode.js';
@@ -153,11 +153,15 @@ export async function extractToDir(containers: Containers, name: string, dir: st
     }
     if (!stat.isDirectory()) throw invalidArgument('extraction point is not a directory');
     const user = options.copyUIDGID && settings.user ? resolveUser(settings.user, readContainerFile(rootfs, '/etc/passwd') ?? '', readContainerFile(rootfs, '/etc/group') ?? '') : undefined;
-    const { stream } = await decompress(tar);
-    await extractTar(stream, rootfs, `/${path.relative(rootfs, target)}`, {
-      noOverwriteDirNonDir: options.noOverwriteDirNonDir ?? false,
-      ...(user && { owner: { uid: user.uid, gid: user.gid } }),
-    });
+    try {
+      const { stream } = await decompress(tar);
+      await extractTar(stream, rootfs, `/${path.relative(rootfs, target)}`, {
+        noOverwriteDirNonDir: options.noOverwriteDirNonDir ?? false,
+        ...(user && { owner: { uid: user.uid, gid: user.gid } }),
+      });
+    } catch (error) {
+      throw asDataError(error, 'invalid tar archive');
+    }
   });
   containers.event(record, 'extract-to-dir');
 }
