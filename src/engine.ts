@@ -1,11 +1,14 @@
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { openContainerService } from './container-service.js';
 import type { ExecOptions } from './containers/exec.js';
+import type { ExtractToDirOptions, PathStat } from './containers/files.js';
 import type { CommitOptions } from './containers/commit.js';
 import type { Attach } from './containers/monitor.js';
 import type { ContainerRecord } from './containers/records.js';
 import { type RunOptions, settingsFromRunOptions } from './containers/run-options.js';
 import type { Containers } from './containers/service.js';
+import type { StatsSample } from './containers/stats.js';
+import type { TopResult } from './containers/top.js';
 import { ImageEngine } from './image-engine.js';
 import type { Change } from './layers/diff.js';
 import type { Digest } from './util/digest.js';
@@ -71,6 +74,36 @@ export class Engine extends ImageEngine {
   async copyFromContainer(nameOrId: string, source: string, destination: string): Promise<void> {
     const { copyFromContainer } = await import('./containers/files.js');
     await copyFromContainer(this.containers, nameOrId, source, destination);
+  }
+
+  /** A path's stat in the container (Docker's ContainerPathStat; the last symlink is not followed). */
+  async statPath(nameOrId: string, path: string): Promise<PathStat> {
+    const { statPath } = await import('./containers/files.js');
+    return statPath(this.containers, nameOrId, path);
+  }
+
+  /** A tar of a path in the container, its root entry named by the path's base name: to what `begin` returns once the stat is known. */
+  async archivePath(nameOrId: string, path: string, begin: (stat: PathStat) => Writable): Promise<PathStat> {
+    const { archivePath } = await import('./containers/files.js');
+    return archivePath(this.containers, nameOrId, path, begin);
+  }
+
+  /** A tar (plain or compressed) unpacked into a directory of the container, every path resolved inside its root. */
+  async extractToDir(nameOrId: string, dir: string, tar: Readable, options: ExtractToDirOptions = {}): Promise<void> {
+    const { extractToDir } = await import('./containers/files.js');
+    await extractToDir(this.containers, nameOrId, dir, tar, options);
+  }
+
+  /** `top`: ps over the running container's processes (`psArgs` as `ps` takes them, `-ef` by default). */
+  async top(nameOrId: string, psArgs = ''): Promise<TopResult> {
+    const { containerTop } = await import('./containers/top.js');
+    return containerTop(this.containers, nameOrId, psArgs);
+  }
+
+  /** `stats`: one sample of the container's CPU, memory, pids, block I/O and network counters (empty when it does not run). */
+  async stats(nameOrId: string): Promise<StatsSample> {
+    const { sampleStats } = await import('./containers/stats.js');
+    return sampleStats(this.containers, nameOrId);
   }
 
   /** `cp SRC CONTAINER:DEST`: paths resolved inside the container's root. */

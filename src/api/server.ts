@@ -5,6 +5,7 @@ import { httpStatusFor } from '../errors.js';
 import { type Call, commonHeaders, readUpgradeBody, sendError } from './http.js';
 import { Router } from './router.js';
 import { containerRoutes } from './routes/containers.js';
+import { fileRoutes } from './routes/files.js';
 import { execRoutes } from './routes/exec.js';
 import { imageRoutes } from './routes/images.js';
 import { systemRoutes } from './routes/system.js';
@@ -37,6 +38,7 @@ export function createApiServer(engine: Engine, log: (line: string) => void = ()
   imageRoutes(router, context);
   containerRoutes(router, context);
   execRoutes(router, context);
+  fileRoutes(router, context);
   volumeAndNetworkRoutes(router, context);
 
   const dispatch = async (req: IncomingMessage, res: ServerResponse, upgrade?: Call['upgrade']) => {

@@ -1,8 +1,9 @@
 import { applyChange } from '../images/changes.js';
 import { canonicalJson, type ContainerConfig, type ImageConfig } from '../images/model.js';
-import { parseReference } from '../images/reference.js';
+import { familiarString, parseReference, type Reference } from '../images/reference.js';
 import { writeLayerTar } from '../layers/diff.js';
 import type { Digest } from '../util/digest.js';
+import type { ContainerRecord } from './records.js';
 import { parseSettings } from './settings.js';
 import type { Containers } from './service.js';
 
@@ -11,16 +12,31 @@ export interface CommitOptions {
   message?: string;
   author?: string;
   changes?: string[];
+  /** Freezes a running container while its layer is read (Docker's default), so no write lands half in it. */
+  pause?: boolean;
 }
 
 /**
  * `commit`: the container's read-write layer becomes one new layer on top of its image's, with the container's
  * command as the history entry's CREATED BY and the message as its comment. The cost follows the size of the
- * change, not of the image: only the upper dir is read.
+ * change, not of the image: only the upper dir is read. Recorded as Docker's container `commit` event.
  */
 export async function commitContainer(containers: Containers, nameOrId: string, options: CommitOptions = {}): Promise<Digest> {
   const tags = options.reference ? [parseReference(options.reference)] : [];
-  const record = containers.resolve(nameOrId);
+  const record = containers.reconcileOne(containers.resolve(nameOrId));
+  const pause = options.pause === true && record.state === 'running' && !containers.isPaused(record);
+  if (pause) containers.pause(record.id, true);
+  try {
+    const id = await commitLayer(containers, record, options, tags);
+    containers.event(record, 'commit', { comment: options.message ?? '', imageID: id, imageRef: tags[0] ? familiarString(tags[0]) : '' });
+    return id;
+  } finally {
+    if (pause) containers.pause(record.id, false);
+  }
+}
+
+/** The layer made, the image added and tagged; its ID. */
+async function commitLayer(containers: Containers, record: ContainerRecord, options: CommitOptions, tags: Reference[]): Promise<Digest> {
   const settings = parseSettings(record.settings);
   const image = containers.images.resolve(record.imageId);
   const base = containers.images.config(image.id);

@@ -19,14 +19,14 @@ const isRoot = process.getuid?.() === 0;
 
 /**
  * Normalizes a tar entry name to a relative POSIX path, refusing anything that could land outside the layer root.
- * Returns '' for the root itself.
+ * Returns '' for the root itself. `what` names the tar in errors (a layer, an archive copied into a container).
  */
-export function entryPath(name: string): string {
-  if (name.startsWith('/')) throw dataCorrupt(`layer entry "${name}": absolute paths are not allowed`);
+export function entryPath(name: string, what = 'layer'): string {
+  if (name.startsWith('/')) throw dataCorrupt(`${what} entry "${name}": absolute paths are not allowed`);
   const parts: string[] = [];
   for (const part of name.split('/')) {
     if (part === '' || part === '.') continue;
-    if (part === '..') throw dataCorrupt(`layer entry "${name}": path climbs out of the layer root`);
+    if (part === '..') throw dataCorrupt(`${what} entry "${name}": path climbs out of the ${what} root`);
     parts.push(part);
   }
   return parts.join('/');
@@ -43,9 +43,9 @@ export function symlinkStaysInside(linkPath: string, target: string): boolean {
  * A garbled numeric field decodes as NaN or a huge base-256 number, and an xattr name may be no xattr name at all;
  * refused here with the entry's name rather than by the fs call (whose error names a host temp path).
  */
-function checkHeaderFields(header: Header): void {
+export function checkHeaderFields(header: Header, what = 'layer'): void {
   const id = (value: number | undefined) => value === undefined || (Number.isInteger(value) && value >= 0 && value < 0xffffffff);
-  const bad = (field: string) => dataCorrupt(`layer entry "${header.name}": invalid ${field} in the tar header`);
+  const bad = (field: string) => dataCorrupt(`${what} entry "${header.name}": invalid ${field} in the tar header`);
   if (!id(header.uid)) throw bad('uid');
   if (!id(header.gid)) throw bad('gid');
   if (!id(header.mode)) throw bad('mode');

@@ -85,6 +85,27 @@ export async function writeLayerTar(upperDir: string, sink: (chunk: Buffer) => v
   return { size };
 }
 
+/**
+ * A tar of one path, as Docker's archive of a container path (`docker cp CONTAINER:PATH -`): the path's own entry
+ * named `name`, then for a directory everything below it under `name/`, in writeLayerTar's order and form. A
+ * symlink is archived as the link. `name` is the base name the client asked for: `/` for the root (entries `/`,
+ * `/bin/` ... as Docker names them), `.` for a directory's contents.
+ */
+export async function writePathTar(file: string, name: string, sink: (chunk: Buffer) => void | Promise<void>): Promise<{ size: number }> {
+  const out = new TarOutput(sink);
+  const firstPaths = new Map<string, string>();
+  const below = name.endsWith('/') ? name : `${name}/`;
+  try {
+    const stat = fs.lstatSync(file);
+    let size = await addEntry(out, file, name, stat, firstPaths, undefined);
+    if (stat.isDirectory()) for (const [rel, childStat] of walk(file)) size += await addEntry(out, `${file}/${rel}`, below + rel, childStat, firstPaths, undefined);
+    await out.finish();
+    return { size };
+  } catch (error) {
+    throw await out.abort(error);
+  }
+}
+
 /** Adds one upper-dir entry (two for an opaque dir); returns the bytes of file data it wrote. */
 async function addEntry(out: TarOutput, file: string, rel: string, stat: fs.Stats, firstPaths: Map<string, string>, mtime: Date | undefined): Promise<number> {
   // The full st_mode, type bits included: pack replaces a falsy mode (a 0000 file) by 0644 and keeps only 07777.
@@ -95,7 +116,7 @@ async function addEntry(out: TarOutput, file: string, rel: string, stat: fs.Stat
   }
   const pax = paxOf(file, stat);
   if (stat.isDirectory()) {
-    await out.add({ ...base, name: `${rel}/`, type: 'directory', pax });
+    await out.add({ ...base, name: rel.endsWith('/') ? rel : `${rel}/`, type: 'directory', pax });
     if (isOpaque(file)) await out.add({ ...base, name: `${rel}/${opaqueMarker}`, type: 'file', mode: fs.constants.S_IFREG | (stat.mode & 0o777) });
     return 0;
   }

@@ -18,6 +18,16 @@ export function resolveInRoot(root: string, unsafePath: string): string {
 }
 
 /**
+ * `unsafePath` resolved in root but for its last component, taken as it is named (a symlink there is the link
+ * itself, as lstat sees it): Docker's container.ResolvePath, for stat, archive and tar entries. `/` is root.
+ */
+export function resolveParentInRoot(root: string, unsafePath: string): string {
+  const clean = path.posix.join('/', unsafePath);
+  if (clean === '/') return path.normalize(root);
+  return path.join(resolveInRoot(root, path.posix.dirname(clean)), path.posix.basename(clean));
+}
+
+/**
  * The same resolution over any tree that can say whether a path (relative, free of symlinks and `..`) is a
  * symlink and where it points: a directory, or an image's layers read without a mount. Returns the resolved
  * path relative to the tree's root ('' for the root itself).

@@ -17,3 +17,10 @@ export function parseTimestamp(value: string, now = Date.now()): number {
   if (Number.isNaN(parsed)) throw invalidArgument(`failed to parse value as time or duration: ${JSON.stringify(value)}`);
   return parsed;
 }
+
+/** Nanoseconds since the epoch as Go marshals a time.Time (RFC 3339, in UTC, the fraction without trailing zeros). */
+export function rfc3339Nano(ns: bigint): string {
+  const seconds = ns / 1_000_000_000n;
+  const fraction = String(ns % 1_000_000_000n).padStart(9, '0').replace(/0+$/, '');
+  return `${new Date(Number(seconds) * 1000).toISOString().slice(0, 19)}${fraction ? `.${fraction}` : ''}Z`;
+}
