@@ -118,13 +118,13 @@ async function startService(): Promise<void> {
   throw new Error(`the service did not answer GET /_ping: ${stderr}`);
 }
 
-/** SIGTERM, then the exit code (null when it had to be killed after 20 s). */
-async function stopService(): Promise<number | null> {
+/** SIGTERM, then the exit code (null when it had to be killed after `limitMs`). */
+async function stopService(limitMs = 20_000): Promise<number | null> {
   const current = service;
   if (!current) return 0;
   service = undefined;
   current.child.kill('SIGTERM');
-  const timer = setTimeout(() => current.child.kill('SIGKILL'), 20_000);
+  const timer = setTimeout(() => current.child.kill('SIGKILL'), limitMs);
   const code = await current.exited;
   clearTimeout(timer);
   return current.child.signalCode === 'SIGKILL' ? null : code;
@@ -191,6 +191,7 @@ const lines = (text: string) => text.split('\n').filter(Boolean);
 // ---------------------------------------------------------------------------------------------------------------
 // The docker CLI, each version installed
 
+if (dockerBinaries.length === 0) test('docker CLI', { skip: 'no docker CLI: apt-get install docker.io' }, () => undefined);
 for (const bin of dockerBinaries) {
   const version = spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim();
   const major = /version (\d+)/.exec(version)?.[1] ?? 'x';
@@ -294,8 +295,8 @@ for (const bin of dockerBinaries) {
         for (const line of [...lines(stamped.stdout), ...lines(stamped.stderr)]) assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (line|err)\d+$/);
       });
 
-      test('logs -f streams new lines (stopped after 2 s)', { timeout: 20_000 }, async () => {
-        const followed = await docker(['logs', '-f', '--tail', '0', name], { timeoutMs: 2000 });
+      test('logs -f streams new lines (stopped after 3 s)', { timeout: 20_000 }, async () => {
+        const followed = await docker(['logs', '-f', '--tail', '0', name], { timeoutMs: 3000 });
         assert.equal(followed.signal, 'SIGKILL', 'logs -f of a running container keeps following');
         assert.match(followed.stdout, /^line\d+\n/, 'lines written after the follow began arrived');
       });
@@ -414,6 +415,82 @@ for (const bin of dockerBinaries) {
       } finally {
         await removeAll(name);
       }
+    });
+
+    test('run -t: the container gets a pty, for run and exec; logs of a -t container', { timeout: 30_000 }, async () => {
+      const direct = await docker(['run', '--rm', '-t', 'busybox', 'sh', '-c', '[ -t 1 ] && echo is-a-tty']);
+      assert.deepEqual([direct.status, direct.stdout], [0, 'is-a-tty\r\n']);
+      const name = `${p}-tty`;
+      try {
+        await dockerOk(['run', '-d', '-t', '--name', name, 'busybox', 'sh', '-c', 'echo in-tty; sleep 1000']);
+        await until('the output', async () => ((await docker(['logs', name])).stdout.includes('in-tty') ? true : undefined));
+        assert.equal(await dockerOk(['logs', name]), 'in-tty\r\n');
+        assert.equal(await dockerOk(['exec', '-t', name, 'sh', '-c', '[ -t 1 ] && echo exec-tty']), 'exec-tty\r\n');
+      } finally {
+        await removeAll(name);
+      }
+    });
+
+    test('pause, unpause, restart', { timeout: 30_000 }, async () => {
+      const name = `${p}-pause`;
+      const status = async () => (await dockerOk(['ps', '-a', '--filter', `name=${name}`, '--format', '{{.Status}}'])).trim();
+      try {
+        await dockerOk(['run', '-d', '--name', name, 'busybox', 'sleep', '1000']);
+        const pid = (await dockerOk(['inspect', '-f', '{{.State.Pid}}', name])).trim();
+        await dockerOk(['pause', name]);
+        assert.match(await status(), /^Up .* \(Paused\)$/);
+        assert.equal((await dockerOk(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', name])).trim(), 'paused true');
+        await dockerOk(['unpause', name]);
+        assert.match(await status(), /^Up .*[^)]$/);
+        await dockerOk(['restart', '-t', '1', name]);
+        assert.equal((await dockerOk(['inspect', '-f', '{{.State.Status}}', name])).trim(), 'running');
+        assert.notEqual((await dockerOk(['inspect', '-f', '{{.State.Pid}}', name])).trim(), pid, 'a new process');
+      } finally {
+        await removeAll(name);
+      }
+    });
+
+    test('refusals: a name in use, rm of a running container', { timeout: 30_000 }, async () => {
+      const name = `${p}-taken`;
+      try {
+        const id = (await dockerOk(['run', '-d', '--name', name, 'busybox', 'sleep', '1000'])).trim();
+        const again = await docker(['run', '-d', '--name', name, 'busybox', 'true']);
+        assert.equal(again.status, 125);
+        assert.match(again.stderr, new RegExp(`Conflict\\. The container name "/${name}" is already in use by container "${id}"`));
+        const rm = await docker(['rm', name]);
+        assert.equal(rm.status, 1);
+        assert.match(rm.stderr, /You cannot remove a running container/);
+      } finally {
+        await removeAll(name);
+      }
+    });
+
+    test('kill, then rm at once', { timeout: 30_000, todo: 'server bug: POST /containers/{id}/kill (SIGKILL) answers before the container has exited, so rm right after it is refused (409)' }, async () => {
+      const name = `${p}-killed`;
+      try {
+        await dockerOk(['run', '-d', '--name', name, 'busybox', 'sleep', '1000']);
+        await dockerOk(['kill', name]);
+        assert.equal((await dockerOk(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', name])).trim(), 'exited 137');
+        await dockerOk(['rm', name]);
+      } finally {
+        await removeAll(name);
+      }
+    });
+
+    test('volumes: create, use from two containers, inspect, ls, rm; network ls', { timeout: 30_000 }, async () => {
+      const volume = `${p}-vol`;
+      try {
+        assert.equal((await dockerOk(['volume', 'create', volume])).trim(), volume);
+        await dockerOk(['run', '--rm', '-v', `${volume}:/data`, 'busybox', 'sh', '-c', 'echo kept > /data/f']);
+        assert.equal(await dockerOk(['run', '--rm', '-v', `${volume}:/data`, 'busybox', 'cat', '/data/f']), 'kept\n');
+        assert.equal((await dockerOk(['volume', 'inspect', '-f', '{{.Name}} {{.Driver}}', volume])).trim(), `${volume} local`);
+        assert.ok(lines(await dockerOk(['volume', 'ls', '-q'])).includes(volume));
+        assert.equal((await dockerOk(['volume', 'rm', volume])).trim(), volume);
+        assert.ok(!lines(await dockerOk(['volume', 'ls', '-q'])).includes(volume));
+      } finally {
+        await docker(['volume', 'rm', '-f', volume]);
+      }
+      assert.deepEqual(lines(await dockerOk(['network', 'ls', '--format', '{{.Name}} {{.Driver}}'])).sort(), ['bridge bridge', 'host host', 'none null']);
     });
 
     test('cp both ways', { timeout: 30_000, todo: 'needs HEAD/GET/PUT /containers/{id}/archive' }, async () => {
@@ -550,7 +627,8 @@ for (const bin of dockerBinaries) {
       const events = await docker(['events', '--since', String(since), '--until', untilTime, '--filter', `container=${name}`, '--format', '{{.Type}} {{.Action}} {{.Actor.Attributes.name}}'], { timeoutMs: 15_000 });
       assert.equal(events.signal, null, 'events --until ended');
       assert.equal(events.status, 0, events.stderr);
-      const actions = lines(events.stdout).filter((line) => !/ (attach|resize)/.test(line));
+      // Docker also reports attach (the CLI's run attaches) and network events: only the container's life is compared.
+      const actions = lines(events.stdout).filter((line) => line.startsWith('container ') && !/^container (attach|resize) /.test(line));
       assert.deepEqual(actions, ['create', 'start', 'die', 'destroy'].map((action) => `container ${action} ${name}`));
     });
 
@@ -736,6 +814,21 @@ describe('dockerode', { skip: needs }, () => {
       stream.destroy();
     }
   });
+  test('SIGTERM ends the service while an attach is open', { timeout: 60_000, todo: 'server bug: on SIGTERM the service closes its listener but not hijacked connections (attach, exec), so it never exits while one is open' }, async (t) => {
+    if (loaded) return t.skip(loaded);
+    const container = await docker.createContainer({ Image: 'busybox', Cmd: ['cat'], OpenStdin: true, AttachStdin: true, AttachStdout: true, AttachStderr: true, name: 'dockerode-held' });
+    try {
+      await container.start();
+      const stream = await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true });
+      stream.on('error', () => undefined);
+      const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
+      assert.equal(await stopService(10_000), 0, 'the service exits 0 on SIGTERM within 10 s');
+      await Promise.race([closed, sleep(5000).then(() => assert.fail('the attach was not closed'))]);
+    } finally {
+      if (!service) await startService();
+      await container.remove({ force: true });
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -826,6 +919,7 @@ describe('testcontainers', { skip: needs }, () => {
 // ---------------------------------------------------------------------------------------------------------------
 // docker-py, each interpreter that has it
 
+if (pythons.length === 0) test('docker-py', { skip: 'no python3 with docker-py: apt-get install python3-docker' }, () => undefined);
 for (const python of pythons) {
   describe(`docker-py ${python.version} (${python.bin})`, { skip: needs }, () => {
     const prefix = `py${python.version.split('.')[0]}`;
