@@ -126,8 +126,9 @@ export async function readUpgradeBody(req: IncomingMessage, socket: Duplex, head
 /** Docker's boolean query values: `1`, `true`, `True` are true; absent is `fallback`. */
 export function boolParam(query: URLSearchParams, name: string, fallback = false): boolean {
   const value = query.get(name);
-  if (value === null || value === '') return fallback;
-  return !['0', 'false', 'False', 'FALSE', 'no'].includes(value);
+  if (value === null) return fallback;
+  // Go's handlers: present and empty, 0, false, no or none (any case) are false.
+  return !['', '0', 'false', 'no', 'none'].includes(value.toLowerCase());
 }
 
 export function intParam(query: URLSearchParams, name: string): number | undefined {

@@ -1,4 +1,4 @@
-import { notFound } from '../errors.js';
+import { invalidArgument, notFound } from '../errors.js';
 import type { Call } from './http.js';
 
 export type Handler = (call: Call) => Promise<void> | void;
@@ -13,6 +13,14 @@ interface Route {
  * The API's routes: a method and a path pattern whose `{name}` parts become parameters. A `{name*}` part
  * takes slashes too: image names (`localhost:5000/team/app:1`) arrive raw in the path.
  */
+function decode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw invalidArgument(`invalid percent-encoding in the path: ${JSON.stringify(value)}`);
+  }
+}
+
 export class Router {
   private readonly routes: Route[] = [];
 
@@ -30,7 +38,7 @@ export class Router {
       if (!found) continue;
       pathMatched = true;
       if (route.method !== method && !(method === 'HEAD' && route.method === 'GET')) continue;
-      const params = Object.fromEntries(Object.entries(found.groups ?? {}).map(([key, value]) => [key, decodeURIComponent(value)]));
+      const params = Object.fromEntries(Object.entries(found.groups ?? {}).map(([key, value]) => [key, decode(value)]));
       return { handler: route.handler, params };
     }
     throw notFound(pathMatched ? `page not found (${method} ${path} is not supported)` : 'page not found');

@@ -21,6 +21,18 @@ export interface ApiContext {
   log: (line: string) => void;
 }
 
+/**
+ * Connections taken over by attach and exec, per server: `closeAllConnections` no longer sees a connection once
+ * it is upgraded, and a server does not close while one is open.
+ */
+const hijackedConnections = new WeakMap<http.Server, Set<Duplex>>();
+
+/** Ends every connection of the server, hijacked ones too (a service that stops leaves no client waiting). */
+export function closeAllConnections(server: http.Server): void {
+  server.closeAllConnections();
+  for (const socket of hijackedConnections.get(server) ?? []) socket.destroy();
+}
+
 /** `/v1.41/containers/json` and `/containers/json` are the same route; the version does not change the shapes. */
 const versionPrefix = /^\/v\d+\.\d+(?=\/)/;
 
@@ -60,7 +72,11 @@ export function createApiServer(engine: Engine, log: (line: string) => void = ()
   });
   // Node answers a request with `Upgrade` through this event, without a response object: one is made for it,
   // so a handler that refuses (a 404, a 409) answers as for any request, and one that accepts writes the 101.
+  const upgraded = new Set<Duplex>();
+  hijackedConnections.set(server, upgraded);
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
     const res = new http.ServerResponse(req);
     res.assignSocket(socket as never);
     res.shouldKeepAlive = false;

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Engine } from '../engine.js';
 import { alreadyExists, invalidArgument, permissionDenied } from '../errors.js';
-import { createApiServer } from './server.js';
+import { closeAllConnections, createApiServer } from './server.js';
 
 export interface ServiceOptions {
   /** `unix:///path` or `tcp://host:port`; default: the user's socket (`defaultServiceUri`). */
@@ -110,6 +110,7 @@ export async function serve(engine: Engine, options: ServiceOptions = {}): Promi
   await new Promise<void>((resolve) => {
     listener.close(() => resolve());
     listener.closeAllConnections();
+    closeAllConnections(server);
   });
   if (listen.kind === 'unix' && !activated) fs.rmSync(listen.path, { force: true });
 }

@@ -199,7 +199,7 @@ export class Containers {
       await this.waitExit(record.id, 10_000);
       throw error;
     }
-    return this.resolve(record.id);
+    return this.records.get(record.id) ?? record;
   }
 
   /** Sends the stop signal, waits up to `timeout` seconds, then SIGKILL, as `docker stop` does. */
@@ -210,10 +210,12 @@ export class Containers {
     const runtime = this.runtime(record);
     this.markStoppedByUser(record.id);
     runtime.kill(record.id, settings.stopSignal);
-    if (await this.waitExit(record.id, (timeout ?? settings.stopTimeout) * 1000)) return this.resolve(record.id);
+    // An --rm container may be gone by the time its exit is seen: what is returned is its last record.
+    if (await this.waitExit(record.id, (timeout ?? settings.stopTimeout) * 1000)) return this.records.get(record.id) ?? record;
     runtime.kill(record.id, 'KILL', true);
     await this.waitExit(record.id, 10_000);
-    return this.reconcileOne(this.resolve(record.id));
+    const current = this.records.get(record.id);
+    return current ? this.reconcileOne(current) : record;
   }
 
   kill(nameOrId: string, signal = 'KILL'): ContainerRecord {
@@ -327,7 +329,10 @@ export class Containers {
       this.markStoppedByUser(record.id);
       this.runtime(record).kill(record.id, 'KILL', true);
       await this.waitExit(record.id, 10_000);
-      record = this.reconcileOne(this.resolve(record.id));
+      const current = this.records.get(record.id);
+      // An --rm container is gone already: its exit removed it.
+      if (!current) return record;
+      record = this.reconcileOne(current);
     }
     this.forget(record);
     return record;

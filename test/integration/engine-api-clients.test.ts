@@ -3,9 +3,6 @@
  * CLI (28.x at /usr/local/bin/docker and Debian's 20.10 at /usr/bin/docker, each that is installed), dockerode,
  * testcontainers 10 and docker-py (Debian's python3-docker). Each client's cases are skipped when it is missing.
  * Needs root, runc and conmon, as the container tests do; nothing is pulled (busybox is imported).
- *
- * Cases that need an endpoint the server does not have yet, or that show a server bug, are `todo` with the
- * reason: they run and report, and the suite stays green until the server catches up.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -237,7 +234,7 @@ for (const bin of dockerBinaries) {
       assert.equal((await dockerOk(['image', 'inspect', '-f', '{{.Id}}', 'busybox'])).trim(), id);
     });
 
-    test('rmi prints the name as given (Untagged: NAME:TAG)', { timeout: 30_000, todo: 'server bug: DELETE /images/{name} answers Untagged with the full docker.io/library/ name' }, async () => {
+    test('rmi prints the name as given (Untagged: NAME:TAG)', { timeout: 30_000 }, async () => {
       await dockerOk(['tag', 'busybox', `${p}-untag:1`]);
       try {
         assert.equal((await dockerOk(['rmi', `${p}-untag:1`])).trim(), `Untagged: ${p}-untag:1`);
@@ -257,7 +254,7 @@ for (const bin of dockerBinaries) {
       assert.equal(split.stderr, 'to-err\n');
     });
 
-    test('run -i: piped stdin reaches the container and its end ends cat', { timeout: 30_000, todo: 'server bug: stdin the attach receives before the start (and its half-close) is dropped, so cat never sees EOF' }, async () => {
+    test('run -i: piped stdin reaches the container and its end ends cat', { timeout: 30_000 }, async () => {
       const name = `${p}-stdin`;
       try {
         const result = await docker(['run', '--rm', '-i', '--name', name, 'busybox', 'cat'], { input: 'hi\n', timeoutMs: 10_000 });
@@ -395,7 +392,7 @@ for (const bin of dockerBinaries) {
       }
     });
 
-    test('stop of a --rm container', { timeout: 30_000, todo: 'server bug: POST /containers/{id}/stop of an AutoRemove container answers 404 No such container once it is gone' }, async () => {
+    test('stop of a --rm container', { timeout: 30_000 }, async () => {
       const name = `${p}-rm-stop`;
       try {
         await dockerOk(['run', '-d', '--rm', '--name', name, 'busybox', 'sleep', '1000']);
@@ -406,7 +403,7 @@ for (const bin of dockerBinaries) {
       }
     });
 
-    test('rm -f of a running --rm container', { timeout: 30_000, todo: 'server bug: DELETE /containers/{id}?force=1 of an AutoRemove container answers 404 No such container' }, async () => {
+    test('rm -f of a running --rm container', { timeout: 30_000 }, async () => {
       const name = `${p}-rm-force`;
       try {
         await dockerOk(['run', '-d', '--rm', '--name', name, 'busybox', 'sleep', '1000']);
@@ -465,7 +462,7 @@ for (const bin of dockerBinaries) {
       }
     });
 
-    test('kill, then rm at once', { timeout: 30_000, todo: 'server bug: POST /containers/{id}/kill (SIGKILL) answers before the container has exited, so rm right after it is refused (409)' }, async () => {
+    test('kill, then rm at once', { timeout: 30_000 }, async () => {
       const name = `${p}-killed`;
       try {
         await dockerOk(['run', '-d', '--name', name, 'busybox', 'sleep', '1000']);
@@ -493,7 +490,7 @@ for (const bin of dockerBinaries) {
       assert.deepEqual(lines(await dockerOk(['network', 'ls', '--format', '{{.Name}} {{.Driver}}'])).sort(), ['bridge bridge', 'host host', 'none null']);
     });
 
-    test('cp both ways', { timeout: 30_000, todo: 'needs HEAD/GET/PUT /containers/{id}/archive' }, async () => {
+    test('cp both ways', { timeout: 30_000 }, async () => {
       const name = `${p}-cp`;
       const dir = tempDir('strata-clients-cp-');
       try {
@@ -509,7 +506,7 @@ for (const bin of dockerBinaries) {
       }
     });
 
-    test('diff', { timeout: 30_000, todo: 'needs GET /containers/{id}/changes' }, async () => {
+    test('diff', { timeout: 30_000 }, async () => {
       const name = `${p}-diff`;
       try {
         await dockerOk(['run', '--name', name, 'busybox', 'sh', '-c', 'echo x > /added.txt; rm /bin/wc']);
@@ -522,7 +519,7 @@ for (const bin of dockerBinaries) {
       }
     });
 
-    test('commit', { timeout: 30_000, todo: 'needs POST /commit' }, async () => {
+    test('commit', { timeout: 30_000 }, async () => {
       const name = `${p}-commit`;
       try {
         await dockerOk(['run', '--name', name, 'busybox', 'sh', '-c', 'echo committed > /c.txt']);
@@ -536,7 +533,7 @@ for (const bin of dockerBinaries) {
       }
     });
 
-    test('stats --no-stream', { timeout: 30_000, todo: 'needs GET /containers/{id}/stats' }, async () => {
+    test('stats --no-stream', { timeout: 30_000 }, async () => {
       const name = `${p}-stats`;
       try {
         await dockerOk(['run', '-d', '--name', name, 'busybox', 'sleep', '1000']);
@@ -547,7 +544,7 @@ for (const bin of dockerBinaries) {
       }
     });
 
-    test('top', { timeout: 30_000, todo: 'needs GET /containers/{id}/top' }, async () => {
+    test('top', { timeout: 30_000 }, async () => {
       const name = `${p}-top`;
       try {
         await dockerOk(['run', '-d', '--name', name, 'busybox', 'sleep', '1000']);
@@ -557,7 +554,7 @@ for (const bin of dockerBinaries) {
       }
     });
 
-    test('export', { timeout: 30_000, todo: 'needs GET /containers/{id}/export' }, async () => {
+    test('export', { timeout: 30_000 }, async () => {
       const name = `${p}-export`;
       try {
         await dockerOk(['create', '--name', name, 'busybox']);
@@ -748,7 +745,7 @@ describe('dockerode', { skip: needs }, () => {
     }
   });
 
-  test('attach with hijack: stdin written before the start', { timeout: 30_000, todo: 'server bug: bytes and the half-close an attach receives before the start are dropped' }, async (t) => {
+  test('attach with hijack: stdin written before the start', { timeout: 30_000 }, async (t) => {
     if (loaded) return t.skip(loaded);
     const container = await docker.createContainer({ Image: 'busybox', Cmd: ['cat'], OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true });
     try {
@@ -814,7 +811,7 @@ describe('dockerode', { skip: needs }, () => {
       stream.destroy();
     }
   });
-  test('SIGTERM ends the service while an attach is open', { timeout: 60_000, todo: 'server bug: on SIGTERM the service closes its listener but not hijacked connections (attach, exec), so it never exits while one is open' }, async (t) => {
+  test('SIGTERM ends the service while an attach is open', { timeout: 60_000 }, async (t) => {
     if (loaded) return t.skip(loaded);
     const container = await docker.createContainer({ Image: 'busybox', Cmd: ['cat'], OpenStdin: true, AttachStdin: true, AttachStdout: true, AttachStderr: true, name: 'dockerode-held' });
     try {
@@ -841,8 +838,7 @@ describe('testcontainers', { skip: needs }, () => {
   const env = (): Record<string, string> => ({
     DOCKER_HOST: dockerHost,
     TESTCONTAINERS_RYUK_DISABLED: 'true',
-    // The ports are published on this machine; testcontainers would otherwise take the bridge network's gateway
-    // when it finds /.dockerenv (see the todo case below).
+    // The ports are published on this machine; the case below checks the host testcontainers finds by itself.
     TESTCONTAINERS_HOST_OVERRIDE: '127.0.0.1',
   });
   before(async () => {
@@ -893,7 +889,6 @@ describe('testcontainers', { skip: needs }, () => {
     {
       timeout: 60_000,
       skip: fs.existsSync('/.dockerenv') ? false : 'only inside a container: elsewhere testcontainers takes localhost',
-      todo: 'server bug: GET /networks/bridge gives Gateway 10.0.2.2, an address only inside a container (slirp4netns), so clients in a container dial a host they cannot reach',
     },
     async () => {
       const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env() };
@@ -937,7 +932,7 @@ for (const python of pythons) {
       assert.ok((found.images as string[]).includes('busybox:latest'));
     });
 
-    test('containers.run(remove=True) returns the output', { timeout: 60_000, todo: 'server bug: HostConfig.LogConfig.Type is k8s-file; docker-py reads the output only for json-file or journald' }, async () => {
+    test('containers.run(remove=True) returns the output', { timeout: 60_000 }, async () => {
       assert.deepEqual(await pyCase('run_remove'), { out: 'hello\n', err: 'oops\n' });
     });
 
@@ -957,17 +952,17 @@ for (const python of pythons) {
       });
     });
 
-    test('put_archive and get_archive', { timeout: 60_000, todo: 'needs PUT/GET /containers/{id}/archive' }, async () => {
+    test('put_archive and get_archive', { timeout: 60_000 }, async () => {
       const found = await pyCase('archive');
       assert.deepEqual(found, { put: true, stat_name: 'from-py.txt', stat_size: 17, data: 'put by docker-py\n' });
     });
 
-    test('diff', { timeout: 60_000, todo: 'needs GET /containers/{id}/changes' }, async () => {
+    test('diff', { timeout: 60_000 }, async () => {
       const { changes } = (await pyCase('diff')) as { changes: [number, string][] };
       assert.deepEqual(changes, [[0, '/bin'], [1, '/added.txt'], [2, '/bin/wc']].sort());
     });
 
-    test('commit', { timeout: 60_000, todo: 'needs POST /commit' }, async () => {
+    test('commit', { timeout: 60_000 }, async () => {
       const found = await pyCase('commit');
       assert.equal(found.out, 'committed\n');
     });
@@ -995,7 +990,7 @@ for (const python of pythons) {
       assert.deepEqual(found, { seen: ['create', 'start', 'die', 'destroy'], replayed: ['create', 'start', 'die', 'destroy'] });
     });
 
-    test('stats(stream=False)', { timeout: 60_000, todo: 'needs GET /containers/{id}/stats' }, async () => {
+    test('stats(stream=False)', { timeout: 60_000 }, async () => {
       const found = (await pyCase('stats')) as { keys: string[]; online_cpus: number; memory: number };
       for (const key of ['cpu_stats', 'precpu_stats', 'memory_stats', 'pids_stats']) assert.ok(found.keys.includes(key), key);
       assert.ok(found.online_cpus > 0);

@@ -169,7 +169,8 @@ function inspectView(engine: Engine, record: ContainerRecord) {
       PortBindings: {},
       Privileged: false,
       PublishAllPorts: false,
-      LogConfig: { Type: 'k8s-file', Config: {} },
+      // The logs are served by /logs as json-file's are; docker-py reads a run's output back only for json-file.
+      LogConfig: { Type: 'json-file', Config: {} },
       ...requested.hostConfig,
       ...base.HostConfig,
     },
@@ -268,7 +269,7 @@ export function containerRoutes(router: Router, { engine, hijacks }: ApiContext)
       return (
         (all || record.state === 'running') &&
         any('id', (value) => record.id.startsWith(value)) &&
-        any('name', (value) => new RegExp(value.replace(/^\//, '')).test(record.name)) &&
+        any('name', (value) => namePattern(value).test(record.name)) &&
         any('status', (value) => value === stateOf(engine, record)) &&
         any('exited', (value) => record.state === 'exited' && String(record.exitCode) === value) &&
         (ancestors.length === 0 || ancestors.some((id) => id === record.imageId || id === record.imageName)) &&
@@ -319,9 +320,12 @@ export function containerRoutes(router: Router, { engine, hijacks }: ApiContext)
     sendStatus(res, 204);
   });
 
-  router.add('POST', '/containers/{id}/kill', ({ res, params, query }) => {
-    const signal = query.get('signal') || 'KILL';
-    containers().kill(params.id!, /^\d+$/.test(signal) ? signalName(Number(signal)) : signal);
+  router.add('POST', '/containers/{id}/kill', async ({ res, params, query }) => {
+    const given = query.get('signal') || 'KILL';
+    const signal = /^\d+$/.test(given) ? signalName(Number(given)) : given.replace(/^SIG/i, '').toUpperCase();
+    const record = containers().kill(params.id!, signal);
+    // As the daemon: a SIGKILL is answered once the container has stopped, so a remove right after it works.
+    if (signal === 'KILL') await containers().waitExit(record.id, 10_000);
     sendStatus(res, 204);
   });
 
@@ -472,6 +476,15 @@ async function waitFor(engine: Engine, record: ContainerRecord, condition: strin
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
   return undefined;
+}
+
+/** Docker's name filter: a regular expression over the name; an invalid one is the client's error. */
+function namePattern(value: string): RegExp {
+  try {
+    return new RegExp(value.replace(/^\//, ''));
+  } catch {
+    throw invalidArgument(`invalid name filter ${JSON.stringify(value)}: not a regular expression`);
+  }
 }
 
 /** Signal numbers some clients send (`kill?signal=9`), as names. */

@@ -165,7 +165,7 @@ export function imageRoutes(router: Router, { engine }: ApiContext): void {
     const all = filters.get('dangling')?.some((value) => value === 'false' || value === '0') ?? false;
     const result = engine.pruneImages({ all });
     sendJson(res, 200, {
-      ImagesDeleted: [...result.untagged.map((name) => ({ Untagged: name })), ...result.deleted.map((id) => ({ Deleted: id }))],
+      ImagesDeleted: [...result.untagged.map((name) => ({ Untagged: familiarString(parseReference(name)) })), ...result.deleted.map((id) => ({ Deleted: id }))],
       SpaceReclaimed: result.reclaimed,
     });
   });
@@ -227,7 +227,7 @@ export function imageRoutes(router: Router, { engine }: ApiContext): void {
     const [result] = engine.removeImages([params.name!], { force: boolParam(query, 'force'), prune: !boolParam(query, 'noprune') });
     if (!result) throw notFound(`No such image: ${params.name}`);
     if ('error' in result) throw result.error;
-    sendJson(res, 200, [...result.untagged.map((name) => ({ Untagged: name })), ...result.deleted.map((id) => ({ Deleted: id }))]);
+    sendJson(res, 200, [...result.untagged.map((name) => ({ Untagged: familiarString(parseReference(name)) })), ...result.deleted.map((id) => ({ Deleted: id }))]);
   });
 
   async function sendArchive(res: Parameters<typeof sendJson>[0], names: string[]): Promise<void> {

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseSettings } from '../../containers/settings.js';
 import { conflict, invalidArgument, notFound, unsupported } from '../../errors.js';
@@ -6,9 +7,21 @@ import { checkFilters, matchesLabels, parseFilters, readJson, sendJson, sendStat
 import type { Router } from '../router.js';
 import type { ApiContext } from '../server.js';
 
+/**
+ * The address a client on this machine reaches published ports at, for `bridge`'s gateway: Docker's is the
+ * host's address on docker0, which clients in a container (testcontainers) dial; a bridge container's ports are
+ * published on every address of this host, whose first external IPv4 address stands in for it.
+ */
+function hostGateway(): string {
+  for (const addresses of Object.values(os.networkInterfaces())) {
+    for (const address of addresses ?? []) if (address.family === 'IPv4' && !address.internal) return address.address;
+  }
+  return '127.0.0.1';
+}
+
 /** The networks a Strata container can be on: Docker's three built-in ones, by the names clients look for. */
 const networks = [
-  { Name: 'bridge', Driver: 'bridge', IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '10.0.2.0/24', Gateway: '10.0.2.2' }] } },
+  { Name: 'bridge', Driver: 'bridge', IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '10.0.2.0/24', Gateway: hostGateway() }] } },
   { Name: 'host', Driver: 'host', IPAM: { Driver: 'default', Options: null, Config: [] } },
   { Name: 'none', Driver: 'null', IPAM: { Driver: 'default', Options: null, Config: [] } },
 ];
