@@ -103,6 +103,7 @@ describe('negotiation and errors', () => {
     { method: 'GET', path: '/v1.24/version', status: 200, check: (a) => assert.equal(a.json().ApiVersion, '1.41') },
     { method: 'GET', path: '/version', status: 200, check: (a) => assert.equal(a.json().Os, 'linux') },
     { method: 'GET', path: '/info', status: 200, check: (a) => assert.equal(a.json().Swarm.LocalNodeState, 'inactive') },
+    { method: 'GET', path: '/system/df', status: 200, check: (a) => assert.equal(a.json().Images[0].RepoTags[0], 'busybox:latest') },
     { method: 'GET', path: '/v1.41/nothing/here', status: 404, check: (a) => assert.match(a.json().message, /page not found/) },
     { method: 'GET', path: '/images/nosuch/json', status: 404, check: (a) => assert.equal(a.json().message, 'No such image: nosuch:latest') },
     { method: 'GET', path: '/containers/nosuch/json', status: 404, check: (a) => assert.equal(a.json().message, 'No such container: nosuch') },
@@ -288,6 +289,58 @@ describe('containers', needsContainers, () => {
     assert.equal(die.status, 'die');
     assert.equal(die.from, 'busybox');
     assert.equal(typeof die.timeNano, 'number');
+  });
+});
+
+describe('healthchecks and restart policies', needsContainers, () => {
+  const until = async (check: () => Promise<boolean>, what: string) => {
+    for (let i = 0; i < 200; i++) {
+      if (await check()) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  };
+
+  test('a healthcheck runs while the API is served: starting, then healthy in inspect, ps and events', async () => {
+    const since = Date.now() / 1000;
+    const ms = 1e6;
+    const created = await request('POST', '/containers/create?name=api-health', {
+      Image: 'busybox',
+      Cmd: ['sh', '-c', 'sleep 1; touch /tmp/ready; sleep 30'],
+      Healthcheck: { Test: ['CMD-SHELL', 'test -f /tmp/ready'], Interval: 200 * ms, Retries: 2 },
+    });
+    const { Id } = created.json();
+    await request('POST', `/containers/${Id}/start`);
+    assert.equal((await request('GET', `/containers/${Id}/json`)).json().State.Health.Status, 'starting');
+    await until(async () => (await request('GET', `/containers/${Id}/json`)).json().State.Health.Status === 'healthy', 'healthy');
+    const inspect = (await request('GET', `/containers/${Id}/json`)).json();
+    assert.equal(inspect.Config.Healthcheck.Test[1], 'test -f /tmp/ready');
+    assert.ok(inspect.State.Health.Log.some((entry: { ExitCode: number }) => entry.ExitCode === 0));
+    const [listed] = (await request('GET', `/containers/json?filters=${encodeURIComponent(JSON.stringify({ name: ['api-health'] }))}`)).json();
+    assert.match(listed.Status, /^Up .* \(healthy\)$/);
+    const events = (await request('GET', `/events?since=${since}&until=${Date.now() / 1000}&filters=${encodeURIComponent(JSON.stringify({ event: ['health_status'] }))}`)).body.toString();
+    assert.match(events, /"Action":"health_status: healthy"/);
+    await request('DELETE', `/containers/${Id}?force=1`);
+  });
+
+  test('on-failure:2 restarts a failing container twice (conmon\'s exit command), then leaves it exited; a stop is final', async () => {
+    const { Id } = (await request('POST', '/containers/create', { Image: 'busybox', Cmd: ['sh', '-c', 'exit 3'], HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 } } })).json();
+    await request('POST', `/containers/${Id}/start`);
+    await until(async () => {
+      const state = (await request('GET', `/containers/${Id}/json`)).json();
+      return state.RestartCount === 2 && state.State.Status === 'exited';
+    }, 'two restarts');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const final = (await request('GET', `/containers/${Id}/json`)).json();
+    assert.deepEqual([final.RestartCount, final.State.Status, final.State.ExitCode, final.HostConfig.RestartPolicy], [2, 'exited', 3, { Name: 'on-failure', MaximumRetryCount: 2 }]);
+    await request('DELETE', `/containers/${Id}`);
+
+    const always = (await request('POST', '/containers/create', { Image: 'busybox', Cmd: ['sleep', '30'], HostConfig: { RestartPolicy: { Name: 'always' } } })).json().Id;
+    await request('POST', `/containers/${always}/start`);
+    assert.equal((await request('POST', `/containers/${always}/stop?t=1`)).status, 204);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal((await request('GET', `/containers/${always}/json`)).json().State.Status, 'exited', 'a stopped container is not restarted');
+    await request('DELETE', `/containers/${always}`);
   });
 });
 

@@ -355,6 +355,15 @@ class Builder {
   private async copy(state: StageState, inst: CopyInstruction | AddInstruction): Promise<StageState> {
     if (inst.link) throw unsupported(`${this.where(inst)}: ${inst.kind} --link is not supported by this builder`);
     if (inst.exclude.length > 0) throw unsupported(`${this.where(inst)}: ${inst.kind} --exclude is not supported by this builder`);
+    if (inst.kind === 'COPY' && inst.parents) throw unsupported(`${this.where(inst)}: COPY --parents is not supported by this builder`);
+    if (inst.kind === 'ADD') {
+      if (inst.keepGitDir !== undefined) throw unsupported(`${this.where(inst)}: ADD --keep-git-dir is not supported by this builder: it does not add git repositories yet`);
+      if (inst.unpack !== undefined) throw unsupported(`${this.where(inst)}: ADD --unpack is not supported by this builder`);
+      const git = inst.sources.find((source) => /^git@|^git:\/\/|\.git(#.*)?$/.test(source));
+      if (git) throw unsupported(`${this.where(inst)}: ADD of a git repository (${git}) is not supported by this builder yet`);
+      const local = inst.sources.find((source) => !/^https?:\/\//i.test(source));
+      if (inst.checksum !== undefined && local !== undefined) throw invalidArgument(`${this.where(inst)}: ADD --checksum applies to http(s) sources only, not "${local}"`);
+    }
     const runtime = state.config.config ?? {};
     const { sources, fromImage, cleanup } = await gatherSources(inst, {
       context: this.context,

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { invalidArgument, notFound } from '../errors.js';
 import { UnionView } from '../layers/union.js';
 import type { Digest } from '../util/digest.js';
-import type { BuildContext } from './context.js';
+import { type BuildContext, hashFile } from './context.js';
 import type { AddInstruction, CopyInstruction } from './dockerfile/index.js';
 import { joinRelative as join, resolvePath } from '../util/rootpath.js';
 import { excerpt } from '../util/text.js';
@@ -199,6 +199,13 @@ export interface SourceOrigins {
 
 const isUrl = (source: string) => /^https?:\/\//i.test(source);
 
+/** `ADD --checksum=sha256:...`: the downloaded file's digest must be the one given, as BuildKit checks it. */
+function verifyChecksum(file: string, expected: string, source: string, where: string): void {
+  if (!/^sha256:[0-9a-f]{64}$/.test(expected)) throw invalidArgument(`${where}: invalid checksum "${expected}": expected sha256:<64 hex digits>`);
+  const actual = hashFile(file);
+  if (actual !== expected) throw invalidArgument(`${where}: checksum mismatch for ${source}: expected ${expected}, got ${actual}`);
+}
+
 /**
  * The sources of a COPY/ADD: from the context, an earlier stage or an image (`--from`), URLs (downloaded to a
  * temp dir that `cleanup` removes), heredocs. ADD marks local tar archives to be extracted.
@@ -226,7 +233,9 @@ export async function gatherSources(inst: CopyInstruction | AddInstruction, orig
         cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
         // The tar and HTTP code loads only when a COPY really runs: a cached build never needs it.
         const { downloadSource } = await import('./copy.js');
-        sources.push(await downloadSource(source, dir, inst.kind));
+        const downloaded = await downloadSource(source, dir, inst.kind);
+        if (inst.kind === 'ADD' && inst.checksum !== undefined) verifyChecksum(downloaded.root.file, inst.checksum, source, origins.where);
+        sources.push(downloaded);
       }
       const { isTarArchive } = inst.kind === 'ADD' ? await import('./copy.js') : { isTarArchive: undefined };
       for (const source of selected) {

@@ -87,7 +87,9 @@ export class Runtime {
     const flags = [...(options.tty ? ['--tty'] : []), ...(options.detach ? ['--detach'] : [])];
     const args = [...this.logArgs(logFile), ...this.args('exec', '--process', processJson, ...flags, id)];
     if (!options.onPty) return spawn(this.binary, args, { stdio });
-    const command = [this.binary, ...args].map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(' ');
+    // script's pty is made raw before runc starts: runc would make it raw too, but output that came before would
+    // pass its line discipline once more (\n becoming \r\r\n).
+    const command = `stty raw -echo && exec ${[this.binary, ...args].map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(' ')}`;
     return spawn('script', ['--quiet', '--flush', '--return', '--echo', 'never', '--command', command, '/dev/null'], { stdio });
   }
 

@@ -3,6 +3,7 @@
  * transcript and history, and the layer cache across builds. Needs root, overlayfs and runc; skips otherwise.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -306,6 +307,16 @@ test('ADD of an http URL downloads the file', skip, async () => {
     const failed = await strataAsync(root, ['build', missing]);
     assert.equal(failed.status, 1);
     assert.match(failed.stderr, /404/);
+    // --checksum: the right digest builds, a wrong one is one line naming both, a local source is refused.
+    const digest = `sha256:${createHash('sha256').update('echo downloaded\n').digest('hex')}`;
+    const checked = await strataAsync(root, ['build', context({ Dockerfile: `FROM busybox\nADD --checksum=${digest} http://127.0.0.1:${port}/files/tool.sh /opt/\n` })]);
+    assert.equal(checked.status, 0, checked.stderr);
+    const wrong = `sha256:${'0'.repeat(64)}`;
+    const mismatch = await strataAsync(root, ['build', context({ Dockerfile: `FROM busybox\nADD --checksum=${wrong} http://127.0.0.1:${port}/files/tool.sh /opt/\n` })]);
+    assert.equal(mismatch.status, 1);
+    assert.equal(mismatch.stderr, `Error: Dockerfile:2: checksum mismatch for http://127.0.0.1:${port}/files/tool.sh: expected ${wrong}, got ${digest}\n`);
+    const local = await strataAsync(root, ['build', context({ Dockerfile: `FROM busybox\nADD --checksum=${digest} a /opt/\n`, a: 'a' })]);
+    assert.match(local.stderr, /^Error: Dockerfile:2: ADD --checksum applies to http\(s\) sources only, not "a"\n$/);
   } finally {
     server.close();
   }

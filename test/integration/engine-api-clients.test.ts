@@ -616,6 +616,28 @@ for (const bin of dockerBinaries) {
       }
     });
 
+    test('push to and pull from the embedded registry: Docker\'s progress, the same image ID back', { timeout: 60_000 }, async (t) => {
+      const port = 20000 + Math.floor(Math.random() * 20000);
+      const registry = spawn(process.execPath, [cliPath, '--root', tempDir('strata-clients-reg-root-'), 'registry', 'serve', '--addr', `127.0.0.1:${port}`, '--root', tempDir('strata-clients-reg-')], { stdio: 'ignore' });
+      t.after(() => registry.kill());
+      for (let i = 0; i < 100 && !(await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.ok, () => false)); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      const tag = `127.0.0.1:${port}/${p}/pushed:1`;
+      await dockerOk(['tag', 'busybox', tag]);
+      const id = (await dockerOk(['image', 'inspect', '-f', '{{.Id}}', tag])).trim();
+      const pushed = await dockerOk(['push', tag]);
+      assert.match(pushed, /The push refers to repository \[127\.0\.0\.1:\d+\//);
+      assert.match(pushed, /^1: digest: sha256:[0-9a-f]{64} size: \d+$/m);
+      await dockerOk(['rmi', tag]);
+      const pulled = await dockerOk(['pull', tag]);
+      assert.match(pulled, /Pull complete|Already exists/);
+      assert.match(pulled, /^Status: Downloaded newer image for 127\.0\.0\.1:\d+\/.*pushed:1$/m);
+      assert.equal((await dockerOk(['image', 'inspect', '-f', '{{.Id}}', tag])).trim(), id);
+      const missing = await docker(['pull', `127.0.0.1:${port}/${p}/absent:1`]);
+      assert.notEqual(missing.status, 0);
+      assert.match(missing.stderr, /not found|manifest unknown|does not exist/i);
+      await docker(['rmi', tag]);
+    });
+
     test('events --since --until: create, start, die, destroy of a run', { timeout: 30_000 }, async () => {
       const name = `${p}-events`;
       const since = Math.floor(Date.now() / 1000) - 1;

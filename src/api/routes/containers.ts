@@ -201,7 +201,8 @@ function inspectView(engine: Engine, record: ContainerRecord) {
   };
 }
 
-function listEntry(engine: Engine, record: ContainerRecord, withSize: boolean) {
+/** A container as `GET /containers/json` lists it (and `/system/df`, with sizes). */
+export function listEntry(engine: Engine, record: ContainerRecord, withSize: boolean) {
   const settings = parseSettings(record.settings);
   return {
     Id: record.id,

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
+import { familiarString, parseReference } from '../../images/reference.js';
 import type { EngineEvent } from '../../metadata/events.js';
+import { listEntry } from './containers.js';
 import { invalidArgument } from '../../errors.js';
 import { apiVersion, checkFilters, JsonStream, matchesLabels, minApiVersion, parseFilters, readJson, sendJson, timeParam } from '../http.js';
 import type { Router } from '../router.js';
@@ -118,6 +120,30 @@ export function systemRoutes(router: Router, { engine }: ApiContext): void {
       InitBinary: '',
       SecurityOptions: [],
       Warnings: [],
+    });
+  });
+
+  router.add('GET', '/system/df', ({ res }) => {
+    const containers = engine.containers.list();
+    const usage = engine.diskUsage();
+    const cacheBytes = engine.cacheMountsSize();
+    sendJson(res, 200, {
+      LayersSize: usage.layersSize,
+      Images: usage.images.map((image) => ({
+        Id: image.id,
+        ParentId: engine.images.records.get(image.id)?.parent ?? '',
+        RepoTags: image.tags.length > 0 ? image.tags.map((tag) => familiarString(parseReference(tag))) : ['<none>:<none>'],
+        RepoDigests: [],
+        Created: Math.floor(Date.parse(image.created) / 1000) || 0,
+        Size: image.size,
+        SharedSize: image.sharedSize,
+        VirtualSize: image.size,
+        Labels: engine.images.config(image.id).config?.Labels ?? null,
+        Containers: containers.filter((c) => c.imageId === image.id).length,
+      })),
+      Containers: containers.map((record) => listEntry(engine, record, true)),
+      Volumes: [],
+      BuildCache: cacheBytes > 0 ? [{ ID: 'cache-mounts', Type: 'exec.cachemount', Description: 'RUN --mount=type=cache contents', InUse: false, Shared: false, Size: cacheBytes, CreatedAt: new Date().toISOString(), LastUsedAt: null, UsageCount: 0 }] : [],
     });
   });
 
