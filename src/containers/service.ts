@@ -304,10 +304,7 @@ export class Containers {
     for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
       const record = this.records.get(id);
       if (record?.state !== 'running') return true;
-      if (!processAlive(record.monitorPid)) {
-        this.reconcileOne(record);
-        return true;
-      }
+      if (this.reconcileOne(record).state !== 'running') return true;
       if (Date.now() >= deadline) return false;
       await sleep(delay);
     }
@@ -462,8 +459,14 @@ export class Containers {
     for (const record of this.records.all()) if (record.state === 'running') this.reconcileOne(record);
   }
 
+  /**
+   * A running row whose container has ended is finished here: when conmon has written the exit status (its exit
+   * command, a Node process of its own, may still be starting: whoever comes first records the exit), or when
+   * its monitor is gone.
+   */
   reconcileOne(record: ContainerRecord): ContainerRecord {
-    if (record.state !== 'running' || processAlive(record.monitorPid)) return record;
+    if (record.state !== 'running') return record;
+    if (processAlive(record.monitorPid) && !fs.existsSync(this.exitFile(record.id))) return record;
     return this.finish(record);
   }
 
@@ -483,7 +486,13 @@ export class Containers {
     this.snapshotterFor(record).unmount(record.id);
     const update = { state: 'exited' as const, pid: null, monitorPid: null, exitCode: written ?? record.exitCode ?? 137, finishedAt: Date.now() };
     if (parseSettings(record.settings).autoRemove) {
-      if (this.records.get(record.id)) {
+      // Recorded exited first, in one transaction with the check: of two processes finishing it, one removes it.
+      const claimed = this.records.transaction(() => {
+        if (this.records.get(record.id)?.state !== 'running') return false;
+        this.records.update(record.id, update);
+        return true;
+      });
+      if (claimed) {
         this.event(record, 'die', { exitCode: String(update.exitCode) });
         this.forget(record);
       }
