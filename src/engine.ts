@@ -28,6 +28,11 @@ export class Engine extends ImageEngine {
     return this.containerService;
   }
 
+  override close(): void {
+    this.containerService?.close();
+    super.close();
+  }
+
   /** `create`: a container of `image` with Docker's run options; `warn` hears Docker's warnings. */
   createContainer(image: string, command: string[] = [], options: RunOptions = {}, warn?: (text: string) => void): ContainerRecord {
     const config = this.images.config(this.images.resolve(image).id).config ?? {};

@@ -474,7 +474,7 @@ async function waitFor(engine: Engine, record: ContainerRecord, condition: strin
       if (!live) return dieCode(0) ?? 0;
     }
     if (condition === 'removed' && !live) return dieCode(0) ?? 0;
-    await new Promise((resolve) => setTimeout(resolve, delay));
+    await containers.exitOrTimeout(delay);
   }
   return undefined;
 }
