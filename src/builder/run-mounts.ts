@@ -174,7 +174,17 @@ export async function prepareMounts(plans: readonly MountPlan[], environment: Mo
           const previous = sharingModes.get(plan.id);
           if (previous !== undefined && previous !== plan.sharing) throw invalidArgument(`cache mount "${plan.id}" is used with sharing=${previous} and sharing=${plan.sharing}`);
           sharingModes.set(plan.id, plan.sharing);
-          const dir = await acquireCache(environment.cacheDir, plan, releases);
+          const dir = await acquireCache(environment.cacheDir, plan, releases, async (into) => {
+            // from=: a new cache starts with what the stage or image has at source.
+            if (plan.from === undefined) return;
+            const rootfs = await environment.rootfsOf(plan.from);
+            try {
+              const source = confined(rootfs.dir, plan.source, `"${plan.from}"`);
+              if (fs.existsSync(source)) fs.cpSync(source, into, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+            } finally {
+              await rootfs.release();
+            }
+          });
           mounts.push({ type: 'bind', source: dir, destination: plan.target, readonly: plan.readonly, inInit: true });
           break;
         }
@@ -224,10 +234,10 @@ function confined(base: string, source: string, what: string): string {
 }
 
 /**
- * The directory of a cache mount, made on first use with the mode and owner asked for. `locked` waits for the
- * other users in this process; `private` takes an instance of its own when the cache is in use.
+ * The directory of a cache mount, made on first use with the mode and owner asked for (and `seed`ed). `locked`
+ * waits for the other users in this process; `private` takes an instance of its own when the cache is in use.
  */
-async function acquireCache(cacheDir: string, plan: Extract<MountPlan, { type: 'cache' }>, releases: (() => void)[]): Promise<string> {
+async function acquireCache(cacheDir: string, plan: Extract<MountPlan, { type: 'cache' }>, releases: (() => void)[], seed: (dir: string) => Promise<void>): Promise<string> {
   const key = createHash('sha256').update(plan.id).digest('hex').slice(0, 32);
   let instance = key;
   let state = inUse.get(instance);
@@ -249,9 +259,15 @@ async function acquireCache(cacheDir: string, plan: Extract<MountPlan, { type: '
     fs.mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
     const temp = `${dir}.tmp-${process.pid}`;
     fs.mkdirSync(temp, { mode: plan.mode });
-    fs.chmodSync(temp, plan.mode);
-    fs.chownSync(temp, plan.uid, plan.gid);
-    fs.renameSync(temp, dir);
+    try {
+      await seed(temp);
+      fs.chmodSync(temp, plan.mode);
+      fs.chownSync(temp, plan.uid, plan.gid);
+      fs.renameSync(temp, dir);
+    } catch (error) {
+      fs.rmSync(temp, { recursive: true, force: true });
+      throw error;
+    }
   }
   return dir;
 }

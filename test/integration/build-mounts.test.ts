@@ -51,6 +51,14 @@ test('a cache mount keeps its contents across builds, even --no-cache ones, and 
   assert.match(strataOk(root, ['build', '--no-cache', '-t', 'cached', dir]), /^runs: 1$/m);
 });
 
+test('a new cache mount with from= starts with what the stage has at source', skip, () => {
+  const root = store();
+  const dir = context({
+    Dockerfile: ['FROM busybox AS seed', 'RUN mkdir /seed && echo seeded > /seed/a', 'FROM busybox', 'RUN --mount=type=cache,id=seeded,target=/c,from=seed,source=/seed cat /c/a', ''].join('\n'),
+  });
+  assert.match(strataOk(root, ['build', dir]), /^seeded$/m);
+});
+
 test('binds: the context read-only by default, rw writes thrown away, a stage by from=, a source outside the context refused', skip, () => {
   const root = store();
   const dir = context({
