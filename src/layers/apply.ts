@@ -226,9 +226,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
       case 'block-device':
       case 'fifo': {
         claim(rel, header.name, 'other');
-        const type = header.type === 'fifo' ? S_IFIFO : header.type === 'block-device' ? S_IFBLK : S_IFCHR;
-        if (header.type === 'fifo' || isRoot) {
-          fsExtras().mknod(file, type | ((header.mode ?? 0o644) & 0o7777), header.devmajor ?? 0, header.devminor ?? 0);
+        if (makeSpecialFile(file, header, isRoot)) {
           setAttributes(file, header);
           if (header.mtime) fs.utimesSync(file, header.mtime, header.mtime);
         }
@@ -239,4 +237,12 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Readable, root:
     }
     entry.resume();
   }
+}
+
+/** A fifo, or (as root) a device, for a tar entry; false when none is made (a device entry without root). */
+export function makeSpecialFile(file: string, header: Header, isRoot: boolean): boolean {
+  if (header.type !== 'fifo' && !isRoot) return false;
+  const type = header.type === 'fifo' ? S_IFIFO : header.type === 'block-device' ? S_IFBLK : S_IFCHR;
+  fsExtras().mknod(file, type | ((header.mode ?? 0o644) & 0o7777), header.devmajor ?? 0, header.devminor ?? 0);
+  return true;
 }

@@ -5,9 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import tar, { type Header } from 'tar-stream';
 import { dataCorrupt, invalidArgument, isNodeError } from '../errors.js';
 import { resolveParentInRoot } from '../util/rootpath.js';
-import { checkHeaderFields, entryPath, symlinkStaysInside } from './apply.js';
+import { checkHeaderFields, entryPath, makeSpecialFile, symlinkStaysInside } from './apply.js';
 import { ParallelFileWriter } from './file-writer.js';
-import { fsExtras, S_IFBLK, S_IFCHR, S_IFIFO } from './fsx.js';
 import { applyXattrs, xattrsOf } from './pax.js';
 
 export interface ExtractOptions {
@@ -139,9 +138,7 @@ export async function extractTar(source: AsyncIterable<Buffer> | Readable, root:
       case 'character-device':
       case 'block-device':
       case 'fifo': {
-        const type = header.type === 'fifo' ? S_IFIFO : header.type === 'block-device' ? S_IFBLK : S_IFCHR;
-        if (header.type === 'fifo' || isRoot) {
-          fsExtras().mknod(file, type | ((header.mode ?? 0o644) & 0o7777), header.devmajor ?? 0, header.devminor ?? 0);
+        if (makeSpecialFile(file, header, isRoot)) {
           setAttributes(file, header);
           if (header.mtime) fs.utimesSync(file, header.mtime, header.mtime);
         }

@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import type { BuildReporter } from '../../builder/builder.js';
+import { classicTranscript } from '../../builder/transcript.js';
 import type { ImageEngine } from '../../image-engine.js';
 import { invalidArgument } from '../../errors.js';
 import { shortId } from '../../util/digest.js';
@@ -60,23 +61,14 @@ export async function buildRoute({ req, res, query }: Call, engine: ImageEngine)
   stream.end();
 }
 
-/** The classic builder's transcript as the Engine API streams it: `{"stream": ...}` lines. */
+/** The classic builder's transcript as the Engine API streams it: `{"stream": ...}` messages. */
 function jsonTranscript(stream: JsonStream, quiet = false): BuildReporter {
   const line = quiet ? () => undefined : (text: string) => stream.write({ stream: `${text}\n` });
-  return {
-    contextSize: () => undefined,
-    step: (index, total, text) => line(`Step ${index}/${total} : ${text}`),
-    triggers: (count) => line(`# Executing ${count} build trigger${count === 1 ? '' : 's'}`),
-    usingCache: () => line(' ---> Using cache'),
-    runningIn: (id) => line(` ---> Running in ${shortId(id)}`),
-    removingContainer: (id) => line(`Removing intermediate container ${shortId(id)}`),
-    warning: (text) => line(text),
-    stepResult: (id) => line(` ---> ${id ? shortId(id) : ''}`.trimEnd()),
-    output: new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        if (!quiet) stream.write({ stream: chunk.toString('utf8') });
-        done();
-      },
-    }),
-  };
+  const output = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (!quiet) stream.write({ stream: chunk.toString('utf8') });
+      done();
+    },
+  });
+  return classicTranscript(line, output);
 }

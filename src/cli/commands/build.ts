@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import type { ImageEngine } from '../../image-engine.js';
 import { invalidArgument } from '../../errors.js';
 import type { BuildReporter } from '../../builder/builder.js';
+import { classicTranscript } from '../../builder/transcript.js';
 import type { MountInputs } from '../../builder/run-mounts.js';
 import { shortId } from '../../util/digest.js';
 import { humanSize } from '../format.js';
@@ -82,17 +83,8 @@ function pairs(list: string[] | undefined, fromEnv: boolean): Record<string, str
 /** The classic builder's transcript: `Step i/N : ...`, ` ---> Using cache`, ` ---> <id>`; nothing but the ID with -q. */
 function transcript(quiet: boolean): BuildReporter {
   const line = quiet ? () => undefined : (text: string) => process.stdout.write(`${text}\n`);
-  return {
-    contextSize: (bytes) => line(`Sending build context to Strata ${humanSize(bytes, 4).padStart(8)}`),
-    step: (index, total, text) => line(`Step ${index}/${total} : ${text}`),
-    triggers: (count) => line(`# Executing ${count} build trigger${count === 1 ? '' : 's'}`),
-    usingCache: () => line(' ---> Using cache'),
-    runningIn: (id) => line(` ---> Running in ${shortId(id)}`),
-    removingContainer: (id) => line(`Removing intermediate container ${shortId(id)}`),
-    warning: (text) => line(text),
-    stepResult: (id) => line(` ---> ${id ? shortId(id) : ''}`.trimEnd()),
-    output: quiet ? new Writable({ write: (_chunk, _encoding, done) => done() }) : process.stdout,
-  };
+  const output = quiet ? new Writable({ write: (_chunk, _encoding, done) => done() }) : process.stdout;
+  return classicTranscript(line, output, (bytes) => line(`Sending build context to Strata ${humanSize(bytes, 4).padStart(8)}`));
 }
 
 export async function buildCommand(engine: ImageEngine, contextPath: string, flags: BuildFlags) {
