@@ -354,7 +354,6 @@ class Builder {
 
   private async copy(state: StageState, inst: CopyInstruction | AddInstruction): Promise<StageState> {
     if (inst.link) throw unsupported(`${this.where(inst)}: ${inst.kind} --link is not supported by this builder`);
-    if (inst.exclude.length > 0) throw unsupported(`${this.where(inst)}: ${inst.kind} --exclude is not supported by this builder`);
     if (inst.kind === 'COPY' && inst.parents) throw unsupported(`${this.where(inst)}: COPY --parents is not supported by this builder`);
     if (inst.kind === 'ADD') {
       if (inst.keepGitDir !== undefined) throw unsupported(`${this.where(inst)}: ADD --keep-git-dir is not supported by this builder: it does not add git repositories yet`);
@@ -377,7 +376,11 @@ class Builder {
       // Relative to WORKDIR; a destination ending in `/` or `/.` (or `.` alone) names a directory.
       const isDir = /(^|\/)\.?$/.test(inst.dest);
       const dest = `${joinWorkdir(runtime.WorkingDir, inst.dest)}${isDir ? '/' : ''}`.replace(/^\/\/$/, '/');
-      const step = cacheKey(state.image?.id ?? 'scratch', inst.kind, JSON.stringify([inst.sources, inst.contents, inst.dest, runtime.WorkingDir ?? '', inst.chown ?? '', inst.chmod ?? '', fromImage ?? '']));
+      const step = cacheKey(
+        state.image?.id ?? 'scratch',
+        inst.kind,
+        JSON.stringify([inst.sources, inst.contents, inst.dest, runtime.WorkingDir ?? '', inst.chown ?? '', inst.chmod ?? '', fromImage ?? '', ...(inst.exclude.length > 0 ? [inst.exclude] : [])]),
+      );
       const digestOf = (source: CopySource, file: { rel: string; file: string; stat: fs.BigIntStats }): Digest => {
         if (source.keepOwner) return `sha256:${'0'.repeat(64)}`; // --from: the source image's ID stands for its content
         const rel = path.relative(this.context.dir, file.file);

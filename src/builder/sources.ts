@@ -14,6 +14,7 @@ import { type BuildContext, hashFile } from './context.js';
 import type { AddInstruction, CopyInstruction } from './dockerfile/index.js';
 import { joinRelative as join, resolvePath } from '../util/rootpath.js';
 import { excerpt } from '../util/text.js';
+import { DockerIgnore } from './dockerignore.js';
 import { type GlobMatcher, GlobSyntaxError, goMatch } from './glob.js';
 
 export { goMatch } from './glob.js';
@@ -207,6 +208,23 @@ function verifyChecksum(file: string, expected: string, source: string, where: s
 }
 
 /**
+ * `--exclude=PATTERN`: .dockerignore's syntax (`**`, `!` exceptions), matched against paths below each source
+ * directory, and against the name of a source that is a file; what matches is not copied.
+ */
+function excludeFrom(sources: CopySource[], patterns: readonly string[], where: string): CopySource[] {
+  let ignore: DockerIgnore;
+  try {
+    ignore = DockerIgnore.parse(patterns.join('\n'), '--exclude');
+  } catch (error) {
+    throw invalidArgument(`${where}: ${(error as Error).message}`, { cause: error });
+  }
+  return sources.flatMap((source) => {
+    if (source.content || !source.root.stat.isDirectory()) return ignore.ignores(source.name) ? [] : [source];
+    return [{ ...source, files: source.files.filter((file) => !ignore.ignores(file.rel)) }];
+  });
+}
+
+/**
  * The sources of a COPY/ADD: from the context, an earlier stage or an image (`--from`), URLs (downloaded to a
  * temp dir that `cleanup` removes), heredocs. ADD marks local tar archives to be extracted.
  */
@@ -248,7 +266,7 @@ export async function gatherSources(inst: CopyInstruction | AddInstruction, orig
       const stat = fs.lstatSync(origins.context.dir, { bigint: true });
       sources.push({ name: content.path, root: { rel: '', file: '', stat }, files: [], content: Buffer.from(content.data) });
     }
-    return { sources, ...(fromImage && { fromImage }), cleanup };
+    return { sources: inst.exclude.length > 0 ? excludeFrom(sources, inst.exclude, origins.where) : sources, ...(fromImage && { fromImage }), cleanup };
   } catch (error) {
     cleanup();
     throw error;

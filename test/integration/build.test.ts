@@ -457,3 +457,25 @@ test('a base without PATH (made by import) gets Docker\'s default one: ENV PATH=
   strataOk(root, ['build', '-t', 'scratchy', context({ Dockerfile: 'FROM scratch\nCOPY a /a\n', a: 'a' })]);
   assert.deepEqual(JSON.parse(strataOk(root, ['inspect', '-f', '{{json .Config.Env}}', 'scratchy'])), ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
 });
+
+test('COPY --exclude leaves out what its patterns match (.dockerignore syntax); an excluded file changing is no cache miss', skip, () => {
+  const root = storeWithBusybox();
+  const dir = context({
+    Dockerfile: 'FROM busybox\nCOPY --exclude=*.log --exclude=tmp --exclude=**/*.bak --exclude=!keep.log src/ /app/\nCOPY --exclude=*.txt notes.txt other.md /docs/\n',
+    'src/main.c': 'int main;',
+    'src/debug.log': 'log',
+    'src/keep.log': 'kept',
+    'src/tmp/scratch': 'x',
+    'src/deep/old.bak': 'bak',
+    'src/deep/new.c': 'new',
+    'notes.txt': 'notes',
+    'other.md': 'md',
+  });
+  strataOk(root, ['build', '-t', 'excluded', dir]);
+  const listed = strataOk(root, ['run', '--rm', 'excluded', 'sh', '-c', 'cd /app && find . -type f | sort; ls /docs']);
+  assert.equal(listed, './deep/new.c\n./keep.log\n./main.c\nother.md\n');
+  fs.writeFileSync(path.join(dir, 'src', 'debug.log'), 'changed log');
+  assert.equal(cacheUse(strataOk(root, ['build', '-t', 'excluded', dir])).filter(Boolean).length, 2, 'both COPY steps from the cache');
+  fs.writeFileSync(path.join(dir, 'src', 'main.c'), 'int main(void);');
+  assert.deepEqual(cacheUse(strataOk(root, ['build', '-t', 'excluded', dir])), [false, false, false]);
+});
