@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -106,6 +107,38 @@ test('tcp beyond loopback without TLS is refused in one line; loopback is served
     }).on('error', reject),
   );
   assert.equal(JSON.parse(version).ApiVersion, '1.41');
+  service.child.kill('SIGTERM');
+  assert.equal(await service.exited, 0);
+});
+
+test('beyond loopback with TLS: a client certificate the CA signed is served, none is refused', { skip: hasCommand('openssl') ? false : 'needs openssl' }, async () => {
+  const root = store();
+  const dir = tempDir('strata-service-tls-');
+  const ssl = (...args: string[]) => {
+    const result = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+  };
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=strata-test-ca');
+  for (const name of ['server', 'client']) {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name === 'server' ? 'localhost' : 'client'}`);
+    fs.writeFileSync(path.join(dir, `${name}.ext`), name === 'server' ? 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' : 'extendedKeyUsage=clientAuth\n');
+    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`);
+  }
+  const file = (name: string) => path.join(dir, name);
+  const service = startService(root, ['-t', '0', '--tlsverify', '--tlscacert', file('ca.pem'), '--tlscert', file('server.pem'), '--tlskey', file('server.key'), 'tcp://0.0.0.0:0']);
+  await until(() => /API listening on https:\/\/0\.0\.0\.0:\d+/.test(service.stderr()), 'the address line');
+  const port = Number(/0\.0\.0\.0:(\d+)/.exec(service.stderr())![1]);
+  const get = (withCert: boolean) =>
+    new Promise<string>((resolve, reject) => {
+      const options = { host: '127.0.0.1', port, path: '/_ping', ca: fs.readFileSync(file('ca.pem')), ...(withCert && { cert: fs.readFileSync(file('client.pem')), key: fs.readFileSync(file('client.key')) }) };
+      https.get(options, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve(body));
+      }).on('error', reject);
+    });
+  assert.equal(await get(true), 'OK');
+  await assert.rejects(get(false), 'no client certificate: the handshake fails');
   service.child.kill('SIGTERM');
   assert.equal(await service.exited, 0);
 });
