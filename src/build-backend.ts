@@ -48,7 +48,7 @@ export class EngineBuildBackend implements BuildBackend {
     const containers = await this.containerService();
     const snapshotter = containers.snapshotterFor({ snapshotter: containers.defaultSnapshotter });
     const key = `mount-${process.pid}-${randomBytes(6).toString('hex')}`;
-    snapshotter.prepare(key);
+    snapshotter.prepare(key, { init: false });
     try {
       const dir = await snapshotter.mount(key, this.images.layerChain(this.images.resolve(image)));
       return {

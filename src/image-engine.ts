@@ -40,6 +40,9 @@ export interface Stores {
   cacheMountsDir: string;
 }
 
+/** `build -o`: `local` copies the target's filesystem into a directory, `tar` writes it as one tar (a file or a stream). */
+export type BuildOutput = { type: 'local'; dest: string } | { type: 'tar'; dest: string | Writable };
+
 export interface EngineOptions {
   /** overlay or native, for new containers; chosen from the kernel when not given. */
   storageDriver?: string | undefined;
@@ -202,15 +205,35 @@ export class ImageEngine {
     return abandoned.map((record) => record.id);
   }
 
-  /** `build`: a Dockerfile and its context, step by step as Docker's classic builder, with the layer cache. */
-  async build(options: BuildOptions, reporter: BuildReporter): Promise<BuildResult> {
+  /**
+   * `build`: a Dockerfile and its context, step by step as Docker's classic builder, with the layer cache. With
+   * `output` (BuildKit's `-o`), the target's filesystem is also written out: to a directory, or as one tar.
+   */
+  async build(options: BuildOptions, reporter: BuildReporter, output?: BuildOutput): Promise<BuildResult> {
     await this.abandonedBuildSteps({ remove: true });
     const [{ build }, { EngineBuildBackend }] = await Promise.all([import('./builder/builder.js'), import('./build-backend.js')]);
     const backend = new EngineBuildBackend(this, this.root, this.storageDriver);
     try {
-      return await build(backend, options, reporter);
+      const result = await build(backend, options, reporter);
+      if (output) await this.writeFilesystem(backend, result.id, output);
+      return result;
     } finally {
       backend.release();
+    }
+  }
+
+  private async writeFilesystem(backend: { mountImage(image: Digest): Promise<{ dir: string; release(): void }> }, image: Digest, output: BuildOutput): Promise<void> {
+    const rootfs = await backend.mountImage(image);
+    try {
+      if (output.type === 'local') {
+        fs.mkdirSync(output.dest, { recursive: true });
+        fs.cpSync(rootfs.dir, output.dest, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
+        return;
+      }
+      const [{ writeLayerTar }, { writeTo }] = await Promise.all([import('./layers/diff.js'), import('./util/streams.js')]);
+      await writeTo(output.dest, (sink) => writeLayerTar(rootfs.dir, sink));
+    } finally {
+      rootfs.release();
     }
   }
 

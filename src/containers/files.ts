@@ -6,6 +6,7 @@ import { asDataError, decompress } from '../layers/compression.js';
 import { writeLayerTar, writePathTar } from '../layers/diff.js';
 import { extractTar } from '../layers/extract.js';
 import { goFileMode } from '../util/file-mode.js';
+import { sinkTo, writeTo } from '../util/streams.js';
 import { resolveInRoot, resolveParentInRoot } from '../util/rootpath.js';
 import { rfc3339Nano } from '../util/time.js';
 import type { ContainerRecord } from './records.js';
@@ -39,36 +40,6 @@ async function withRootfs<T>(containers: Containers, record: ContainerRecord, ac
   }
 }
 
-/** Writes wait for the output to drain; one that closes first (a client gone) fails the write, which stops the tar. */
-const sinkTo = (out: Writable) => (chunk: Buffer) =>
-  new Promise<void>((resolve, reject) => {
-    if (out.destroyed) return reject(new Error('the output closed before the tar was written'));
-    if (out.write(chunk)) return resolve();
-    const settle = () => {
-      out.off('drain', settle);
-      out.off('close', settle);
-      if (out.destroyed) reject(new Error('the output closed before the tar was written'));
-      else resolve();
-    };
-    out.on('drain', settle);
-    out.on('close', settle);
-  });
-
-async function writeTo(output: string | Writable, produce: (sink: (chunk: Buffer) => Promise<void>) => Promise<unknown>): Promise<void> {
-  if (typeof output !== 'string') {
-    await produce(sinkTo(output));
-    return;
-  }
-  const temp = `${output}.tmp-${process.pid}`;
-  const out = fs.createWriteStream(temp);
-  try {
-    await produce(sinkTo(out));
-    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-    fs.renameSync(temp, output);
-  } finally {
-    fs.rmSync(temp, { force: true });
-  }
-}
 
 /** Docker's ContainerPathStat, which `X-Docker-Container-Path-Stat` carries: mode is a Go os.FileMode, mtime RFC 3339. */
 export interface PathStat {

@@ -33,11 +33,12 @@ export class NativeSnapshotter implements Snapshotter {
     return path.join(this.dir, key, 'populated');
   }
 
-  prepare(key: string): void {
+  prepare(key: string, options: { init?: boolean } = {}): void {
     // Not recursive for the key's own dir: preparing a key twice fails, as overlay's does.
     fs.mkdirSync(path.join(this.dir, key));
     fs.mkdirSync(this.rootfs(key), 0o755);
-    makeInitDir(this.initDir(key));
+    if (options.init === false) fs.mkdirSync(this.initDir(key), 0o755);
+    else makeInitDir(this.initDir(key));
   }
 
   private initDir(key: string): string {

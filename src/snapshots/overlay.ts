@@ -33,10 +33,11 @@ export class OverlaySnapshotter implements Snapshotter {
     return path.join(this.dir, key, part);
   }
 
-  prepare(key: string): void {
+  prepare(key: string, options: { init?: boolean } = {}): void {
     fs.mkdirSync(path.join(this.dir, key));
     for (const part of ['upper', 'work', 'merged'] as const) fs.mkdirSync(this.path(key, part), 0o755);
-    makeInitDir(this.path(key, 'init'));
+    if (options.init === false) fs.mkdirSync(this.path(key, 'init'), 0o755);
+    else makeInitDir(this.path(key, 'init'));
   }
 
   /** A short, stable name for a layer dir: sha256 of its name in base32, 26 characters (130 bits). */

@@ -14,8 +14,11 @@ export interface Usage {
  */
 export interface Snapshotter {
   readonly name: 'overlay' | 'native';
-  /** Creates the empty read-write layer. */
-  prepare(key: string): void;
+  /**
+   * Creates the empty read-write layer; with `init: false`, without the mount points a container needs (a view
+   * of the image's own files only: `build -o`, RUN --mount=from=).
+   */
+  prepare(key: string, options?: { init?: boolean }): void;
   /**
    * Adds empty files and directories to the container's init layer (before its first mount): the targets of
    * mounts the runtime would otherwise create in the read-write layer, as Docker's init layer holds /etc/hosts.

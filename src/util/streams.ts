@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import fs from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
 import type { Digest } from './digest.js';
 
 /** Passes chunks through while hashing and counting them; `digest()` is valid once the source is drained. */
@@ -63,4 +64,36 @@ export async function peek(stream: Readable, length: number): Promise<Buffer> {
     stream.on('end', finish);
     stream.on('error', onError);
   });
+}
+
+/** Writes wait for the output to drain; one that closes first (a client gone) fails the write, which stops the tar. */
+export const sinkTo = (out: Writable) => (chunk: Buffer) =>
+  new Promise<void>((resolve, reject) => {
+    if (out.destroyed) return reject(new Error('the output closed before the tar was written'));
+    if (out.write(chunk)) return resolve();
+    const settle = () => {
+      out.off('drain', settle);
+      out.off('close', settle);
+      if (out.destroyed) reject(new Error('the output closed before the tar was written'));
+      else resolve();
+    };
+    out.on('drain', settle);
+    out.on('close', settle);
+  });
+
+/** A tar (or any bytes) to a stream, or to a file written whole and then renamed into place. */
+export async function writeTo(output: string | Writable, produce: (sink: (chunk: Buffer) => Promise<void>) => Promise<unknown>): Promise<void> {
+  if (typeof output !== 'string') {
+    await produce(sinkTo(output));
+    return;
+  }
+  const temp = `${output}.tmp-${process.pid}`;
+  const out = fs.createWriteStream(temp);
+  try {
+    await produce(sinkTo(out));
+    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    fs.renameSync(temp, output);
+  } finally {
+    fs.rmSync(temp, { force: true });
+  }
 }

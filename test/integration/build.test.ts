@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -478,4 +478,25 @@ test('COPY --exclude leaves out what its patterns match (.dockerignore syntax); 
   assert.equal(cacheUse(strataOk(root, ['build', '-t', 'excluded', dir])).filter(Boolean).length, 2, 'both COPY steps from the cache');
   fs.writeFileSync(path.join(dir, 'src', 'main.c'), 'int main(void);');
   assert.deepEqual(cacheUse(strataOk(root, ['build', '-t', 'excluded', dir])), [false, false, false]);
+});
+
+test('-o writes the target\'s filesystem: to a directory, as a tar file, or as a tar on stdout (the transcript on stderr)', skip, () => {
+  const root = storeWithBusybox();
+  const dir = context({ Dockerfile: 'FROM busybox AS base\nRUN echo made > /made\nFROM base\nCOPY a.txt /a.txt\n', 'a.txt': 'a\n' });
+  const out = path.join(tempDir('strata-build-out-'), 'rootfs');
+  strataOk(root, ['build', '-o', `type=local,dest=${out}`, dir]);
+  assert.equal(fs.readFileSync(path.join(out, 'made'), 'utf8'), 'made\n');
+  assert.equal(fs.readFileSync(path.join(out, 'a.txt'), 'utf8'), 'a\n');
+  assert.ok(fs.existsSync(path.join(out, 'bin', 'busybox')));
+  assert.equal(fs.existsSync(path.join(out, 'proc')), false, 'no container mount points');
+  const tarFile = path.join(tempDir('strata-build-out-'), 'rootfs.tar');
+  strataOk(root, ['build', '-o', `type=tar,dest=${tarFile}`, dir]);
+  assert.match(sh(`tar -tf '${tarFile}'`), /^(\.\/)?made$/m);
+  const piped = spawnSync(process.execPath, [cliPath, '--root', root, 'build', '-o', '-', dir], { maxBuffer: 1 << 28 });
+  assert.equal(piped.status, 0, piped.stderr.toString());
+  assert.match(piped.stderr.toString(), /^Successfully built [0-9a-f]{12}$/m);
+  const listed = spawnSync('tar', ['-t'], { input: piped.stdout, encoding: 'utf8' });
+  assert.match(listed.stdout, /^(\.\/)?a\.txt$/m);
+  const bad = strata(root, ['build', '-o', 'type=oci,dest=x', dir]);
+  assert.equal(bad.stderr, 'Error: unsupported output type "oci": use local or tar\n');
 });

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import type { ImageEngine } from '../../image-engine.js';
+import type { BuildOutput, ImageEngine } from '../../image-engine.js';
 import { invalidArgument } from '../../errors.js';
 import type { BuildReporter } from '../../builder/builder.js';
 import { classicTranscript } from '../../builder/transcript.js';
@@ -25,6 +25,7 @@ export interface BuildFlags {
   check?: boolean;
   secret?: string[];
   ssh?: string[];
+  output?: string;
 }
 
 /** `--secret id=ID,src=FILE|env=VAR` (also `type=file|env`, `source=`), as buildx takes it. */
@@ -81,9 +82,9 @@ function pairs(list: string[] | undefined, fromEnv: boolean): Record<string, str
 }
 
 /** The classic builder's transcript: `Step i/N : ...`, ` ---> Using cache`, ` ---> <id>`; nothing but the ID with -q. */
-function transcript(quiet: boolean): BuildReporter {
-  const line = quiet ? () => undefined : (text: string) => process.stdout.write(`${text}\n`);
-  const output = quiet ? new Writable({ write: (_chunk, _encoding, done) => done() }) : process.stdout;
+function transcript(quiet: boolean, out: Writable): BuildReporter {
+  const line = quiet ? () => undefined : (text: string) => out.write(`${text}\n`);
+  const output = quiet ? new Writable({ write: (_chunk, _encoding, done) => done() }) : out;
   return classicTranscript(line, output, (bytes) => line(`Sending build context to Strata ${humanSize(bytes, 4).padStart(8)}`));
 }
 
@@ -104,6 +105,10 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
     return;
   }
   const quiet = flags.quiet ?? false;
+  const output = flags.output === undefined ? undefined : parseOutputFlag(flags.output);
+  // A tar on stdout leaves the transcript to stderr, as buildx does.
+  const out = output?.type === 'tar' && output.dest === process.stdout ? process.stderr : process.stdout;
+  const say = (text: string) => out.write(`${text}\n`);
   const epoch = process.env.SOURCE_DATE_EPOCH;
   if (epoch !== undefined && !/^\d+$/.test(epoch)) throw invalidArgument(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(epoch)}: expected seconds since 1970`);
   const result = await engine.build(
@@ -120,18 +125,32 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
       ...(epoch !== undefined && { sourceDateEpoch: Number(epoch) }),
       pull: async (name) => {
         const { progressFor } = await import('../progress.js');
-        await engine.pull(name, quiet ? { update: () => undefined, line: () => undefined } : progressFor(process.stdout));
+        await engine.pull(name, quiet ? { update: () => undefined, line: () => undefined } : progressFor(out));
       },
     },
-    transcript(quiet),
+    transcript(quiet, out),
+    output,
   );
   if (flags.iidfile !== undefined) fs.writeFileSync(flags.iidfile, result.id);
   if (quiet) {
-    print(result.id);
+    say(result.id);
     return;
   }
-  print(`Successfully built ${shortId(result.id)}`);
-  for (const tag of result.tags) print(`Successfully tagged ${tag}`);
+  say(`Successfully built ${shortId(result.id)}`);
+  for (const tag of result.tags) say(`Successfully tagged ${tag}`);
+}
+
+/** `-o type=local,dest=DIR`, `-o type=tar,dest=FILE|-`, and buildx's short forms `-o DIR` and `-o -` (a tar on stdout). */
+export function parseOutputFlag(spec: string): BuildOutput {
+  if (!spec.includes('=')) return spec === '-' ? { type: 'tar', dest: process.stdout } : { type: 'local', dest: path.resolve(spec) };
+  const fields = new Map(spec.split(',').map((part) => [part.slice(0, part.indexOf('=')).toLowerCase(), part.slice(part.indexOf('=') + 1)]));
+  const type = fields.get('type') ?? 'local';
+  const dest = fields.get('dest');
+  if (type !== 'local' && type !== 'tar') throw invalidArgument(`unsupported output type "${type}": use local or tar`);
+  if (!dest) throw invalidArgument(`output type ${type} needs dest=`);
+  for (const key of fields.keys()) if (key !== 'type' && key !== 'dest') throw invalidArgument(`unexpected key '${key}' in output ${JSON.stringify(spec)}`);
+  if (type === 'tar') return { type, dest: dest === '-' ? process.stdout : path.resolve(dest) };
+  return { type, dest: path.resolve(dest) };
 }
 
 export async function builderPruneCommand(engine: ImageEngine, flags: { force?: boolean; all?: boolean }) {
