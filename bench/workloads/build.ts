@@ -96,6 +96,8 @@ export async function buildWorkloads(ctx: BenchContext): Promise<WorkloadResult[
       [labels.cached, () => bench.cachedBuild()],
       [labels.changed, () => bench.changedBuild()],
       [labels.copy, () => bench.copyBuild()],
+      [labels.mounts, () => bench.cachedWithMounts()],
+      [labels.stages, () => bench.twoStages()],
     ];
   });
 }
@@ -128,6 +130,8 @@ class BuildBench {
       cached: `build ${tutorialSteps} steps, all cached`,
       changed: `build, last COPY changed`,
       copy: `build COPY ${this.copyLabel || 'tree'}`,
+      mounts: 'cached build with RUN --mount',
+      stages: 'two independent stages (1s RUN each)',
     };
   }
 
@@ -241,6 +245,46 @@ class BuildBench {
       if (!setup.setupError) setup.setupError = attempt(() => runPeer(peerBuild(setup.peer, setup.store, ['-t', images.cached, this.tutorial])));
     }
     progress('');
+  }
+
+  /**
+   * A fully cached rebuild of a Dockerfile whose RUNs use cache and bind mounts, against the same Dockerfile
+   * without them: the mounts must cost nothing when nothing runs (their options and bound files are in the key).
+   */
+  cachedWithMounts(): WorkloadResult {
+    const steps = (mounts: boolean) =>
+      [`FROM ${images.base}`, ...[1, 2, 3].map((n) => `RUN ${mounts ? `--mount=type=cache,target=/cache${n} --mount=type=bind,source=data,target=/data ` : ''}echo ${n} > /step${n}`), ''].join('\n');
+    const contexts = { with: path.join(this.dir, 'mounts-with'), without: path.join(this.dir, 'mounts-without') };
+    for (const [name, dir] of Object.entries(contexts)) {
+      fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'data', 'input'), 'input\n');
+      fs.writeFileSync(path.join(dir, 'Dockerfile'), steps(name === 'with'));
+      this.strata('build', '-q', '-t', `strata-bench/mounts-${name}`, dir);
+    }
+    const samples = measureAlternating('cached build with RUN --mount', [
+      { name: 'strata', command: () => this.strataBuild('strata-bench/mounts-with', contexts.with, false) },
+      { name: 'without mounts', command: () => this.strataBuild('strata-bench/mounts-without', contexts.without, false) },
+    ], this.ctx.config.runs);
+    return summarize(this.labels().mounts, samples, [{ tool: 'without mounts', target: atMost(1.05) }]);
+  }
+
+  /**
+   * Two stages that do not depend on each other, each a RUN of one second, and a stage copying from both: a
+   * solver that runs independent stages at once (BuildKit's) takes one second of RUN, a sequential builder two.
+   */
+  twoStages(): WorkloadResult {
+    const dir = path.join(this.dir, 'two-stages');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(
+      path.join(dir, 'Dockerfile'),
+      [`FROM ${images.base} AS a`, 'RUN sleep 1 && echo a > /a', `FROM ${images.base} AS b`, 'RUN sleep 1 && echo b > /b', `FROM ${images.base}`, 'COPY --from=a /a /a', 'COPY --from=b /b /b', ''].join('\n'),
+    );
+    const samples = measureAlternating('two independent stages', [
+      { name: 'strata', command: () => this.strataBuild('strata-bench/two-stages', dir, true) },
+      // The same work one stage after the other, as a floor to compare with: two RUNs of a second.
+      { name: 'sequential RUNs', command: () => ({ file: 'sh', args: ['-c', 'sleep 1; sleep 1'] }) },
+    ], this.ctx.config.runs);
+    return summarize(this.labels().stages, samples, [{ tool: 'sequential RUNs', target: atMost(0.75) }]);
   }
 
   /** 2. The tutorial again with every step cached: faster than the fastest peer; the floor is Node's start-up. */
