@@ -6,10 +6,11 @@
  * taken from the build cache when its parent image, its expanded instruction and (COPY/ADD) its sources'
  * checksum match a step built before.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { ExitStatusError, invalidArgument, unsupported } from '../errors.js';
 import { canonicalJson, type ContainerConfig, type ImageConfig } from '../images/model.js';
 import { defaultPathEnv } from '../containers/run-flags.js';
@@ -113,7 +114,7 @@ class Builder {
   constructor(
     private readonly backend: BuildBackend,
     private readonly options: BuildOptions,
-    private readonly report: BuildReporter,
+    private readonly reporter: BuildReporter,
     private readonly context: BuildContext,
     private readonly parsed: ParsedDockerfile,
   ) {
@@ -142,33 +143,82 @@ class Builder {
       target: options.target,
       baseEnv: (base) => (base === 'scratch' ? withPath([]) : (withDefaultPath(this.backend.images.config(baseImages.get(base)!.id)).config?.Env ?? [])),
     });
-    this.report.contextSize(this.context.size());
+    this.reporter.contextSize(this.context.size());
 
-    const total = expanded.stages.reduce((sum, stage) => sum + 1 + stage.steps.filter((s) => !this.triggerNodes.has(s.instruction.node)).length, 0);
-    let index = 0;
+    const stepsOf = (stage: ExpandedStage) => 1 + stage.steps.filter((s) => !this.triggerNodes.has(s.instruction.node)).length;
+    const total = expanded.stages.reduce((sum, stage) => sum + stepsOf(stage), 0);
+    // Stages run as soon as the stages they use are built, independent ones at once (as BuildKit's solver runs
+    // them); each stage's transcript is held until the stages before it have printed theirs, so it reads in order.
+    const transcripts = expanded.stages.map(() => new StageTranscript(this.reporter));
+    const results = new Map<number, Promise<StageState>>();
+    let first = 0;
+    expanded.stages.forEach((stage, i) => {
+      const firstStep = first;
+      first += stepsOf(stage);
+      const result = (async () => {
+        await Promise.all(this.stageDependencies(stage).map((dep) => results.get(dep)));
+        return stageReport.run(transcripts[i]!, () => this.buildStage(stage, baseImages, firstStep, total));
+      })();
+      result.catch(() => undefined); // awaited below, in order; a later stage's failure is not unhandled meanwhile
+      results.set(stage.index, result);
+    });
     let last: StageState | undefined;
-    for (const stage of expanded.stages) {
-      const from = parsed.stages[stage.index]!.from;
-      this.report.step(++index, total, from.node.original);
-      let state = this.startStage(stage, baseImages);
-      this.report.stepResult(state.image?.id);
-      const triggers = stage.steps.filter((s) => this.triggerNodes.has(s.instruction.node)).length;
-      if (triggers > 0) this.report.triggers(triggers);
-      for (const step of stage.steps) {
-        const isTrigger = this.triggerNodes.has(step.instruction.node);
-        if (!isTrigger) this.report.step(++index, total, step.instruction.node.original);
-        state = await this.execute(state, step.instruction, step.args, step.proxyEnv);
-        if (!isTrigger) this.report.stepResult(state.image?.id);
+    let failure: unknown;
+    for (const [i, stage] of expanded.stages.entries()) {
+      transcripts[i]!.live();
+      try {
+        last = await results.get(stage.index);
+      } catch (error) {
+        failure = error;
+        break;
       }
-      this.stageResults.set(stage.index, state);
-      last = state;
     }
+    // Every stage ends (its containers removed) before the build does.
+    await Promise.allSettled(results.values());
+    if (failure !== undefined) throw failure;
     const declared = new Set([...parsed.metaArgs, ...expanded.needed.flatMap((i) => parsed.stages[i]!.instructions)].flatMap((inst) => (inst.kind === 'ARG' ? inst.args.map((a) => a.key) : [])));
     const unused = Object.keys(buildArgs).filter((key) => !declared.has(key) && !proxyArgs.includes(key) && !expanded.globalArgs.has(key));
-    if (unused.length > 0) this.report.warning(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed`);
+    if (unused.length > 0) this.reporter.warning(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed`);
     // A Dockerfile of FROM lines only still names an image: the base's own (`FROM busybox` builds busybox).
     if (!last?.image) throw invalidArgument('the build produced no image: the target stage is empty (FROM scratch and nothing else)');
     return last.image.id;
+  }
+
+  /** One stage, step by step, its transcript numbered from `firstStep`. */
+  private async buildStage(stage: ExpandedStage, baseImages: Map<string, ImageRecord>, firstStep: number, total: number): Promise<StageState> {
+    let index = firstStep;
+    const from = this.parsed.stages[stage.index]!.from;
+    this.report.step(++index, total, from.node.original);
+    let state = this.startStage(stage, baseImages);
+    this.report.stepResult(state.image?.id);
+    const triggers = stage.steps.filter((s) => this.triggerNodes.has(s.instruction.node)).length;
+    if (triggers > 0) this.report.triggers(triggers);
+    for (const step of stage.steps) {
+      const isTrigger = this.triggerNodes.has(step.instruction.node);
+      if (!isTrigger) this.report.step(++index, total, step.instruction.node.original);
+      state = await this.execute(state, step.instruction, step.args, step.proxyEnv);
+      if (!isTrigger) this.report.stepResult(state.image?.id);
+    }
+    this.stageResults.set(stage.index, state);
+    return state;
+  }
+
+  /** The stages a stage needs built first: its base stage, and those its COPY --from and RUN --mount from= name. */
+  private stageDependencies(stage: ExpandedStage): number[] {
+    const refs = this.parsed.stages[stage.index]!.instructions.flatMap((inst) => [
+      ...(inst.kind === 'COPY' && inst.from !== undefined ? [inst.from] : []),
+      ...(inst.kind === 'RUN' ? inst.mounts.flatMap((mount) => (mount.fields.from !== undefined ? [mount.fields.from] : [])) : []),
+    ]);
+    const deps = refs.flatMap((ref) => {
+      const dep = fromReference(this.parsed.stages, ref);
+      return dep ? [dep.index] : [];
+    });
+    return [...new Set([...(stage.baseStage !== undefined ? [stage.baseStage] : []), ...deps])];
+  }
+
+  /** The reporter of the stage running now (each stage writes to its own transcript), else the build's. */
+  private get report(): BuildReporter {
+    return stageReport.getStore() ?? this.reporter;
   }
 
   /** A base image from the store, pulled when missing and a puller was given. */
@@ -453,3 +503,59 @@ function withDefaultPath(config: ImageConfig): ImageConfig {
 }
 
 const withPath = (env: readonly string[]): string[] => (env.some((entry) => entry.startsWith('PATH=')) ? [...env] : [...env, `PATH=${defaultPathEnv}`]);
+
+/** The transcript of the stage that runs in this async context. */
+const stageReport = new AsyncLocalStorage<BuildReporter>();
+
+/**
+ * A stage's transcript: held while stages before it are still printing theirs, then printed whole and passed
+ * through from then on (`live`), so concurrent stages do not interleave their lines.
+ */
+class StageTranscript implements BuildReporter {
+  private held: ((reporter: BuildReporter) => void)[] | undefined = [];
+  readonly output: Writable;
+
+  constructor(private readonly target: BuildReporter) {
+    this.output = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        this.emit((reporter) => reporter.output.write(chunk));
+        done();
+      },
+    });
+  }
+
+  live(): void {
+    for (const event of this.held ?? []) event(this.target);
+    this.held = undefined;
+  }
+
+  private emit(event: (reporter: BuildReporter) => void): void {
+    if (this.held) this.held.push(event);
+    else event(this.target);
+  }
+
+  contextSize(bytes: number): void {
+    this.emit((r) => r.contextSize(bytes));
+  }
+  step(index: number, total: number, text: string): void {
+    this.emit((r) => r.step(index, total, text));
+  }
+  triggers(count: number): void {
+    this.emit((r) => r.triggers(count));
+  }
+  usingCache(): void {
+    this.emit((r) => r.usingCache());
+  }
+  runningIn(containerId: string): void {
+    this.emit((r) => r.runningIn(containerId));
+  }
+  removingContainer(containerId: string): void {
+    this.emit((r) => r.removingContainer(containerId));
+  }
+  stepResult(imageId: Digest | undefined): void {
+    this.emit((r) => r.stepResult(imageId));
+  }
+  warning(text: string): void {
+    this.emit((r) => r.warning(text));
+  }
+}

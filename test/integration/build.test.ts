@@ -500,3 +500,35 @@ test('-o writes the target\'s filesystem: to a directory, as a tar file, or as a
   const bad = strata(root, ['build', '-o', 'type=oci,dest=x', dir]);
   assert.equal(bad.stderr, 'Error: unsupported output type "oci": use local or tar\n');
 });
+
+test('independent stages build at once, their transcripts each whole and in order; a failing stage fails the build and leaves nothing', skip, () => {
+  const root = storeWithBusybox();
+  const dir = context({
+    Dockerfile: [
+      'FROM busybox AS a',
+      'RUN sleep 1 && echo a > /a && echo from-a',
+      'FROM busybox AS b',
+      'RUN sleep 1 && echo b > /b && echo from-b',
+      'FROM busybox',
+      'COPY --from=a /a /a',
+      'COPY --from=b /b /b',
+      'RUN cat /a /b',
+      '',
+    ].join('\n'),
+  });
+  const started = Date.now();
+  const out = strataOk(root, ['build', '--no-cache', '-t', 'stages', dir]);
+  // Two one-second RUNs one after the other would take two seconds; at once, one and a little.
+  assert.ok(Date.now() - started < 1900, `took ${Date.now() - started} ms`);
+  const lines = out.split('\n');
+  const at = (text: string) => lines.findIndex((line) => line.startsWith(text));
+  assert.ok(at('Step 1/8 : FROM busybox AS a') < at('from-a') && at('from-a') < at('Step 3/8 : FROM busybox AS b'), out);
+  assert.ok(at('Step 3/8') < at('from-b') && at('from-b') < at('Step 5/8'), out);
+  assert.match(out, /^a\nb$/m);
+
+  const failing = context({ Dockerfile: 'FROM busybox AS slow\nRUN sleep 1\nFROM busybox AS bad\nRUN exit 3\nFROM busybox\nCOPY --from=slow /bin/sh /x\nCOPY --from=bad /bin/sh /y\n' });
+  const result = strata(root, ['build', failing]);
+  assert.equal(result.status, 3);
+  assert.equal(result.stderr, "Error: The command '/bin/sh -c exit 3' returned a non-zero code: 3\n");
+  assert.equal(strataOk(root, ['ps', '-aq']), '', 'no step container is left, the other stage\'s included');
+});
