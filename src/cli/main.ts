@@ -263,7 +263,8 @@ const defineBuild: Definer = (c) =>
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (id=ID alone: the variable ID)', collect)
     .option('-o, --output <spec>', "write the target's filesystem: type=local,dest=DIR or type=tar,dest=FILE|- (also DIR, or - for a tar on stdout)")
     .option('--ssh <spec>', 'SSH agent socket for RUN --mount=type=ssh: default ($SSH_AUTH_SOCK) or ID=SOCKET', collect)
-    .option('--check', 'parse the Dockerfile and print its instructions as JSON, without building')
+    .option('--check', "run BuildKit's build checks on the Dockerfile instead of building (exit 1 when any warning is found)")
+    .option('--print-instructions', 'parse the Dockerfile and print its instructions as JSON, without building')
     .action(runImages(async (engine, contextPath: string, opts) => (await build()).buildCommand(engine, contextPath, opts)));
 defineBuild(program.command('build'));
 defineBuild(imageGroup.command('build'));

@@ -432,11 +432,11 @@ test('ADD of a hostile archive: paths are kept under the destination, writing th
   assert.equal(strata(root, ['system', 'check']).status, 0);
 });
 
-test('build --check prints the parsed instructions as JSON', () => {
+test('build --print-instructions prints the parsed instructions as JSON', () => {
   const root = tempDir('strata-check-');
   roots.push(root);
   const ctx = context({ Dockerfile: 'FROM busybox AS base\nRUN ["echo", "hi"]\nCOPY --chown=1:1 a /b\n' });
-  const parsed = JSON.parse(strataOk(root, ['build', '--check', ctx])) as { name: string; json: boolean; flags: string[]; startLine: number }[];
+  const parsed = JSON.parse(strataOk(root, ['build', '--print-instructions', ctx])) as { name: string; json: boolean; flags: string[]; startLine: number }[];
   assert.deepEqual(
     parsed.map((i) => [i.name, i.json, i.flags, i.startLine]),
     [

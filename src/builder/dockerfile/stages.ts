@@ -32,8 +32,11 @@ export interface ParsedDockerfile {
   nodes: Node[];
 }
 
-/** Parses a Dockerfile's text; throws DockerfileError naming `fileName:line`. */
-export function parseDockerfile(text: string, fileName = 'Dockerfile'): ParsedDockerfile {
+/**
+ * Parses a Dockerfile's text; throws DockerfileError naming `fileName:line`. `allowDuplicateStageNames`: the
+ * build checks report a repeated stage name as BuildKit does (a warning) rather than fail on it.
+ */
+export function parseDockerfile(text: string, fileName = 'Dockerfile', options: { allowDuplicateStageNames?: boolean } = {}): ParsedDockerfile {
   const ast = parseAst(text, fileName);
   const metaArgs: ArgInstruction[] = [];
   const stages: Stage[] = [];
@@ -49,7 +52,7 @@ export function parseDockerfile(text: string, fileName = 'Dockerfile'): ParsedDo
       throw error;
     }
     if (parsed.kind === 'FROM') {
-      if (parsed.name !== undefined && stages.some((s) => s.name === parsed.name)) {
+      if (!options.allowDuplicateStageNames && parsed.name !== undefined && stages.some((s) => s.name === parsed.name)) {
         fail(`Duplicate stage name ${JSON.stringify(parsed.name)}, stage names should be unique`);
       }
       stages.push({ index: stages.length, name: parsed.name, base: parsed.base, platform: parsed.platform, from: parsed, instructions: [] });

@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import type { BuildOutput, ImageEngine } from '../../image-engine.js';
 import { invalidArgument } from '../../errors.js';
 import type { BuildReporter } from '../../builder/builder.js';
+import type { CheckResult } from '../../builder/checks.js';
 import { classicTranscript } from '../../builder/transcript.js';
 import type { MountInputs } from '../../builder/run-mounts.js';
 import { shortId } from '../../util/digest.js';
@@ -23,6 +24,7 @@ export interface BuildFlags {
   network?: string;
   pull?: boolean;
   check?: boolean;
+  printInstructions?: boolean;
   secret?: string[];
   ssh?: string[];
   output?: string;
@@ -88,17 +90,58 @@ function transcript(quiet: boolean, out: Writable): BuildReporter {
   return classicTranscript(line, output, (bytes) => line(`Sending build context to Strata ${humanSize(bytes, 4).padStart(8)}`));
 }
 
+/**
+ * buildx's `--check` report: the count, then per warning its rule and URL, its message and the Dockerfile's
+ * lines around it (BuildKit's source excerpt: `>>>` marks the warning's lines).
+ */
+export function formatCheckResults(results: readonly CheckResult[], dockerfileText: string): string {
+  if (results.length === 0) return 'Check complete, no warnings found.\n';
+  const lines = dockerfileText.split('\n');
+  let out = `Check complete, ${results.length === 1 ? '1 warning has' : `${results.length} warnings have`} been found!\n`;
+  for (const result of results) {
+    out += `\nWARNING: ${result.rule} - ${result.url}\n${result.message}\n`;
+    if (result.line < 1 || result.line > lines.length) continue;
+    // BuildKit's padding of a one-line range: up to two lines each side, taken in turns.
+    let start = result.line;
+    let end = result.line;
+    for (let padded = 0; padded < 4; padded++) {
+      if (start > 1) {
+        start--;
+        padded++;
+      }
+      if (end !== lines.length) {
+        end++;
+        padded++;
+      }
+    }
+    out += `${result.file}:${result.line}\n--------------------\n`;
+    for (let i = start; i <= end; i++) out += ` ${String(i).padStart(3)} | ${i === result.line ? '>>>' : '   '} ${lines[i - 1]}\n`;
+    out += '--------------------\n';
+  }
+  return out;
+}
+
 export async function buildCommand(engine: ImageEngine, contextPath: string, flags: BuildFlags) {
   if (flags.progress !== undefined && !['auto', 'plain', 'tty'].includes(flags.progress)) throw invalidArgument(`invalid progress mode ${JSON.stringify(flags.progress)}: use auto, plain or tty`);
   if (flags.network !== undefined && flags.network !== 'host' && flags.network !== 'none' && flags.network !== 'default') {
     throw invalidArgument(`network mode ${JSON.stringify(flags.network)} not supported by the builder: use host or none`);
   }
-  if (flags.check) {
+  if (flags.check || flags.printInstructions) {
     const { parseDockerfile, toJson } = await import('../../builder/dockerfile/index.js');
     const { BuildContext } = await import('../../builder/context.js');
     const context = await BuildContext.open({ spec: contextPath, ...(flags.file !== undefined && { dockerfile: flags.file }) }, engine.buildCache);
+    const fileName = flags.file ?? 'Dockerfile';
     try {
-      print(JSON.stringify(toJson(parseDockerfile(context.dockerfileText, flags.file ?? 'Dockerfile')), null, 2));
+      if (flags.printInstructions) {
+        print(JSON.stringify(toJson(parseDockerfile(context.dockerfileText, fileName)), null, 2));
+        return;
+      }
+      const { runChecks } = await import('../../builder/checks.js');
+      const parsed = parseDockerfile(context.dockerfileText, fileName, { allowDuplicateStageNames: true });
+      const results = runChecks(parsed, { buildArgs: pairs(flags.buildArg, true), ...(flags.target !== undefined && { target: flags.target }) });
+      process.stdout.write(formatCheckResults(results, context.dockerfileText));
+      // buildx's lint result carries status 1 whenever a check fired.
+      if (results.length > 0) process.exitCode = 1;
     } finally {
       context.close();
     }
