@@ -58,6 +58,8 @@ export interface BuildReporter {
 
 export interface BuildOptions extends MountInputs {
   context: ContextSource;
+  /** `--build-context NAME=...`: names FROM, COPY --from and RUN --mount from= take before stages' and images'. */
+  buildContexts?: Record<string, NamedContext>;
   tags?: string[];
   buildArgs?: Record<string, string>;
   target?: string;
@@ -95,17 +97,36 @@ export async function build(backend: BuildBackend, options: BuildOptions, report
   try {
     const parsed = parseDockerfile(context.dockerfileText, options.context.dockerfile ?? 'Dockerfile');
     const builder = new Builder(backend, options, report, context, parsed);
-    const id = await builder.buildTarget();
-    backend.images.records.transaction(() => {
-      for (const tag of tags) backend.images.records.tag(formatReference(tag), id);
-    });
-    return { id, tags: tags.map(familiarString) };
+    try {
+      const id = await builder.buildTarget();
+      backend.images.records.transaction(() => {
+        for (const tag of tags) backend.images.records.tag(formatReference(tag), id);
+      });
+      return { id, tags: tags.map(familiarString) };
+    } finally {
+      builder.closeNamedContexts();
+    }
   } finally {
     context.close();
   }
 }
 
+/** `--build-context NAME=VALUE`: an image (`docker-image://REF`) or a local directory, under a name a Dockerfile uses. */
+export type NamedContext = { image: string } | { dir: string };
+
+export function parseBuildContext(value: string): NamedContext {
+  if (value.startsWith('docker-image://')) {
+    const image = value.slice('docker-image://'.length);
+    if (!image) throw invalidArgument(`invalid build context "${value}": docker-image:// needs an image reference`);
+    return { image };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) throw unsupported(`build context "${value}": only docker-image:// and local directories are supported`);
+  return { dir: path.resolve(value) };
+}
+
 class Builder {
+  /** The local directories of `--build-context`, opened (with their .dockerignore) when first used. */
+  private readonly namedContexts = new Map<string, Promise<BuildContext>>();
   private readonly created: string;
   private readonly layerTime: Date;
   private readonly stageResults = new Map<number, StageState>();
@@ -221,8 +242,27 @@ class Builder {
     return stageReport.getStore() ?? this.reporter;
   }
 
+  /** A `--build-context` that is a directory, as a context of its own; undefined for other names. */
+  private namedContext(name: string): Promise<BuildContext> | undefined {
+    const named = this.options.buildContexts?.[name];
+    if (!named || !('dir' in named) || fromReference(this.parsed.stages, name)) return undefined;
+    let opened = this.namedContexts.get(name);
+    if (!opened) {
+      opened = BuildContext.open({ spec: named.dir, withoutDockerfile: true }, this.backend.cache);
+      this.namedContexts.set(name, opened);
+    }
+    return opened;
+  }
+
+  closeNamedContexts(): void {
+    for (const opened of this.namedContexts.values()) void opened.then((context) => context.close(), () => undefined);
+  }
+
   /** A base image from the store, pulled when missing and a puller was given. */
   private async baseImage(name: string): Promise<ImageRecord> {
+    const named = this.options.buildContexts?.[name];
+    if (named && 'image' in named) return this.baseImage(named.image);
+    if (named) throw unsupported(`FROM ${name}: a local directory as a base (--build-context ${name}=${named.dir}) is not supported by this builder`);
     const found = this.backend.images.find(name);
     // Held at once, so a prune cannot take it while the build stands on it (one it took a moment ago is missing).
     if (found && (this.backend.lease?.hold(found.id) ?? true)) return found;
@@ -352,7 +392,7 @@ class Builder {
           contextDir: this.context.dir,
           ...(this.options.secrets && { secrets: this.options.secrets }),
           ...(this.options.ssh && { ssh: this.options.ssh }),
-          rootfsOf: async (ref) => this.backend.mountImage((await this.fromImage(ref)).id),
+          rootfsOf: (ref) => this.rootfsOf(ref),
         });
       } catch (error) {
         throw invalidArgument(`${this.where(inst)}: ${(error as Error).message}`, { cause: error });
@@ -404,7 +444,6 @@ class Builder {
 
   private async copy(state: StageState, inst: CopyInstruction | AddInstruction): Promise<StageState> {
     if (inst.link) throw unsupported(`${this.where(inst)}: ${inst.kind} --link is not supported by this builder`);
-    if (inst.kind === 'COPY' && inst.parents) throw unsupported(`${this.where(inst)}: COPY --parents is not supported by this builder`);
     if (inst.kind === 'ADD') {
       if (inst.keepGitDir !== undefined) throw unsupported(`${this.where(inst)}: ADD --keep-git-dir is not supported by this builder: it does not add git repositories yet`);
       if (inst.unpack !== undefined) throw unsupported(`${this.where(inst)}: ADD --unpack is not supported by this builder`);
@@ -421,6 +460,7 @@ class Builder {
         const image = await this.fromImage(ref);
         return { id: image.id, view: this.viewOf(image) };
       },
+      namedContext: (ref) => this.namedContext(ref),
     });
     try {
       // Relative to WORKDIR; a destination ending in `/` or `/.` (or `.` alone) names a directory.
@@ -429,7 +469,7 @@ class Builder {
       const step = cacheKey(
         state.image?.id ?? 'scratch',
         inst.kind,
-        JSON.stringify([inst.sources, inst.contents, inst.dest, runtime.WorkingDir ?? '', inst.chown ?? '', inst.chmod ?? '', fromImage ?? '', ...(inst.exclude.length > 0 ? [inst.exclude] : [])]),
+        JSON.stringify([inst.sources, inst.contents, inst.dest, runtime.WorkingDir ?? '', inst.chown ?? '', inst.chmod ?? '', fromImage ?? '', ...(inst.exclude.length > 0 ? [inst.exclude] : []), ...(inst.kind === 'COPY' && inst.parents ? ['--parents'] : [])]),
       );
       const digestOf = (source: CopySource, file: { rel: string; file: string; stat: fs.BigIntStats }): Digest => {
         if (source.keepOwner) return `sha256:${'0'.repeat(64)}`; // --from: the source image's ID stands for its content
@@ -479,6 +519,13 @@ class Builder {
       return result.image;
     }
     return this.baseImage(ref);
+  }
+
+  /** RUN --mount=from=: a stage's or image's root filesystem mounted, or a named context's directory as it is. */
+  private async rootfsOf(ref: string): Promise<{ dir: string; release(): void }> {
+    const named = this.namedContext(ref);
+    if (named) return { dir: (await named).dir, release: () => undefined };
+    return this.backend.mountImage((await this.fromImage(ref)).id);
   }
 
   /** An image's root filesystem, read from its layer dirs without a mount (nothing to clean up after a kill). */

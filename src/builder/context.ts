@@ -32,6 +32,8 @@ export interface ContextSource {
   /** `-f`: relative to the current directory (inside the tarball for a tar context); `-` reads stdin. */
   dockerfile?: string;
   stdin?: Readable;
+  /** A named context (`--build-context NAME=DIR`): files only, no Dockerfile to read. */
+  withoutDockerfile?: boolean;
 }
 
 const clockGranularityMs = 1000;
@@ -79,7 +81,8 @@ export class BuildContext {
     }
     try {
       let name = source.dockerfile ?? 'Dockerfile';
-      if (dockerfileText === undefined) {
+      if (source.withoutDockerfile) dockerfileText = '';
+      else if (dockerfileText === undefined) {
         if (source.dockerfile === '-') {
           dockerfileText = await readAll(stdin);
           name = 'Dockerfile';

@@ -66,15 +66,16 @@ export async function writeCopyLayer(plan: CopyPlan, image: UnionView, sink: (ch
     }
     const isDir = source.root.stat.isDirectory() && !source.content;
     if (!isDir) {
-      const target = destIsDir ? join(destRel, source.name) : destRel;
+      const target = source.parentPath !== undefined ? join(destRel, source.parentPath) : destIsDir ? join(destRel, source.name) : destRel;
       checkName(target, instruction);
       entries.set(target, fileEntry(source, source.files[0] ?? source.root, plan));
       continue;
     }
-    checkName(destRel, instruction);
-    if (!entries.has(destRel) && !existing(destRel)) entries.set(destRel, { kind: 'dir', mode: plan.chmod ?? Number(source.root.stat.mode) & 0o7777, ...ownerOf(source, source.root.stat, plan) });
+    const base = source.parentPath !== undefined ? join(destRel, source.parentPath) : destRel;
+    checkName(base, instruction);
+    if (!entries.has(base) && !existing(base)) entries.set(base, { kind: 'dir', mode: plan.chmod ?? Number(source.root.stat.mode) & 0o7777, ...ownerOf(source, source.root.stat, plan) });
     for (const file of source.files) {
-      const target = join(destRel, file.rel);
+      const target = join(base, file.rel);
       checkName(target, instruction);
       entries.set(target, fileEntry(source, file, plan));
     }

@@ -103,6 +103,8 @@ export interface CopySource {
   archive?: boolean;
   /** Files a file source is read from keep the owner of their tree (COPY --from) instead of root. */
   keepOwner?: boolean;
+  /** COPY --parents: the source's path (below a `/./` pivot when the pattern has one), kept under the destination. */
+  parentPath?: string;
 }
 
 const wildcard = /[*?[]/;
@@ -111,10 +113,15 @@ const wildcard = /[*?[]/;
  * The sources a COPY/ADD names in `tree`: paths are taken relative to the tree's root (a leading `/` or `..`
  * cannot leave it), symlinks on the way are followed inside the tree, wildcards match as Go's filepath.Match.
  */
-export function selectSources(tree: SourceTree, patterns: readonly string[], instruction: string): CopySource[] {
+export function selectSources(tree: SourceTree, patterns: readonly string[], instruction: string, options: { parents?: boolean } = {}): CopySource[] {
   const out: CopySource[] = [];
   for (const pattern of patterns) {
     const cleaned = path.posix.normalize(`/${pattern}`).slice(1).replace(/\/$/, '');
+    // --parents keeps the path below a `/./` pivot (the whole path without one).
+    const unprefixed = `/${pattern.replace(/^(\.\/)+/, '')}`;
+    const pivotAt = unprefixed.indexOf('/./');
+    const pivot = pivotAt > 0 ? path.posix.normalize(unprefixed.slice(0, pivotAt)).slice(1) : '';
+    const kept = (rel: string) => (options.parents ? { parentPath: pivot && rel.startsWith(`${pivot}/`) ? rel.slice(pivot.length + 1) : rel } : {});
     if (wildcard.test(cleaned)) {
       const matcher = sourceMatcher(cleaned);
       const matched = [...tree.all()].filter((rel) => rel !== '' && matcher.test(rel)).sort();
@@ -123,7 +130,7 @@ export function selectSources(tree: SourceTree, patterns: readonly string[], ins
         const real = tree.stat(rel)!.isSymbolicLink() ? tree.resolve(rel) : rel;
         const stat = tree.stat(real);
         if (!stat) throw notFound(`${instruction} failed: file not found in build context or excluded by .dockerignore: stat ${rel}: file does not exist`);
-        out.push(sourceAt(tree, real, stat, path.posix.basename(rel)));
+        out.push({ ...sourceAt(tree, real, stat, path.posix.basename(rel)), ...kept(rel) });
       }
       continue;
     }
@@ -131,7 +138,7 @@ export function selectSources(tree: SourceTree, patterns: readonly string[], ins
     const resolved = tree.resolve(cleaned);
     const stat = tree.stat(resolved);
     if (!stat) throw notFound(`${instruction} failed: file not found in build context or excluded by .dockerignore: stat ${cleaned || '.'}: file does not exist`);
-    out.push(sourceAt(tree, resolved, stat, path.posix.basename(cleaned)));
+    out.push({ ...sourceAt(tree, resolved, stat, path.posix.basename(cleaned)), ...kept(cleaned) });
   }
   if (out.length === 0) throw notFound(`${instruction} failed: no source files were specified`);
   return out;
@@ -196,6 +203,8 @@ export interface SourceOrigins {
   where: string;
   /** `--from`: the stage's or image's ID and root filesystem. */
   fromImage(ref: string): Promise<{ id: Digest; view: UnionView }>;
+  /** `--from` naming a `--build-context` directory: that context; undefined for other names. */
+  namedContext?(ref: string): Promise<BuildContext> | undefined;
 }
 
 const isUrl = (source: string) => /^https?:\/\//i.test(source);
@@ -236,14 +245,18 @@ export async function gatherSources(inst: CopyInstruction | AddInstruction, orig
   try {
     const sources: CopySource[] = [];
     let fromImage: Digest | undefined;
-    if (inst.kind === 'COPY' && inst.from !== undefined) {
+    const named = inst.kind === 'COPY' && inst.from !== undefined ? origins.namedContext?.(inst.from) : undefined;
+    if (named) {
+      const context = await named;
+      sources.push(...selectSources(listedTree(context.dir, context.entries()), inst.sources, inst.kind, { parents: inst.kind === 'COPY' && inst.parents }));
+    } else if (inst.kind === 'COPY' && inst.from !== undefined) {
       const image = await origins.fromImage(inst.from);
       fromImage = image.id;
-      if (inst.sources.length > 0) sources.push(...selectSources(viewTree(image.view), inst.sources, inst.kind).map((s) => ({ ...s, keepOwner: true })));
+      if (inst.sources.length > 0) sources.push(...selectSources(viewTree(image.view), inst.sources, inst.kind, { parents: inst.kind === 'COPY' && inst.parents }).map((s) => ({ ...s, keepOwner: true })));
     } else {
       const { context } = origins;
       const local = inst.sources.filter((s) => !isUrl(s));
-      const selected = local.length > 0 ? selectSources(listedTree(context.dir, context.entries()), local, inst.kind) : [];
+      const selected = local.length > 0 ? selectSources(listedTree(context.dir, context.entries()), local, inst.kind, { parents: inst.kind === 'COPY' && inst.parents }) : [];
       for (const source of inst.sources) {
         if (!isUrl(source)) continue;
         if (inst.kind === 'COPY') throw invalidArgument(`${origins.where}: source can't be a URL for COPY`);

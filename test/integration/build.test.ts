@@ -532,3 +532,31 @@ test('independent stages build at once, their transcripts each whole and in orde
   assert.equal(result.stderr, "Error: The command '/bin/sh -c exit 3' returned a non-zero code: 3\n");
   assert.equal(strataOk(root, ['ps', '-aq']), '', 'no step container is left, the other stage\'s included');
 });
+
+test('--build-context: an image under another name for FROM, a directory for COPY --from and RUN --mount from=', skip, () => {
+  const root = storeWithBusybox();
+  const extra = context({ 'e.txt': 'from extra\n', '.dockerignore': 'hidden.txt\n', 'hidden.txt': 'hidden\n' });
+  const dir = context({ Dockerfile: 'FROM base\nCOPY --from=extra e.txt /e.txt\nRUN --mount=type=bind,from=extra,target=/x cat /x/e.txt /e.txt\n' });
+  const out = strataOk(root, ['build', '--build-context', 'base=docker-image://busybox', '--build-context', `extra=${extra}`, '-t', 'named', dir]);
+  assert.match(out, /^from extra\nfrom extra$/m);
+  const ignored = strata(root, ['build', '--build-context', 'base=docker-image://busybox', '--build-context', `extra=${extra}`, context({ Dockerfile: 'FROM base\nCOPY --from=extra hidden.txt /h\n' })]);
+  assert.equal(ignored.status, 1, 'the named context\'s .dockerignore applies');
+  // A changed file of the named context is a cache miss, as one of the main context is.
+  assert.equal(cacheUse(strataOk(root, ['build', '--build-context', 'base=docker-image://busybox', '--build-context', `extra=${extra}`, dir])).filter(Boolean).length, 2);
+  fs.writeFileSync(path.join(extra, 'e.txt'), 'changed\n');
+  assert.match(strataOk(root, ['build', '--build-context', 'base=docker-image://busybox', '--build-context', `extra=${extra}`, dir]), /^changed\nchanged$/m);
+  assert.equal(strata(root, ['build', '--build-context', 'extra=/nonexistent', dir]).stderr, 'Error: build context extra: /nonexistent does not exist\n');
+});
+
+test('COPY --parents keeps each source\'s path under the destination, below a /./ pivot when there is one', skip, () => {
+  const root = storeWithBusybox();
+  const dir = context({
+    Dockerfile: 'FROM busybox\nCOPY --parents x/a.txt y/z/*.txt /dest/\nCOPY --parents ./src/./pkg/lib /pivot/\nCOPY x/a.txt y/z/b.txt /flat/\n',
+    'x/a.txt': 'a',
+    'y/z/b.txt': 'b',
+    'src/pkg/lib/m.c': 'm',
+  });
+  strataOk(root, ['build', '-t', 'parents', dir]);
+  const listed = strataOk(root, ['run', '--rm', 'parents', 'sh', '-c', 'cd / && find dest pivot flat -type f | sort']);
+  assert.equal(listed, 'dest/x/a.txt\ndest/y/z/b.txt\nflat/a.txt\nflat/b.txt\npivot/pkg/lib/m.c\n');
+});

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { BuildOutput, ImageEngine } from '../../image-engine.js';
 import { invalidArgument } from '../../errors.js';
-import type { BuildReporter } from '../../builder/builder.js';
+import { type BuildReporter, type NamedContext, parseBuildContext } from '../../builder/builder.js';
 import type { CheckResult } from '../../builder/checks.js';
 import { classicTranscript } from '../../builder/transcript.js';
 import type { MountInputs } from '../../builder/run-mounts.js';
@@ -28,6 +28,20 @@ export interface BuildFlags {
   secret?: string[];
   ssh?: string[];
   output?: string;
+  buildContext?: string[];
+}
+
+/** `--build-context NAME=docker-image://REF` or `NAME=DIR`, as buildx takes them. */
+function buildContexts(specs: readonly string[] = []): Record<string, NamedContext> {
+  const contexts: Record<string, NamedContext> = {};
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0 || eq === spec.length - 1) throw invalidArgument(`invalid build context ${JSON.stringify(spec)}: expected NAME=docker-image://REF or NAME=DIR`);
+    const named = parseBuildContext(spec.slice(eq + 1));
+    if ('dir' in named && !fs.existsSync(named.dir)) throw invalidArgument(`build context ${spec.slice(0, eq)}: ${named.dir} does not exist`);
+    contexts[spec.slice(0, eq)] = named;
+  }
+  return contexts;
 }
 
 /** `--secret id=ID,src=FILE|env=VAR` (also `type=file|env`, `source=`), as buildx takes it. */
@@ -164,6 +178,7 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
       labels: pairs(flags.label, false),
       ...(flags.network === 'none' && { network: 'none' as const }),
       secrets: parseSecretFlags(flags.secret),
+      buildContexts: buildContexts(flags.buildContext),
       ssh: parseSshFlags(flags.ssh),
       ...(epoch !== undefined && { sourceDateEpoch: Number(epoch) }),
       pull: async (name) => {
