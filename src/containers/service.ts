@@ -351,6 +351,12 @@ export class Containers {
         for (const wake of [...waiters]) wake();
       });
       watcher.unref();
+      // The exits dir gone (a store removed under a waiting process): waits fall back to polling.
+      watcher.on('error', () => {
+        watcher.close();
+        if (this.exitWatch?.watcher === watcher) this.exitWatch = undefined;
+        for (const wake of [...waiters]) wake();
+      });
       this.exitWatch = { watcher, waiters };
     }
     const { waiters } = this.exitWatch;
