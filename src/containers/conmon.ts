@@ -56,9 +56,6 @@ export async function conmonCreate(launch: ConmonLaunch): Promise<{ pid: number 
     '--exit-dir', launch.exitDir,
     '--socket-dir-path', launch.socketDir,
     '--log-level', 'error',
-    // conmon syncs the whole filesystem at the end otherwise: seconds on a busy disk, with the container's last
-    // output still unwritten for readers of its log meanwhile. Docker does not sync container logs either.
-    '--no-sync-log',
     ...runtimeArgs.flatMap((arg) => ['--runtime-arg', arg]),
     ...(launch.terminal ? ['--terminal'] : []),
     ...(launch.stdin ? ['--stdin', ...(launch.stdinOnce ? [] : ['--leave-stdin-open'])] : []),

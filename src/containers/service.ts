@@ -499,7 +499,6 @@ export class Containers {
    */
   async *logs(nameOrId: string, options: { tail?: number; follow?: boolean; since?: number; until?: number } = {}): AsyncGenerator<LogEntry> {
     const record = this.resolve(nameOrId);
-    await this.logWritten(record.id);
     const file = this.logPath(record.id);
     const tail = options.tail ?? Number.POSITIVE_INFINITY;
     const { since = Number.NEGATIVE_INFINITY, until = Number.POSITIVE_INFINITY } = options;
@@ -512,31 +511,12 @@ export class Containers {
     yield* tail === Number.POSITIVE_INFINITY ? entries : entries.slice(Math.max(0, entries.length - tail));
     if (!options.follow) return;
     while (Date.now() <= until) {
-      const running = this.records.get(record.id)?.state === 'running' || this.conmonAlive(record.id);
+      const running = this.records.get(record.id)?.state === 'running';
       ({ entries, next } = readLog(file, next));
       yield* entries.filter(inWindow);
       if (!running && entries.length === 0) return;
       await sleep(100);
     }
-  }
-
-  /** Whether the conmon of the container's last run still runs (it writes the last output after the exit status). */
-  private conmonAlive(id: string): boolean {
-    try {
-      return processAlive(Number(fs.readFileSync(conmonPidFile(this.bundle(id)), 'utf8')));
-    } catch {
-      return false;
-    }
-  }
-
-  /**
-   * Waits (a few seconds at most) for the conmon of an ended container to finish writing its log: conmon
-   * records the exit status before the container's last output is in the log, and `logs` right after `wait`
-   * must show all of it.
-   */
-  private async logWritten(id: string): Promise<void> {
-    if (this.records.get(id)?.state === 'running') return;
-    for (let waited = 0; waited < 5000 && this.conmonAlive(id); waited += 10) await sleep(10);
   }
 
   /** Removes what a container left on disk: its snapshot (read-write layer) and its bundle. */
