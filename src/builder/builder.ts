@@ -25,6 +25,7 @@ import { type MountInputs, type MountPlan, mountsKey, type PreparedMounts, planM
 import { BuildContext, type ContextSource, hashFile } from './context.js';
 import type { CopyPlan } from './copy.js';
 import { type CopySource, gatherSources, sourcesChecksum } from './sources.js';
+import { isGitSource } from './git-source.js';
 import {
   type AddInstruction,
   baseStage,
@@ -445,11 +446,9 @@ class Builder {
   private async copy(state: StageState, inst: CopyInstruction | AddInstruction): Promise<StageState> {
     if (inst.link) throw unsupported(`${this.where(inst)}: ${inst.kind} --link is not supported by this builder`);
     if (inst.kind === 'ADD') {
-      if (inst.keepGitDir !== undefined) throw unsupported(`${this.where(inst)}: ADD --keep-git-dir is not supported by this builder: it does not add git repositories yet`);
       if (inst.unpack !== undefined) throw unsupported(`${this.where(inst)}: ADD --unpack is not supported by this builder`);
-      const git = inst.sources.find((source) => /^git@|^git:\/\/|\.git(#.*)?$/.test(source));
-      if (git) throw unsupported(`${this.where(inst)}: ADD of a git repository (${git}) is not supported by this builder yet`);
-      const local = inst.sources.find((source) => !/^https?:\/\//i.test(source));
+      if (inst.keepGitDir !== undefined && !inst.sources.some(isGitSource)) throw invalidArgument(`${this.where(inst)}: ADD --keep-git-dir applies to git sources only`);
+      const local = inst.sources.find((source) => !/^https?:\/\//i.test(source) && !isGitSource(source));
       if (inst.checksum !== undefined && local !== undefined) throw invalidArgument(`${this.where(inst)}: ADD --checksum applies to http(s) sources only, not "${local}"`);
     }
     const runtime = state.config.config ?? {};

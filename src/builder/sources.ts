@@ -15,6 +15,7 @@ import type { AddInstruction, CopyInstruction } from './dockerfile/index.js';
 import { joinRelative as join, resolvePath } from '../util/rootpath.js';
 import { excerpt } from '../util/text.js';
 import { DockerIgnore } from './dockerignore.js';
+import { isGitSource } from './git-source.js';
 import { type GlobMatcher, GlobSyntaxError, goMatch } from './glob.js';
 
 export { goMatch } from './glob.js';
@@ -255,9 +256,17 @@ export async function gatherSources(inst: CopyInstruction | AddInstruction, orig
       if (inst.sources.length > 0) sources.push(...selectSources(viewTree(image.view), inst.sources, inst.kind, { parents: inst.kind === 'COPY' && inst.parents }).map((s) => ({ ...s, keepOwner: true })));
     } else {
       const { context } = origins;
-      const local = inst.sources.filter((s) => !isUrl(s));
+      const local = inst.sources.filter((s) => !isUrl(s) && !(inst.kind === 'ADD' && isGitSource(s)));
       const selected = local.length > 0 ? selectSources(listedTree(context.dir, context.entries()), local, inst.kind, { parents: inst.kind === 'COPY' && inst.parents }) : [];
       for (const source of inst.sources) {
+        if (inst.kind === 'ADD' && isGitSource(source)) {
+          const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-add-git-'));
+          cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+          const { cloneGitSource } = await import('./git-source.js');
+          const repo = await cloneGitSource(source, dir, { keepGitDir: inst.keepGitDir ?? false, ...(inst.checksum !== undefined && { checksum: inst.checksum }), where: origins.where });
+          sources.push(...selectSources(listedTree(repo.checkout, repo.entries), [repo.subdir], inst.kind));
+          continue;
+        }
         if (!isUrl(source)) continue;
         if (inst.kind === 'COPY') throw invalidArgument(`${origins.where}: source can't be a URL for COPY`);
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-add-'));

@@ -560,3 +560,52 @@ test('COPY --parents keeps each source\'s path under the destination, below a /.
   const listed = strataOk(root, ['run', '--rm', 'parents', 'sh', '-c', 'cd / && find dest pivot flat -type f | sort']);
   assert.equal(listed, 'dest/x/a.txt\ndest/y/z/b.txt\nflat/a.txt\nflat/b.txt\npivot/pkg/lib/m.c\n');
 });
+
+test('ADD of a git repository: its HEAD, a tag, a branch, a subdirectory, --keep-git-dir; a missing ref is one line', { skip: canRun && fs.existsSync('/usr/lib/git-core/git-daemon') ? false : 'needs root, runc and git-daemon' }, async (t) => {
+  const root = storeWithBusybox();
+  const base = tempDir('strata-git-');
+  const work = path.join(base, 'work');
+  const git = (args: string[], cwd = work) => {
+    const result = spawnSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
+    assert.equal(result.status, 0, result.stderr);
+    return result.stdout.trim();
+  };
+  fs.mkdirSync(path.join(work, 'sub'), { recursive: true });
+  git(['init', '--quiet', '--initial-branch=main', work], base);
+  fs.writeFileSync(path.join(work, 'top.txt'), 'v1\n');
+  fs.writeFileSync(path.join(work, 'sub', 'inner.txt'), 'inner\n');
+  git(['add', '.']);
+  git(['commit', '--quiet', '-m', 'one']);
+  git(['tag', 'v1']);
+  git(['checkout', '--quiet', '-b', 'feature']);
+  fs.writeFileSync(path.join(work, 'top.txt'), 'feature\n');
+  git(['commit', '--quiet', '-am', 'two']);
+  const featureCommit = git(['rev-parse', 'HEAD']);
+  git(['checkout', '--quiet', 'main']);
+  git(['clone', '--quiet', '--bare', work, path.join(base, 'repo.git')], base);
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const daemon = spawn('git', ['daemon', '--export-all', '--reuseaddr', `--base-path=${base}`, `--port=${port}`, '--listen=127.0.0.1', base], { stdio: 'ignore' });
+  t.after(() => daemon.kill());
+  const url = `git://127.0.0.1:${port}/repo.git`;
+  for (let i = 0; i < 100 && spawnSync('git', ['ls-remote', url], { stdio: 'ignore' }).status !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  const dir = context({
+    Dockerfile: [
+      'FROM busybox',
+      `ADD ${url} /head/`,
+      `ADD ${url}#v1:sub /tagged-sub/`,
+      `ADD ${url}#feature /feature/`,
+      `ADD --keep-git-dir=true ${url} /with-git/`,
+      '',
+    ].join('\n'),
+  });
+  const built = await strataAsync(root, ['build', '-t', 'gitted', dir]);
+  assert.equal(built.status, 0, built.stderr);
+  const shown = strataOk(root, ['run', '--rm', 'gitted', 'sh', '-c', 'cat /head/top.txt /tagged-sub/inner.txt /feature/top.txt; test -d /head/.git || echo no-git; test -d /with-git/.git && echo has-git']);
+  assert.equal(shown, 'v1\ninner\nfeature\nno-git\nhas-git\n');
+  const checksum = await strataAsync(root, ['build', context({ Dockerfile: `FROM busybox\nADD --checksum=${featureCommit} ${url}#feature /f/\n` })]);
+  assert.equal(checksum.status, 0, checksum.stderr);
+  const missing = await strataAsync(root, ['build', context({ Dockerfile: `FROM busybox\nADD ${url}#nosuch /x/\n` })]);
+  assert.equal(missing.status, 1);
+  assert.equal(missing.stderr, `Error: Dockerfile:2: git ref "nosuch" does not exist in ${url}\n`);
+  assert.equal(strataOk(root, ['ps', '-aq']), '');
+});
