@@ -6,11 +6,11 @@ import { parseSettings } from '../../containers/settings.js';
 import { containerStatus } from '../../containers/status.js';
 import type { PublishedPort } from '../../containers/ports.js';
 import type { Engine } from '../../engine.js';
-import { invalidArgument, isNotFound, notFound, unsupported } from '../../errors.js';
-import { familiarString, parseReference } from '../../images/reference.js';
+import { invalidArgument, notFound, unsupported } from '../../errors.js';
 import { boolParam, checkFilters, intParam, matchesLabels, parseFilters, readJson, sendJson, sendStatus, timeParam } from '../http.js';
 import { hijack, relayAttach, replayLogs, frame, send } from '../hijack.js';
 import type { Router } from '../router.js';
+import { resolveImage } from './images.js';
 import type { ApiContext } from '../server.js';
 
 /** The parts of `POST /containers/create`'s body Strata acts on; the rest is kept for inspect, as sent. */
@@ -237,13 +237,7 @@ export function containerRoutes(router: Router, { engine, hijacks }: ApiContext)
   router.add('POST', '/containers/create', async ({ req, res, query }) => {
     const body = await readJson<CreateBody>({ req });
     if (!body.Image) throw invalidArgument('Config cannot be empty in order to create a container');
-    let image;
-    try {
-      image = engine.images.resolve(body.Image);
-    } catch (error) {
-      if (isNotFound(error)) throw notFound(`No such image: ${familiarString(parseReference(body.Image))}`, { cause: error });
-      throw error;
-    }
+    const image = resolveImage(engine, body.Image);
     const imageConfig = engine.images.config(image.id).config ?? {};
     const options = runOptionsFromBody(body, query.get('name') ?? undefined, imageConfig.ExposedPorts);
     const warnings: string[] = [];

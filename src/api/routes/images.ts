@@ -5,6 +5,7 @@ import { parsePlatform } from '../../images/platform.js';
 import { familiarString, parseReference } from '../../images/reference.js';
 import type { Digest } from '../../util/digest.js';
 import { boolParam, checkFilters, JsonStream, matchesLabels, parseFilters, sendJson, sendStatus } from '../http.js';
+import type { ImageRecord } from '../../images/records.js';
 import type { Router } from '../router.js';
 import type { ApiContext } from '../server.js';
 
@@ -239,14 +240,19 @@ export function imageRoutes(router: Router, { engine }: ApiContext): void {
 
   /** The name as given, checked to exist, so a miss is Docker's `No such image: x:latest`. */
   function noSuchImage(name: string): string {
-    try {
-      engine.images.resolve(name);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      const shown = /^[a-f0-9]{1,64}$|^sha256:/.test(name) ? name : familiarString(parseReference(name));
-      throw notFound(`No such image: ${shown}`, { cause: error });
-    }
+    resolveImage(engine, name);
     return name;
+  }
+}
+
+/** An image by the name a client sent; a miss is Docker's `No such image: x:latest` (an ID as given). */
+export function resolveImage(engine: ApiContext['engine'], name: string): ImageRecord {
+  try {
+    return engine.images.resolve(name);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    const shown = /^[a-f0-9]{1,64}$|^sha256:/.test(name) ? name : familiarString(parseReference(name));
+    throw notFound(`No such image: ${shown}`, { cause: error });
   }
 }
 
