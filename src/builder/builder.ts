@@ -333,13 +333,18 @@ class Builder {
     return this.stateOf(image, cmdSet);
   }
 
+  /** The step cached under `key`, held for this build, with "Using cache" in the transcript. */
   private lookup(key: string): ImageRecord | undefined {
+    const image = this.cachedImage(key);
+    if (image) this.report.usingCache();
+    return image;
+  }
+
+  private cachedImage(key: string): ImageRecord | undefined {
     if (this.options.noCache) return undefined;
     const id = this.backend.cache.cachedStep(key);
     const image = id && this.backend.images.records.get(id);
-    if (!image || !(this.backend.lease?.hold(image.id) ?? true)) return undefined;
-    this.report.usingCache();
-    return image;
+    return image && (this.backend.lease?.hold(image.id) ?? true) ? image : undefined;
   }
 
   private stateOf(image: ImageRecord, cmdSet: boolean): StageState {
@@ -444,7 +449,6 @@ class Builder {
   }
 
   private async copy(state: StageState, inst: CopyInstruction | AddInstruction): Promise<StageState> {
-    if (inst.link) throw unsupported(`${this.where(inst)}: ${inst.kind} --link is not supported by this builder`);
     if (inst.kind === 'ADD') {
       if (inst.unpack !== undefined) throw unsupported(`${this.where(inst)}: ADD --unpack is not supported by this builder`);
       if (inst.keepGitDir !== undefined && !inst.sources.some(isGitSource)) throw invalidArgument(`${this.where(inst)}: ADD --keep-git-dir applies to git sources only`);
@@ -465,45 +469,58 @@ class Builder {
       // Relative to WORKDIR; a destination ending in `/` or `/.` (or `.` alone) names a directory.
       const isDir = /(^|\/)\.?$/.test(inst.dest);
       const dest = `${joinWorkdir(runtime.WorkingDir, inst.dest)}${isDir ? '/' : ''}`.replace(/^\/\/$/, '/');
-      const step = cacheKey(
-        state.image?.id ?? 'scratch',
-        inst.kind,
-        JSON.stringify([inst.sources, inst.contents, inst.dest, runtime.WorkingDir ?? '', inst.chown ?? '', inst.chmod ?? '', fromImage ?? '', ...(inst.exclude.length > 0 ? [inst.exclude] : []), ...(inst.kind === 'COPY' && inst.parents ? ['--parents'] : [])]),
-      );
+      const view = this.viewOf(state.image);
+      // --chown names are looked up in the stage's own /etc/passwd and /etc/group, with --link too.
+      const owner = inst.chown !== undefined ? chownIds(inst.chown, view.readFile('/etc/passwd') ?? '', view.readFile('/etc/group') ?? '') : undefined;
+      const args = JSON.stringify([inst.sources, inst.contents, inst.dest, runtime.WorkingDir ?? '', inst.chown ?? '', inst.chmod ?? '', fromImage ?? '', ...(inst.exclude.length > 0 ? [inst.exclude] : []), ...(inst.kind === 'COPY' && inst.parents ? ['--parents'] : [])]);
+      const step = cacheKey(state.image?.id ?? 'scratch', inst.kind, args, ...(inst.link ? ['--link'] : []));
+      // --link writes the layer on an empty base: the same sources make the same layer on any base, and `linked`
+      // (no parent in it) finds that layer again when the base changed.
+      const linked = inst.link ? cacheKey('link', inst.kind, args, JSON.stringify(owner ?? null)) : undefined;
       const digestOf = (source: CopySource, file: { rel: string; file: string; stat: fs.BigIntStats }): Digest => {
         if (source.keepOwner) return `sha256:${'0'.repeat(64)}`; // --from: the source image's ID stands for its content
         const rel = path.relative(this.context.dir, file.file);
         // Outside the context: a file ADD downloaded.
         return rel.startsWith('..') ? hashFile(file.file) : this.context.digest({ rel, stat: file.stat });
       };
-      if (!this.options.noCache && this.backend.cache.hasStep(step)) {
-        const cached = this.lookup(cacheKey(step, sourcesChecksum(sources, digestOf)));
+      const record = (image: ImageRecord, checksum: string): StageState => {
+        this.backend.cache.recordStep(cacheKey(step, checksum), step, image.id);
+        if (linked) this.backend.cache.recordStep(cacheKey(linked, checksum), linked, image.id);
+        return this.stateOf(image, state.cmdSet);
+      };
+      if (!this.options.noCache && (this.backend.cache.hasStep(step) || (linked !== undefined && this.backend.cache.hasStep(linked)))) {
+        const checksum = sourcesChecksum(sources, digestOf);
+        const cached = this.lookup(cacheKey(step, checksum));
         if (cached) return this.stateOf(cached, state.cmdSet);
+        const earlier = linked === undefined ? undefined : this.cachedImage(cacheKey(linked, checksum));
+        if (earlier) {
+          // The layer an earlier build made on another base, placed on this one without copying.
+          const layer = await this.backend.images.placeLayer(state.config.rootfs.diff_ids, this.backend.images.layerChain(earlier).at(-1)!, this.backend.images.manifest(earlier).layers.at(-1)!);
+          this.report.usingCache();
+          return record(await this.commit(state, { config: runtime, createdBy: copyCreatedBy(runtime, inst.kind, checksum, inst.dest), layer }), checksum);
+        }
       }
       const learnt = new Map<string, Digest>();
       // The tar code loads only when a COPY really runs: a cached build never needs it.
       const { writeCopyLayer } = await import('./copy.js');
-      const view = this.viewOf(state.image);
       const plan: CopyPlan = {
         sources,
         dest,
-        ...(inst.chown !== undefined && { owner: chownIds(inst.chown, view.readFile('/etc/passwd') ?? '', view.readFile('/etc/group') ?? '') }),
+        ...(owner && { owner }),
         ...(inst.chmod !== undefined && { chmod: parseChmod(inst.chmod) }),
         mtime: this.layerTime,
         instruction: inst.kind,
       };
       const started = Date.now();
       const layer = await this.backend.images.makeLayer(state.config.rootfs.diff_ids, inst.kind, (sink) =>
-        writeCopyLayer(plan, view, sink, (source, file, digest) => {
+        writeCopyLayer(plan, inst.link ? new UnionView([]) : view, sink, (source, file, digest) => {
           if (source.keepOwner) return;
           learnt.set(file.file, digest);
           this.context.remember(file.file, file.stat, digest, started);
         }),
       );
       const checksum = sourcesChecksum(sources, (source, file) => learnt.get(file.file) ?? digestOf(source, file));
-      const image = await this.commit(state, { config: runtime, createdBy: copyCreatedBy(runtime, inst.kind, checksum, inst.dest), layer });
-      this.backend.cache.recordStep(cacheKey(step, checksum), step, image.id);
-      return this.stateOf(image, state.cmdSet);
+      return record(await this.commit(state, { config: runtime, createdBy: copyCreatedBy(runtime, inst.kind, checksum, inst.dest), layer }), checksum);
     } finally {
       cleanup();
     }

@@ -177,6 +177,16 @@ export class ImageStore {
     }
   }
 
+  /**
+   * A layer of the store (`layer`, its blob `blob`) on other parents: COPY --link's layer found again on a changed
+   * base. Its dir is hardlinked into the new chain's, so nothing is copied or unpacked again.
+   */
+  async placeLayer(parentDiffIds: readonly Digest[], layer: LayerRecord, blob: Descriptor): Promise<NewLayer> {
+    const placed = { blob, diffId: layer.diffId, size: layer.size, tarSize: layer.tarSize };
+    if (this.existingLayer(chainIds([...parentDiffIds, layer.diffId]).at(-1)!)) return placed;
+    return { ...placed, tempDir: await this.layers.linkCopy(layer.dir) };
+  }
+
   /** If the layer for `chainId` is already unpacked, returns it, so the blob need not be read at all. */
   existingLayer(chainId: Digest): LayerRecord | undefined {
     const record = this.layers.records.get(chainId);

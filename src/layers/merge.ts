@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { contentXattrs, deviceNumbers, isOpaque, isWhiteout } from './overlay-entries.js';
 import { fsExtras } from './fsx.js';
 import { applyXattrs } from './pax.js';
+import { overlayOpaqueXattr } from './whiteout.js';
 
 /**
  * Applies one layer dir in overlay's lower-dir format on top of `targetDir`, a plain directory holding the layers
@@ -76,4 +77,22 @@ export function setAttributes(to: string, stat: fs.Stats, from: string): void {
   if (!stat.isSymbolicLink()) fs.chmodSync(to, stat.mode & 0o7777);
   applyXattrs(to, contentXattrs(from), from);
   fs.lutimesSync(to, stat.atimeMs / 1000, stat.mtimeMs / 1000);
+}
+
+/**
+ * A second layer dir with the same contents as `layerDir`, at `target` (which does not exist): directories made
+ * anew with their owner, mode, xattrs (the opaque mark too) and times, everything else hardlinked, so no file data
+ * is copied. Layer dirs are never written once published, so sharing their inodes is safe: COPY --link puts one
+ * layer on several bases this way.
+ */
+export function linkLayerDir(layerDir: string, target: string): void {
+  const stat = fs.lstatSync(layerDir);
+  fs.mkdirSync(target);
+  for (const name of fs.readdirSync(layerDir)) {
+    const from = `${layerDir}/${name}`;
+    if (fs.lstatSync(from).isDirectory()) linkLayerDir(from, `${target}/${name}`);
+    else fs.linkSync(from, `${target}/${name}`);
+  }
+  if (isOpaque(layerDir)) fsExtras().lsetxattr(target, overlayOpaqueXattr, Buffer.from('y'));
+  setAttributes(target, stat, layerDir);
 }

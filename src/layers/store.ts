@@ -44,7 +44,7 @@ export class LayerStore {
    * failure the temp dir is removed and a one-line error thrown.
    */
   async unpack(blob: Readable, what: string, tarCopy?: BlobWriter): Promise<UnpackedLayer> {
-    const tempDir = this.path(`.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const tempDir = this.tempPath();
     fs.mkdirSync(tempDir, 0o755);
     // The tar and compression code loads only when a layer is unpacked, not for `images` or `history`.
     const [{ applyLayer }, { asDataError, decompress }] = await Promise.all([import('./apply.js'), import('./compression.js')]);
@@ -79,6 +79,23 @@ export class LayerStore {
       blob.destroy();
       throw asDataError(error, what);
     }
+  }
+
+  /** A temp dir with the contents of the layer dir `name`, hardlinked (merge.ts linkLayerDir), to publish under another chain ID. */
+  async linkCopy(name: string): Promise<string> {
+    const { linkLayerDir } = await import('./merge.js');
+    const tempDir = this.tempPath();
+    try {
+      linkLayerDir(this.path(name), tempDir);
+    } catch (error) {
+      this.discard(tempDir);
+      throw error;
+    }
+    return tempDir;
+  }
+
+  private tempPath(): string {
+    return this.path(`.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
   }
 
   /** Renames an unpacked temp dir to its chain ID's name; if another writer got there first, keeps theirs. */
