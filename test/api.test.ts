@@ -110,6 +110,7 @@ describe('negotiation and errors', () => {
     { method: 'GET', path: '/containers/json?filters=%7Bbad', status: 400, check: (a) => assert.match(a.json().message, /invalid filter/) },
     { method: 'GET', path: '/containers/json?filters=%7B%22nosuch%22%3A%5B%22x%22%5D%7D', status: 400, check: (a) => assert.equal(a.json().message, "invalid filter 'nosuch'") },
     { method: 'POST', path: '/build?version=2', status: 400, check: (a) => assert.match(a.json().message, /DOCKER_BUILDKIT=0/) },
+    { method: 'POST', path: '/build?platform=linux%2F%2F', status: 400, check: (a) => assert.match(a.json().message, /invalid platform "linux\/\/"/) },
     { method: 'POST', path: '/networks/create', status: 501 },
   ];
   for (const row of rows) {

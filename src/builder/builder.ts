@@ -14,7 +14,7 @@ import { Writable } from 'node:stream';
 import { ExitStatusError, invalidArgument, unsupported } from '../errors.js';
 import { canonicalJson, type ContainerConfig, type ImageConfig } from '../images/model.js';
 import { defaultPathEnv } from '../containers/run-flags.js';
-import { hostPlatform } from '../images/platform.js';
+import { formatPlatform, hostPlatform, normalPlatform, parsePlatform, type Platform, platformMatches } from '../images/platform.js';
 import { familiarString, formatReference, parseReference } from '../images/reference.js';
 import type { NewLayer } from '../images/store.js';
 import type { ImageRecord } from '../images/records.js';
@@ -70,8 +70,10 @@ export interface BuildOptions extends MountInputs {
   network?: 'host' | 'none';
   /** SOURCE_DATE_EPOCH: the time of every image, history entry and layer entry of the build. */
   sourceDateEpoch?: number;
-  /** Pulls a base image the store lacks; without it a missing base is an error. */
-  pull?: (name: string) => Promise<void>;
+  /** `--platform`: the platform the target is built for (TARGETPLATFORM, the bases' platform); default this machine's. */
+  platform?: Platform;
+  /** Pulls a base image the store lacks (or has for another platform only); without it a missing base is an error. */
+  pull?: (name: string, platform?: Platform) => Promise<void>;
 }
 
 export interface BuildResult {
@@ -149,21 +151,28 @@ class Builder {
   async buildTarget(): Promise<Digest> {
     const { parsed, options } = this;
     const buildArgs = options.buildArgs ?? {};
-    const globalArgs = resolveGlobalArgs(parsed, { buildArgs, target: options.target });
-    const bases = parsed.stages.map((stage) => expandFrom(parsed, stage, globalArgs).base);
+    const targetPlatform = options.platform && formatPlatform(normalPlatform(options.platform));
+    const platformOptions = { buildArgs, target: options.target, ...(targetPlatform !== undefined && { targetPlatform }) };
+    const globalArgs = resolveGlobalArgs(parsed, platformOptions);
+    const froms = parsed.stages.map((stage) => expandFrom(parsed, stage, globalArgs));
+    const bases = froms.map((from) => from.base);
     const needed = stagesForTarget(parsed, options.target, bases);
-    const baseImages = new Map<string, ImageRecord>();
+    // Each stage's base image, by stage index; a name is looked up (or pulled) once per platform.
+    const baseImages = new Map<number, ImageRecord>();
+    const found = new Map<string, ImageRecord>();
     for (const index of needed) {
       const base = bases[index]!;
       if (base === 'scratch' || baseStage(parsed.stages, base, index)) continue;
-      if (!baseImages.has(base)) baseImages.set(base, await this.baseImage(base));
-      this.addTriggers(index, baseImages.get(base)!);
+      const platform = this.stagePlatform(froms[index]!.platform, index);
+      const key = `${base}\0${platform ? formatPlatform(platform) : ''}`;
+      if (!found.has(key)) found.set(key, await this.baseImage(base, platform));
+      baseImages.set(index, found.get(key)!);
+      this.addTriggers(index, found.get(key)!);
     }
     this.addLabels(needed.at(-1)!);
     const expanded = expandBuild(parsed, {
-      buildArgs,
-      target: options.target,
-      baseEnv: (base) => (base === 'scratch' ? withPath([]) : (withDefaultPath(this.backend.images.config(baseImages.get(base)!.id)).config?.Env ?? [])),
+      ...platformOptions,
+      baseEnv: (base, index) => (base === 'scratch' ? withPath([]) : (withDefaultPath(this.backend.images.config(baseImages.get(index)!.id)).config?.Env ?? [])),
     });
     this.reporter.contextSize(this.context.size());
 
@@ -207,7 +216,7 @@ class Builder {
   }
 
   /** One stage, step by step, its transcript numbered from `firstStep`. */
-  private async buildStage(stage: ExpandedStage, baseImages: Map<string, ImageRecord>, firstStep: number, total: number): Promise<StageState> {
+  private async buildStage(stage: ExpandedStage, baseImages: Map<number, ImageRecord>, firstStep: number, total: number): Promise<StageState> {
     let index = firstStep;
     const from = this.parsed.stages[stage.index]!.from;
     this.report.step(++index, total, from.node.original);
@@ -259,19 +268,41 @@ class Builder {
     for (const opened of this.namedContexts.values()) void opened.then((context) => context.close(), () => undefined);
   }
 
-  /** A base image from the store, pulled when missing and a puller was given. */
-  private async baseImage(name: string): Promise<ImageRecord> {
+  /** A stage's platform: its `FROM --platform` (expanded), else `--platform`; undefined for this machine's. */
+  private stagePlatform(fromPlatform: string | undefined, index: number): Platform | undefined {
+    if (fromPlatform === undefined) return this.options.platform;
+    try {
+      return parsePlatform(fromPlatform);
+    } catch (error) {
+      throw invalidArgument(`${this.parsed.fileName}:${this.parsed.stages[index]!.from.node.startLine}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /**
+   * A base image from the store (of `platform`, when one is asked for), pulled when missing or of another platform
+   * and a puller was given.
+   */
+  private async baseImage(name: string, platform?: Platform): Promise<ImageRecord> {
     const named = this.options.buildContexts?.[name];
-    if (named && 'image' in named) return this.baseImage(named.image);
+    if (named && 'image' in named) return this.baseImage(named.image, platform);
     if (named) throw unsupported(`FROM ${name}: a local directory as a base (--build-context ${name}=${named.dir}) is not supported by this builder`);
     const found = this.backend.images.find(name);
+    const actual = found && this.platformOf(found);
     // Held at once, so a prune cannot take it while the build stands on it (one it took a moment ago is missing).
-    if (found && (this.backend.lease?.hold(found.id) ?? true)) return found;
-    if (!this.options.pull) throw invalidArgument(`pull access denied for ${name}: the image is not in the store (strata pull ${name})`);
-    await this.options.pull(name);
+    if (found && (!platform || platformMatches(actual!, platform)) && (this.backend.lease?.hold(found.id) ?? true)) return found;
+    if (!this.options.pull) {
+      if (found && platform) throw invalidArgument(`image with reference ${name} was found but does not match the specified platform: wanted ${formatPlatform(platform)}, actual: ${formatPlatform(actual!)}`);
+      throw invalidArgument(`pull access denied for ${name}: the image is not in the store (strata pull ${name})`);
+    }
+    await this.options.pull(name, platform);
     const pulled = this.backend.images.resolve(name);
     this.backend.lease?.hold(pulled.id);
     return pulled;
+  }
+
+  private platformOf(image: ImageRecord): Platform {
+    const { os, architecture, variant } = this.backend.images.config(image.id);
+    return { os, architecture, ...(variant !== undefined && { variant }) };
   }
 
   /** ONBUILD triggers of a base image run first in the stage that uses it. */
@@ -296,12 +327,13 @@ class Builder {
     this.parsed.stages[target]!.instructions.push(label!);
   }
 
-  private startStage(stage: ExpandedStage, baseImages: Map<string, ImageRecord>): StageState {
+  private startStage(stage: ExpandedStage, baseImages: Map<number, ImageRecord>): StageState {
     if (stage.baseStage !== undefined) return { ...this.stageResults.get(stage.baseStage)!, cmdSet: false };
     if (stage.base === 'scratch') {
-      return { config: withDefaultPath({ ...hostPlatform(), config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] }), cmdSet: false };
+      const { os, architecture, variant } = normalPlatform(this.stagePlatform(stage.platform, stage.index) ?? hostPlatform());
+      return { config: withDefaultPath({ os, architecture, ...(variant !== undefined && { variant }), config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] }), cmdSet: false };
     }
-    const image = baseImages.get(stage.base)!;
+    const image = baseImages.get(stage.index)!;
     return { image, config: withDefaultPath(this.backend.images.config(image.id)), cmdSet: false };
   }
 
@@ -534,7 +566,7 @@ class Builder {
       if (!result?.image) throw invalidArgument(`COPY --from=${ref}: the stage has no filesystem`);
       return result.image;
     }
-    return this.baseImage(ref);
+    return this.baseImage(ref, this.options.platform);
   }
 
   /** RUN --mount=from=: a stage's or image's root filesystem mounted, or a named context's directory as it is. */

@@ -54,6 +54,12 @@ export function formatPlatform(platform: Platform): string {
   return [platform.os, platform.architecture, ...(platform.variant ? [platform.variant] : [])].join('/');
 }
 
+/** The platform as containerd normalizes it for images and BuildKit for TARGETPLATFORM: arm64's default variant (v8) left out. */
+export function normalPlatform(platform: Platform): Platform {
+  const { variant, ...rest } = platform;
+  return rest.architecture === 'arm64' && variant === 'v8' ? rest : platform;
+}
+
 /**
  * The variants a machine of this variant also runs, best first, as containerd's platform matcher has them:
  * arm v7 runs v7, v6, v5; amd64 v3 runs v3, v2 and plain amd64. Others run only their own.

@@ -394,6 +394,59 @@ test('pull --platform takes that platform from a multi-platform image; a platfor
   assert.equal(strataOk(root, ['images', '-a', '-q', '--no-trunc']), before, 'refused pulls change nothing');
 });
 
+test('build --platform pulls bases of that platform, sets TARGETPLATFORM and the image platform; FROM --platform per stage', async (t) => {
+  const registry = new URL((await startEmbeddedRegistry(t)).url).host;
+  const source = tmp('strata-dist-root-');
+  const archive = await writeDockerArchive(path.join(tmp('strata-dist-'), 'multi.tar'), [
+    { layers: [layerTar({ 'arch.txt': 'amd64\n' })], tags: ['multi:amd64'] },
+    { layers: [layerTar({ 'arch.txt': 'arm64\n' })], tags: ['multi:arm64'], platform: { architecture: 'arm64' } },
+  ]);
+  strataOk(source, ['load', '-i', archive]);
+  const entries = [];
+  for (const [tag, platform] of [
+    ['amd64', { os: 'linux', architecture: 'amd64' }],
+    ['arm64', { os: 'linux', architecture: 'arm64' }],
+  ] as const) {
+    strataOk(source, ['tag', `multi:${tag}`, `${registry}/team/multi:${tag}`]);
+    assert.equal((await strataAsync(source, ['push', '-q', `${registry}/team/multi:${tag}`])).status, 0);
+    const bytes = Buffer.from(await (await fetch(`http://${registry}/v2/team/multi/manifests/${tag}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).arrayBuffer());
+    entries.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256(bytes), size: bytes.length, platform });
+  }
+  const index = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries });
+  assert.equal((await fetch(`http://${registry}/v2/team/multi/manifests/latest`, { method: 'PUT', headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' }, body: index })).status, 201);
+
+  const root = tmp('strata-dist-root-');
+  const dir = tmp('strata-dist-ctx-');
+  fs.writeFileSync(
+    path.join(dir, 'Dockerfile'),
+    [`FROM --platform=$BUILDPLATFORM ${registry}/team/multi AS tools`, `FROM ${registry}/team/multi`, 'ARG TARGETPLATFORM', 'ARG TARGETARCH', 'ARG BUILDARCH', 'LABEL target=$TARGETPLATFORM arch=$TARGETARCH build=$BUILDARCH', 'COPY --from=tools /arch.txt /tools-arch.txt', ''].join('\n'),
+  );
+  const platformOf = (name: string) => {
+    const image = inspect(root, name);
+    return [image.Os, image.Architecture, image.Variant].filter(Boolean).join('/');
+  };
+  const built = await strataAsync(root, ['build', '--platform', 'linux/arm64', '-t', 'app:arm', dir]);
+  assert.equal(built.status, 0, built.stderr);
+  assert.equal(platformOf('app:arm'), 'linux/arm64');
+  assert.deepEqual(inspect(root, 'app:arm').Config.Labels, { target: 'linux/arm64', arch: 'arm64', build: 'amd64' });
+  // The stage pinned to the build platform took this machine's variant of the same name.
+  const out = tmp('strata-dist-out-');
+  assert.equal((await strataAsync(root, ['build', '--platform', 'linux/arm64', '-o', out, dir])).status, 0);
+  assert.equal(fs.readFileSync(path.join(out, 'arch.txt'), 'utf8'), 'arm64\n');
+  assert.equal(fs.readFileSync(path.join(out, 'tools-arch.txt'), 'utf8'), 'amd64\n');
+  // Without --platform: this machine's; the name now points at the arm64 image, so amd64 is pulled again.
+  const native = await strataAsync(root, ['build', '-t', 'app:native', dir]);
+  assert.equal(native.status, 0, native.stderr);
+  assert.equal(platformOf('app:native'), 'linux/amd64');
+
+  fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM --platform=linux/arm/v7 scratch\nCOPY Dockerfile /\n');
+  assert.equal((await strataAsync(root, ['build', '-t', 'app:scratch', dir])).status, 0);
+  assert.equal(platformOf('app:scratch'), 'linux/arm/v7');
+  const bad = await strataAsync(root, ['build', '--platform', 'linux//', dir]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /^Error: invalid platform "linux\/\/"/);
+});
+
 test('push -a sends every local tag of the repository, pull -a fetches every tag the registry has', async (t) => {
   const registry = new URL((await startEmbeddedRegistry(t)).url).host;
   const source = await storeWithApp('app:v1');

@@ -3,6 +3,7 @@ import type { BuildReporter } from '../../builder/builder.js';
 import { classicTranscript } from '../../builder/transcript.js';
 import type { ImageEngine } from '../../image-engine.js';
 import { invalidArgument } from '../../errors.js';
+import { parsePlatform } from '../../images/platform.js';
 import { shortId } from '../../util/digest.js';
 import { boolParam, type Call, JsonStream } from '../http.js';
 
@@ -32,6 +33,7 @@ export async function buildRoute({ req, res, query }: Call, engine: ImageEngine)
   if (remote) throw invalidArgument('remote build contexts are not supported: send the context as the request body');
   const dockerfile = query.get('dockerfile') || 'Dockerfile';
   const network = query.get('networkmode');
+  const platform = query.get('platform') ? parsePlatform(query.get('platform')!) : undefined;
   const stream = new JsonStream(res);
   try {
     const result = await engine.build(
@@ -43,8 +45,9 @@ export async function buildRoute({ req, res, query }: Call, engine: ImageEngine)
         noCache: boolParam(query, 'nocache'),
         labels: jsonMap(query.get('labels'), 'labels'),
         ...(network === 'none' && { network: 'none' as const }),
-        pull: async (name) => {
-          await engine.pull(name, { update: () => undefined, line: (text) => stream.write({ status: text }) });
+        ...(platform && { platform }),
+        pull: async (name, platform) => {
+          await engine.pull(name, { update: () => undefined, line: (text) => stream.write({ status: text }) }, platform && { platform });
         },
       },
       jsonTranscript(stream, boolParam(query, 'q')),

@@ -24,7 +24,7 @@ export interface ExpandOptions {
   /** `--target`; default the last stage. */
   target?: string;
   /** The `Env` (`K=V` strings) of a base image's config (`scratch` too); default none. Stages based on stages chain theirs. */
-  baseEnv?: (base: string) => readonly string[];
+  baseEnv?: (base: string, stageIndex: number) => readonly string[];
 }
 
 export interface ExpandedStep {
@@ -111,7 +111,7 @@ export function expandBuild(parsed: ParsedDockerfile, options: ExpandOptions = {
   for (const index of needed) {
     const stage = parsed.stages[index]!;
     const parent = baseStage(parsed.stages, froms[index]!.base, index);
-    const baseEnv = parent ? done.get(parent.index)!.env : (options.baseEnv?.(froms[index]!.base) ?? []);
+    const baseEnv = parent ? done.get(parent.index)!.env : (options.baseEnv?.(froms[index]!.base, index) ?? []);
     const expanded = expandStage(parsed, stage, { globalArgs, buildArgs: options.buildArgs, baseEnv });
     done.set(index, { ...expanded, base: froms[index]!.base, platform: froms[index]!.platform, baseStage: parent?.index });
   }

@@ -7,6 +7,7 @@ import { type BuildReporter, type NamedContext, parseBuildContext } from '../../
 import type { CheckResult } from '../../builder/checks.js';
 import { classicTranscript } from '../../builder/transcript.js';
 import type { MountInputs } from '../../builder/run-mounts.js';
+import { parsePlatform } from '../../images/platform.js';
 import { shortId } from '../../util/digest.js';
 import { humanSize } from '../format.js';
 import { print } from '../run.js';
@@ -29,6 +30,7 @@ export interface BuildFlags {
   ssh?: string[];
   output?: string;
   buildContext?: string[];
+  platform?: string;
 }
 
 /** `--build-context NAME=docker-image://REF` or `NAME=DIR`, as buildx takes them. */
@@ -181,9 +183,10 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
       buildContexts: buildContexts(flags.buildContext),
       ssh: parseSshFlags(flags.ssh),
       ...(epoch !== undefined && { sourceDateEpoch: Number(epoch) }),
-      pull: async (name) => {
+      ...(flags.platform && { platform: parsePlatform(flags.platform) }),
+      pull: async (name, platform) => {
         const { progressFor } = await import('../progress.js');
-        await engine.pull(name, quiet ? { update: () => undefined, line: () => undefined } : progressFor(out));
+        await engine.pull(name, quiet ? { update: () => undefined, line: () => undefined } : progressFor(out), platform && { platform });
       },
     },
     transcript(quiet, out),
