@@ -26,6 +26,7 @@ const cases: { rule: string; fires: string; message: string; line: number; quiet
   { rule: 'SecretsUsedInArgOrEnv', fires: 'FROM scratch\nARG GITHUB_TOKEN\n', message: 'Do not use ARG or ENV instructions for sensitive data (ARG "GITHUB_TOKEN")', line: 2, quiet: 'FROM scratch\nARG PUBLIC_KEY\n' },
   { rule: 'LegacyKeyValueFormat', fires: 'FROM scratch\nLABEL a b\n', message: '"LABEL key=value" should be used instead of legacy "LABEL key value" format', line: 2, quiet: 'FROM scratch\nLABEL a=b\n' },
   { rule: 'InvalidDefaultArgInFrom', fires: 'ARG TAG\nFROM alpine:$TAG\n', message: 'Default value for ARG alpine:$TAG results in empty or invalid base image name', line: 2, quiet: 'ARG TAG=3\nFROM alpine:$TAG\n' },
+  { rule: 'RedundantTargetPlatform', fires: 'FROM --platform=$TARGETPLATFORM alpine\n', message: 'Setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior', line: 1, quiet: 'FROM --platform=$BUILDPLATFORM alpine\n' },
   { rule: 'FromPlatformFlagConstDisallowed', fires: 'FROM --platform=linux/arm64 alpine AS base\n', message: 'FROM --platform flag should not use constant value "linux/arm64"', line: 1, quiet: 'FROM --platform=linux/arm64 alpine AS base-arm64\n' },
 ];
 
@@ -50,6 +51,20 @@ test('the check directive: skip lists rules (unknown names ignored), skip=all, e
   assert.throws(() => parseCheckDirective('error=maybe'), /strconv.ParseBool: parsing "maybe": invalid syntax/);
 });
 
+test('CopyIgnoredFile (experimental): only when the directive enables it, for context sources .dockerignore excludes', () => {
+  const ignored = (rel: string) => rel === 'secrets' || rel.startsWith('secrets/') || rel.endsWith('.log');
+  const lint = (text: string) => runChecks(parseDockerfile(text, 'Dockerfile'), { ignored }).map((r) => [r.rule, r.message, r.line]);
+  const body = 'FROM scratch AS b\nCOPY ./secrets/key /k\nADD app.log /\nCOPY kept.txt /\nCOPY --from=b /secrets/key /k\n';
+  assert.deepEqual(lint(body), []);
+  const fired = [
+    ['CopyIgnoredFile', 'Attempting to Copy file "secrets/key" that is excluded by .dockerignore', 3],
+    ['CopyIgnoredFile', 'Attempting to Add file "app.log" that is excluded by .dockerignore', 4],
+  ];
+  assert.deepEqual(lint(`# check=experimental=CopyIgnoredFile\n${body}`), fired);
+  assert.deepEqual(lint(`# check=experimental=all\n${body}`), fired);
+  assert.deepEqual(lint(`# check=experimental=all;skip=CopyIgnoredFile\n${body}`), []);
+});
+
 const contextWith = (dockerfile: string) => {
   const dir = tempDir();
   fs.writeFileSync(path.join(dir, 'Dockerfile'), dockerfile);
@@ -69,6 +84,11 @@ test('strata build --check prints as buildx and exits 1 on a warning, 0 without'
   assert.deepEqual([clean.status, clean.stdout], [0, 'Check complete, no warnings found.\n']);
   const skipped = strata(root, ['build', '--check', contextWith('# check=skip=MaintainerDeprecated;error=true\nFROM scratch\nMAINTAINER me\n')]);
   assert.equal(skipped.status, 0);
+  const ignoring = contextWith('# check=experimental=CopyIgnoredFile\nFROM scratch\nCOPY notes.md /\n');
+  fs.writeFileSync(path.join(ignoring, '.dockerignore'), '*.md\n');
+  const ignoredCopy = strata(root, ['build', '--check', ignoring]);
+  assert.equal(ignoredCopy.status, 1);
+  assert.match(ignoredCopy.stdout, /WARNING: CopyIgnoredFile - https:\/\/docs.docker.com\/go\/dockerfile\/rule\/copy-ignored-file\/\nAttempting to Copy file "notes.md" that is excluded by .dockerignore\nDockerfile:3\n/);
 });
 
 test('strata build --check: an unparseable Dockerfile or a malformed directive is a one-line error', () => {

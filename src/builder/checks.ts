@@ -3,6 +3,7 @@
  * doc URLs (moby/buildkit frontend/dockerfile/linter/ruleset.go), found statically: nothing is pulled, so what
  * needs a base image's config (its Env, its SHELL) is known only when the caller passes it. Pure.
  */
+import path from 'node:path';
 import { invalidArgument } from '../errors.js';
 import { formatPlatform, hostPlatform, parsePlatform } from '../images/platform.js';
 import { parseReference } from '../images/reference.js';
@@ -21,6 +22,8 @@ export interface CheckRule {
   name: string;
   description: string;
   url: string;
+  /** Runs only when the check directive's `experimental=` names it (or all). */
+  experimental?: boolean;
 }
 
 export interface CheckResult {
@@ -39,6 +42,8 @@ export interface CheckOptions {
   buildPlatform?: string;
   /** A base image's Env (`K=V`), when known; undefined leaves UndefinedVar silent in stages built on it. */
   baseEnv?: (base: string) => readonly string[] | undefined;
+  /** Whether .dockerignore excludes a context path (or a parent of it), for CopyIgnoredFile. */
+  ignored?: (rel: string) => boolean;
 }
 
 /** `# check=skip=A,B;error=true`, as BuildKit's ParseLintOptions reads it. */
@@ -46,6 +51,9 @@ export interface CheckConfig {
   skipAll: boolean;
   skip: Set<string>;
   error: boolean;
+  /** `experimental=A,B|all`: experimental rules run only when named here. */
+  experimentalAll: boolean;
+  experimental: Set<string>;
 }
 
 const rule = (name: string, description: string): CheckRule => ({
@@ -71,6 +79,8 @@ export const checkRules = {
   SecretsUsedInArgOrEnv: rule('SecretsUsedInArgOrEnv', 'Sensitive data should not be used in the ARG or ENV commands'),
   InvalidDefaultArgInFrom: rule('InvalidDefaultArgInFrom', 'Default value for global ARG results in an empty or invalid base image name'),
   FromPlatformFlagConstDisallowed: rule('FromPlatformFlagConstDisallowed', 'FROM --platform flag should not use a constant value'),
+  RedundantTargetPlatform: rule('RedundantTargetPlatform', 'Setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior'),
+  CopyIgnoredFile: { ...rule('CopyIgnoredFile', 'Attempting to Copy file that is excluded by .dockerignore'), experimental: true },
 } satisfies Record<string, CheckRule>;
 
 type RuleName = keyof typeof checkRules;
@@ -84,7 +94,7 @@ function parseGoBool(text: string): boolean | undefined {
 
 /** The `check` directive's value (up to its first space, as BuildKit cuts it); a bad option is an error. */
 export function parseCheckDirective(directive: string | undefined): CheckConfig {
-  const config: CheckConfig = { skipAll: false, skip: new Set(), error: false };
+  const config: CheckConfig = { skipAll: false, skip: new Set(), error: false, experimentalAll: false, experimental: new Set() };
   const text = (directive ?? '').split(' ')[0]!.trim();
   if (text === '') return config;
   const fail = (why: string) => invalidArgument(`failed to parse check options: ${why}`);
@@ -102,7 +112,10 @@ export function parseCheckDirective(directive: string | undefined): CheckConfig 
       const on = parseGoBool(value);
       if (on === undefined) throw fail(`failed to parse check option ${JSON.stringify(part)}: strconv.ParseBool: parsing ${JSON.stringify(value)}: invalid syntax`);
       config.error = on;
-    } else if (key !== 'experimental') {
+    } else if (key === 'experimental') {
+      if (value === 'all') config.experimentalAll = true;
+      else for (const name of value.split(',')) config.experimental.add(name.trim());
+    } else {
       throw fail(`invalid check option ${JSON.stringify(key)}`);
     }
   }
@@ -150,8 +163,9 @@ export function runChecks(parsed: ParsedDockerfile, options: CheckOptions = {}):
   const config = parseCheckDirective(parsed.directives.find((d) => d.name === 'check')?.value);
   const results: CheckResult[] = [];
   const report = (name: RuleName, message: string, line: number) => {
-    if (config.skipAll || config.skip.has(name)) return;
-    const { description, url } = checkRules[name];
+    const rule: CheckRule = checkRules[name];
+    if (config.skipAll || config.skip.has(name) || (rule.experimental && !config.experimentalAll && !config.experimental.has(name))) return;
+    const { description, url } = rule;
     results.push({ rule: name, description, url, message, file: parsed.fileName, line });
   };
   const { stages } = parsed;
@@ -221,6 +235,9 @@ export function runChecks(parsed: ParsedDockerfile, options: CheckOptions = {}):
     unusedFromArgs(base.unmatched);
     bases.push(base.result);
     if (stage.platform === undefined) continue;
+    if (stage.platform === '$TARGETPLATFORM' || stage.platform === '${TARGETPLATFORM}') {
+      report('RedundantTargetPlatform', `Setting platform to predefined ${stage.platform} in FROM is redundant as this is the default behavior`, line);
+    }
     const flag = expand(parsed, stage.platform, globalArgs);
     unusedFromArgs(flag.unmatched);
     if (flag.matched.size > 0 || flag.unmatched.size > 0) continue;
@@ -246,7 +263,7 @@ export function runChecks(parsed: ParsedDockerfile, options: CheckOptions = {}):
     const state: StageState = inherited
       ? { env: inherited.env && new Map(inherited.env), declared: new Set(inherited.declared), workdirSet: inherited.workdirSet, shellSet: inherited.shellSet }
       : { env: imageEnv && envMap(imageEnv), declared: new Set(), workdirSet: false, shellSet: false };
-    dispatchChecks(parsed, stage, state, globalArgs, buildArgs, report);
+    dispatchChecks(parsed, stage, state, globalArgs, buildArgs, report, options.ignored);
     states.set(index, state);
   }
 
@@ -291,6 +308,7 @@ function dispatchChecks(
   globalArgs: ReadonlyMap<string, string>,
   buildArgs: Readonly<Record<string, string>>,
   report: Report,
+  ignored: CheckOptions['ignored'],
 ): void {
   const usedOnce = new Map<string, number>();
   for (const inst of stage.instructions) {
@@ -370,6 +388,12 @@ function dispatchChecks(
       case 'ADD':
         for (const text of [...inst.sources, inst.dest, inst.chown, inst.chmod]) if (text !== undefined) word(text);
         for (const content of inst.contents) if (content.expand) word(content.data, true);
+        if (inst.kind === 'COPY' && inst.from !== undefined) break;
+        for (const source of inst.sources) {
+          const rel = path.posix.normalize(`/${expand(parsed, source, env).result}`).slice(1);
+          if (/^[a-z][a-z0-9+.-]*:\/\/|^git@/i.test(source) || !ignored?.(rel)) continue;
+          report('CopyIgnoredFile', `Attempting to ${inst.kind === 'COPY' ? 'Copy' : 'Add'} file ${JSON.stringify(rel)} that is excluded by .dockerignore`, line);
+        }
         break;
       case 'SHELL':
         state.shellSet = true;

@@ -154,7 +154,7 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
       }
       const { runChecks } = await import('../../builder/checks.js');
       const parsed = parseDockerfile(context.dockerfileText, fileName, { allowDuplicateStageNames: true });
-      const results = runChecks(parsed, { buildArgs: pairs(flags.buildArg, true), ...(flags.target !== undefined && { target: flags.target }) });
+      const results = runChecks(parsed, { buildArgs: pairs(flags.buildArg, true), ...(flags.target !== undefined && { target: flags.target }), ignored: (rel) => context.isIgnored(rel) });
       process.stdout.write(formatCheckResults(results, context.dockerfileText));
       // buildx's lint result carries status 1 whenever a check fired.
       if (results.length > 0) process.exitCode = 1;
