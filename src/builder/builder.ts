@@ -482,7 +482,6 @@ class Builder {
 
   private async copy(state: StageState, inst: CopyInstruction | AddInstruction): Promise<StageState> {
     if (inst.kind === 'ADD') {
-      if (inst.unpack !== undefined) throw unsupported(`${this.where(inst)}: ADD --unpack is not supported by this builder`);
       if (inst.keepGitDir !== undefined && !inst.sources.some(isGitSource)) throw invalidArgument(`${this.where(inst)}: ADD --keep-git-dir applies to git sources only`);
       const local = inst.sources.find((source) => !/^https?:\/\//i.test(source) && !isGitSource(source));
       if (inst.checksum !== undefined && local !== undefined) throw invalidArgument(`${this.where(inst)}: ADD --checksum applies to http(s) sources only, not "${local}"`);

@@ -236,7 +236,8 @@ function excludeFrom(sources: CopySource[], patterns: readonly string[], where: 
 
 /**
  * The sources of a COPY/ADD: from the context, an earlier stage or an image (`--from`), URLs (downloaded to a
- * temp dir that `cleanup` removes), heredocs. ADD marks local tar archives to be extracted.
+ * temp dir that `cleanup` removes), heredocs. ADD marks tar archives to be extracted: local ones unless
+ * `--unpack=false`, downloaded ones with `--unpack=true` (BuildKit's rule).
  */
 export async function gatherSources(inst: CopyInstruction | AddInstruction, origins: SourceOrigins): Promise<{ sources: CopySource[]; fromImage?: Digest; cleanup: () => void }> {
   const cleanups: (() => void)[] = [];
@@ -275,9 +276,11 @@ export async function gatherSources(inst: CopyInstruction | AddInstruction, orig
         const { downloadSource } = await import('./copy.js');
         const downloaded = await downloadSource(source, dir, inst.kind);
         if (inst.kind === 'ADD' && inst.checksum !== undefined) verifyChecksum(downloaded.root.file, inst.checksum, source, origins.where);
+        // A downloaded archive is extracted only when asked (--unpack), a local one unless told not to.
+        if (inst.kind === 'ADD' && inst.unpack === true && (await (await import('./copy.js')).isTarArchive(downloaded.root.file))) downloaded.archive = true;
         sources.push(downloaded);
       }
-      const { isTarArchive } = inst.kind === 'ADD' ? await import('./copy.js') : { isTarArchive: undefined };
+      const { isTarArchive } = inst.kind === 'ADD' && inst.unpack !== false ? await import('./copy.js') : { isTarArchive: undefined };
       for (const source of selected) {
         if (isTarArchive && source.root.stat.isFile() && (await isTarArchive(source.root.file))) source.archive = true;
         sources.push(source);

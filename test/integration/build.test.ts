@@ -286,10 +286,16 @@ test('.dockerignore matches as Docker on Linux: case-sensitive, ** and exception
   assert.equal(bad.stderr, 'Error: error checking context: .dockerignore, line 2: syntax error in pattern "[unclosed"\n');
 });
 
-test('ADD of an http URL downloads the file', skip, async () => {
+test('ADD of an http URL downloads the file; --unpack decides whether archives are extracted', skip, async () => {
   const root = storeWithBusybox();
+  const packDir = tempDir('strata-build-pack-');
+  fs.writeFileSync(path.join(packDir, 'inner.txt'), 'from the archive\n');
+  spawnSync('tar', ['-C', packDir, '-cf', path.join(packDir, 'pack.tar'), 'inner.txt']);
+  const pack = fs.readFileSync(path.join(packDir, 'pack.tar'));
   const server = http.createServer((request, response) => {
-    if (request.url === '/files/tool.sh') {
+    if (request.url === '/files/pack.tar') {
+      response.end(pack);
+    } else if (request.url === '/files/tool.sh') {
       response.writeHead(200, { 'last-modified': 'Wed, 21 Oct 2015 07:28:00 GMT' });
       response.end('echo downloaded\n');
     } else {
@@ -317,6 +323,14 @@ test('ADD of an http URL downloads the file', skip, async () => {
     assert.equal(mismatch.stderr, `Error: Dockerfile:2: checksum mismatch for http://127.0.0.1:${port}/files/tool.sh: expected ${wrong}, got ${digest}\n`);
     const local = await strataAsync(root, ['build', context({ Dockerfile: `FROM busybox\nADD --checksum=${digest} a /opt/\n`, a: 'a' })]);
     assert.match(local.stderr, /^Error: Dockerfile:2: ADD --checksum applies to http\(s\) sources only, not "a"\n$/);
+
+    // A downloaded archive stays a file unless --unpack=true; a local one is extracted unless --unpack=false.
+    const url = `http://127.0.0.1:${port}/files/pack.tar`;
+    const unpackCtx = context({ Dockerfile: `FROM busybox\nADD ${url} /kept/\nADD --unpack=true ${url} /unpacked/\nADD --unpack=false local.tar /local/\nADD local.tar /extracted/\n` });
+    fs.writeFileSync(path.join(unpackCtx, 'local.tar'), pack);
+    const unpacked = await strataAsync(root, ['build', '-t', 'unpacked', unpackCtx]);
+    assert.equal(unpacked.status, 0, unpacked.stderr);
+    assert.equal(strataOk(root, ['run', '--rm', 'unpacked', 'sh', '-c', 'ls /kept /unpacked /local /extracted']), '/extracted:\ninner.txt\n\n/kept:\npack.tar\n\n/local:\nlocal.tar\n\n/unpacked:\ninner.txt\n');
   } finally {
     server.close();
   }
