@@ -24,7 +24,7 @@ import type { BuildBackend, StepContainer } from './backend.js';
 import { type MountInputs, type MountPlan, mountsKey, type PreparedMounts, planMounts, prepareMounts } from './run-mounts.js';
 import { BuildContext, type ContextSource, hashFile } from './context.js';
 import type { CopyPlan } from './copy.js';
-import { type CopySource, gatherSources, sourcesChecksum } from './sources.js';
+import { type CopySource, gatherSources, listedTree, selectSources, sourcesChecksum } from './sources.js';
 import { isGitSource } from './git-source.js';
 import {
   type AddInstruction,
@@ -285,7 +285,7 @@ class Builder {
   private async baseImage(name: string, platform?: Platform): Promise<ImageRecord> {
     const named = this.options.buildContexts?.[name];
     if (named && 'image' in named) return this.baseImage(named.image, platform);
-    if (named) throw unsupported(`FROM ${name}: a local directory as a base (--build-context ${name}=${named.dir}) is not supported by this builder`);
+    if (named) return this.directoryBase(name, platform);
     const found = this.backend.images.find(name);
     const actual = found && this.platformOf(found);
     // Held at once, so a prune cannot take it while the build stands on it (one it took a moment ago is missing).
@@ -298,6 +298,26 @@ class Builder {
     const pulled = this.backend.images.resolve(name);
     this.backend.lease?.hold(pulled.id);
     return pulled;
+  }
+
+  /**
+   * `FROM NAME` of a `--build-context NAME=DIR`: the directory (its .dockerignore applied) as the only layer of
+   * an image without config, as BuildKit bases a stage on a local context; cached by the files' checksum.
+   */
+  private async directoryBase(name: string, platform: Platform | undefined): Promise<ImageRecord> {
+    const context = await this.namedContext(name)!;
+    const sources = selectSources(listedTree(context.dir, context.entries()), ['.'], 'FROM');
+    const checksum = sourcesChecksum(sources, (_source, file) => context.digest({ rel: file.rel, stat: file.stat }));
+    const { os, architecture, variant } = normalPlatform(platform ?? hostPlatform());
+    const scratch: StageState = { config: { os, architecture, ...(variant !== undefined && { variant }), config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] }, cmdSet: false };
+    const key = cacheKey('FROM directory', formatPlatform(scratch.config), checksum);
+    const cached = this.cachedImage(key);
+    if (cached) return cached;
+    const { writeCopyLayer } = await import('./copy.js');
+    const layer = await this.backend.images.makeLayer([], 'FROM', (sink) => writeCopyLayer({ sources, dest: '/', mtime: this.layerTime, instruction: 'FROM' }, new UnionView([]), sink));
+    const image = await this.commit(scratch, { config: {}, createdBy: `FROM ${name}`, layer });
+    this.backend.cache.recordStep(key, key, image.id);
+    return image;
   }
 
   private platformOf(image: ImageRecord): Platform {

@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { busyboxTar, cliPath, hasCommand, sh, strata, strataOk, tempDir } from '../helpers.js';
+import { busyboxRootfs, busyboxTar, cliPath, hasCommand, sh, strata, strataOk, tempDir } from '../helpers.js';
 
 const canRun = process.getuid?.() === 0 && hasCommand('runc');
 const skip = { skip: canRun ? false : 'needs root and runc' };
@@ -560,6 +560,21 @@ test('--build-context: an image under another name for FROM, a directory for COP
   fs.writeFileSync(path.join(extra, 'e.txt'), 'changed\n');
   assert.match(strataOk(root, ['build', '--build-context', 'base=docker-image://busybox', '--build-context', `extra=${extra}`, dir]), /^changed\nchanged$/m);
   assert.equal(strata(root, ['build', '--build-context', 'extra=/nonexistent', dir]).stderr, 'Error: build context extra: /nonexistent does not exist\n');
+});
+
+test('--build-context NAME=DIR as a FROM base: the directory is the stage\'s filesystem, cached by its files', skip, () => {
+  const root = storeWithBusybox();
+  const rootfs = context({ 'etc/motd': 'hello\n', 'bin/.keep': '', '.dockerignore': 'skip.txt\n', 'skip.txt': 'no\n' });
+  fs.cpSync(path.join(busyboxRootfs(), 'bin'), path.join(rootfs, 'bin'), { recursive: true, verbatimSymlinks: true });
+  const dir = context({ Dockerfile: 'FROM tree\nRUN cat /etc/motd && test ! -e /skip.txt\n' });
+  const first = strataOk(root, ['build', '--build-context', `tree=${rootfs}`, '-t', 'fromdir', dir]);
+  assert.match(first, /^hello$/m);
+  // One layer, the directory's (the RUN changed nothing), and its history entry.
+  assert.equal(JSON.parse(strataOk(root, ['inspect', '--format', '{{json .RootFS.Layers}}', 'fromdir'])).length, 1);
+  assert.match(strataOk(root, ['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'fromdir']), /^FROM tree$/m);
+  assert.equal(cacheUse(strataOk(root, ['build', '--build-context', `tree=${rootfs}`, dir])).filter(Boolean).length, 1);
+  fs.writeFileSync(path.join(rootfs, 'etc/motd'), 'changed\n');
+  assert.match(strataOk(root, ['build', '--build-context', `tree=${rootfs}`, dir]), /^changed$/m);
 });
 
 test('COPY --parents keeps each source\'s path under the destination, below a /./ pivot when there is one', skip, () => {
