@@ -11,12 +11,15 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { ExitStatusError, invalidArgument, unsupported } from '../errors.js';
+import { ExitStatusError, invalidArgument, StrataError, unsupported } from '../errors.js';
 import { canonicalJson, type ContainerConfig, type ImageConfig } from '../images/model.js';
 import { defaultPathEnv } from '../containers/run-flags.js';
 import { formatPlatform, hostPlatform, normalPlatform, parsePlatform, type Platform, platformMatches } from '../images/platform.js';
 import { familiarString, formatReference, parseReference } from '../images/reference.js';
 import type { NewLayer } from '../images/store.js';
+import { parseConfig } from '../images/validate.js';
+import type { CacheFromSpec, CacheStep, CacheToSpec } from './cache-record.js';
+import type { ImportedCache } from './cache-transport.js';
 import type { ImageRecord } from '../images/records.js';
 import type { Digest } from '../util/digest.js';
 import { UnionView } from '../layers/union.js';
@@ -72,6 +75,10 @@ export interface BuildOptions extends MountInputs {
   sourceDateEpoch?: number;
   /** `--platform`: the platform the target is built for (TARGETPLATFORM, the bases' platform); default this machine's. */
   platform?: Platform;
+  /** `--cache-from type=registry|local`: caches made elsewhere, consulted after the store's own. */
+  cacheFrom?: CacheFromSpec[];
+  /** `--cache-to`: where this build's step cache goes once it is built; max also carries its cache mounts. */
+  cacheTo?: CacheToSpec[];
   /** Pulls a base image the store lacks (or has for another platform only); without it a missing base is an error. */
   pull?: (name: string, platform?: Platform) => Promise<void>;
 }
@@ -84,9 +91,17 @@ export interface BuildResult {
 /** The image a stage has reached: its record (none yet for `FROM scratch`), its config, whether CMD was set. */
 interface StageState {
   image?: ImageRecord;
+  /** A step image an imported cache has, not made in the store until the build needs its files (`settle`). */
+  imported?: { id: Digest; from: ImportedCache };
   config: ImageConfig;
   cmdSet: boolean;
 }
+
+/** mode=max carries a cache mount up to this size (BuildKit carries none; a warm npm or pip cache is well under). */
+const cacheMountExportLimit = 1 << 30;
+
+/** The image a stage has reached, by ID: in the store or in an imported cache; 'scratch' before any. */
+const idOf = (state: StageState): string => state.image?.id ?? state.imported?.id ?? 'scratch';
 
 export class BuildFailure extends ExitStatusError {}
 
@@ -105,6 +120,7 @@ export async function build(backend: BuildBackend, options: BuildOptions, report
       backend.images.records.transaction(() => {
         for (const tag of tags) backend.images.records.tag(formatReference(tag), id);
       });
+      await builder.exportCaches(id);
       return { id, tags: tags.map(familiarString) };
     } finally {
       builder.closeNamedContexts();
@@ -134,6 +150,12 @@ class Builder {
   private readonly layerTime: Date;
   private readonly stageResults = new Map<number, StageState>();
   private readonly triggerNodes = new Set<Instruction['node']>();
+  /** `--cache-from` caches that opened. */
+  private imports: ImportedCache[] = [];
+  /** Every step this build took or built, in order: what `--cache-to` exports and the store's cache records. */
+  private readonly usedSteps: CacheStep[] = [];
+  /** Directory names of the cache mounts RUN steps used (mode=max carries them). */
+  private readonly usedCacheMounts = new Set<string>();
 
   constructor(
     private readonly backend: BuildBackend,
@@ -150,6 +172,7 @@ class Builder {
 
   async buildTarget(): Promise<Digest> {
     const { parsed, options } = this;
+    await this.openImports();
     const buildArgs = options.buildArgs ?? {};
     const targetPlatform = options.platform && formatPlatform(normalPlatform(options.platform));
     const platformOptions = { buildArgs, target: options.target, ...(targetPlatform !== undefined && { targetPlatform }) };
@@ -211,8 +234,11 @@ class Builder {
     const unused = Object.keys(buildArgs).filter((key) => !declared.has(key) && !proxyArgs.includes(key) && !expanded.globalArgs.has(key));
     if (unused.length > 0) this.reporter.warning(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed`);
     // A Dockerfile of FROM lines only still names an image: the base's own (`FROM busybox` builds busybox).
-    if (!last?.image) throw invalidArgument('the build produced no image: the target stage is empty (FROM scratch and nothing else)');
-    return last.image.id;
+    if (!last || idOf(last) === 'scratch') throw invalidArgument('the build produced no image: the target stage is empty (FROM scratch and nothing else)');
+    const target = (await this.settle(last)).image!;
+    // Steps taken from an imported cache are the store's own from now on, where their images were made.
+    for (const step of this.usedSteps) if (this.backend.images.records.get(step.image)) this.backend.cache.recordStep(step.key, step.step, step.image);
+    return target.id;
   }
 
   /** One stage, step by step, its transcript numbered from `firstStep`. */
@@ -228,7 +254,7 @@ class Builder {
       const isTrigger = this.triggerNodes.has(step.instruction.node);
       if (!isTrigger) this.report.step(++index, total, step.instruction.node.original);
       state = await this.execute(state, step.instruction, step.args, step.proxyEnv);
-      if (!isTrigger) this.report.stepResult(state.image?.id);
+      if (!isTrigger) this.report.stepResult(idOf(state) === 'scratch' ? undefined : (idOf(state) as Digest));
     }
     this.stageResults.set(stage.index, state);
     return state;
@@ -369,7 +395,7 @@ class Builder {
         const { config, text, author } = applyMetadata(runtime, inst, state.cmdSet);
         // The comment is made with the config after the step: SHELL's own entry already names the new shell.
         const createdBy = nopCreatedBy(config, text);
-        const key = cacheKey(state.image?.id ?? 'scratch', createdBy, JSON.stringify(config), author ?? '');
+        const key = cacheKey(idOf(state), createdBy, JSON.stringify(config), author ?? '');
         const cmdSet = state.cmdSet || inst.kind === 'CMD';
         return this.cachedOr(key, cmdSet, async () => this.commit(state, { config, createdBy, author }));
       }
@@ -378,18 +404,105 @@ class Builder {
 
   /** Reuses the step cached under `key`, or builds it and remembers it (the key is the whole step: no sources). */
   private async cachedOr(key: string, cmdSet: boolean, make: () => Promise<ImageRecord>): Promise<StageState> {
-    const cached = this.lookup(key);
-    if (cached) return this.stateOf(cached, cmdSet);
+    const cached = await this.lookup(key, key, cmdSet);
+    if (cached) return cached;
     const image = await make();
-    this.backend.cache.recordStep(key, key, image.id);
+    this.remember(key, key, image.id);
     return this.stateOf(image, cmdSet);
   }
 
-  /** The step cached under `key`, held for this build, with "Using cache" in the transcript. */
-  private lookup(key: string): ImageRecord | undefined {
-    const image = this.cachedImage(key);
-    if (image) this.report.usingCache();
-    return image;
+  /**
+   * The step cached under `key` (`step`: its key without the sources' checksum), with "Using cache" in the
+   * transcript: from the store, held for this build, else from an imported cache, its image made only when needed.
+   */
+  private async lookup(key: string, step: string, cmdSet: boolean): Promise<StageState | undefined> {
+    const local = this.cachedImage(key);
+    if (local) {
+      this.report.usingCache();
+      this.usedSteps.push({ key, step, image: local.id });
+      return this.stateOf(local, cmdSet);
+    }
+    if (this.options.noCache) return undefined;
+    for (const from of this.imports) {
+      const id = from.imageFor(key);
+      if (!id) continue;
+      let config: ImageConfig;
+      try {
+        config = parseConfig(await from.config(id), `cache ${from.name} config ${id}`);
+      } catch (error) {
+        this.report.warning(`[Warning] cache from ${from.name}: ${(error as Error).message}`);
+        continue;
+      }
+      this.report.usingCache();
+      this.usedSteps.push({ key, step, image: id });
+      const inStore = this.backend.images.records.get(id);
+      if (inStore && (this.backend.lease?.hold(id) ?? true)) return this.stateOf(inStore, cmdSet);
+      return { imported: { id, from }, config, cmdSet };
+    }
+    return undefined;
+  }
+
+  /** Records a step this build made, in the store's cache and for `--cache-to`. */
+  private remember(key: string, step: string, image: Digest): void {
+    this.backend.cache.recordStep(key, step, image);
+    this.usedSteps.push({ key, step, image });
+  }
+
+  /** Whether any cache (the store's, an imported one) has a step of this key without its sources' checksum. */
+  private hasStep(step: string): boolean {
+    return !this.options.noCache && (this.backend.cache.hasStep(step) || this.imports.some((from) => from.hasStep(step)));
+  }
+
+  /**
+   * The stage's state with its image in the store: a step image of an imported cache is made now (its
+   * parents first, only the layers the store lacks downloaded). A cache that fails here fails the build.
+   */
+  private async settle(state: StageState): Promise<StageState> {
+    if (!state.imported) return state;
+    const image = await state.imported.from.materialize(this.backend.images, state.imported.id, this.backend.lease);
+    return { image, config: state.config, cmdSet: state.cmdSet };
+  }
+
+  /** `--cache-from`: each cache opened; one that cannot be read is a warning, and the build goes on without it. */
+  private async openImports(): Promise<void> {
+    if (this.options.noCache) return;
+    for (const spec of this.options.cacheFrom ?? []) {
+      if (spec.type === 'image') continue;
+      const name = spec.type === 'registry' ? spec.ref : spec.dir;
+      try {
+        const { ImportedCache, openLocation } = await import('./cache-transport.js');
+        const from = await ImportedCache.open(openLocation(spec));
+        await from.restoreMounts(this.backend.cacheMountsDir);
+        this.imports.push(from);
+      } catch (error) {
+        this.reporter.warning(`[Warning] cache from ${name} not used: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /** `--cache-to`: the steps (mode=min: those of the target image's chain) and, for mode=max, the cache mounts. */
+  async exportCaches(target: Digest): Promise<void> {
+    const specs = this.options.cacheTo ?? [];
+    if (specs.length === 0) return;
+    const chain = new Set<Digest>();
+    for (let id: Digest | null = target; id !== null; id = this.backend.images.records.get(id)?.parent ?? null) chain.add(id);
+    const [{ exportCache, openLocation, tarMounts }, { stepsToExport }] = await Promise.all([import('./cache-transport.js'), import('./cache-record.js')]);
+    for (const spec of specs) {
+      const steps = stepsToExport(this.usedSteps.map((step) => ({ ...step, inTarget: chain.has(step.image) })), spec.mode);
+      const mounts = spec.mode === 'max' ? await tarMounts(this.backend.cacheMountsDir, this.usedCacheMounts, this.backend.images.content.ingestDir, cacheMountExportLimit, (text) => this.reporter.warning(text)) : [];
+      try {
+        await exportCache(this.backend.images, openLocation(spec), steps, mounts);
+      } catch (error) {
+        const name = spec.type === 'registry' ? spec.ref : spec.dir;
+        if (spec.ignoreError) {
+          this.reporter.warning(`[Warning] exporting the build cache to ${name}: ${(error as Error).message}`);
+          continue;
+        }
+        throw new StrataError(error instanceof StrataError ? error.code : 'unavailable', `exporting the build cache to ${name}: ${(error as Error).message}`, { cause: error });
+      } finally {
+        for (const mount of mounts) fs.rmSync(mount.tar, { force: true });
+      }
+    }
   }
 
   private cachedImage(key: string): ImageRecord | undefined {
@@ -404,7 +517,8 @@ class Builder {
   }
 
   /** A new image on top of the stage's: the config and history entry, and the layer when the step made one. */
-  private async commit(state: StageState, step: { config: ContainerConfig; createdBy: string; author?: string; layer?: NewLayer }): Promise<ImageRecord> {
+  private async commit(unsettled: StageState, step: { config: ContainerConfig; createdBy: string; author?: string; layer?: NewLayer }): Promise<ImageRecord> {
+    const state = await this.settle(unsettled);
     const { container: _container, container_config: _containerConfig, ...base } = state.config;
     const diffIds = [...base.rootfs.diff_ids, ...(step.layer ? [step.layer.diffId] : [])];
     const config: ImageConfig = {
@@ -439,8 +553,9 @@ class Builder {
     const command = runCommand(runtime, inst);
     const createdBy = runCreatedBy(command, args);
     const mountPart = plans.length === 0 ? [] : [mountsKey(plans, (plan) => this.bindContent(plan))];
-    const key = cacheKey(state.image?.id ?? 'scratch', 'RUN', createdBy, inst.network === 'default' ? '' : (inst.network ?? ''), ...mountPart);
+    const key = cacheKey(idOf(state), 'RUN', createdBy, inst.network === 'default' ? '' : (inst.network ?? ''), ...mountPart);
     return this.cachedOr(key, state.cmdSet, async () => {
+      state = await this.settle(state);
       if (!state.image) throw invalidArgument(`${this.where(inst)}: RUN needs a filesystem, but the stage has none yet (FROM scratch)`);
       const network = inst.network === 'none' ? 'none' : (this.options.network ?? 'host');
       let prepared: PreparedMounts;
@@ -455,6 +570,7 @@ class Builder {
       } catch (error) {
         throw invalidArgument(`${this.where(inst)}: ${(error as Error).message}`, { cause: error });
       }
+      for (const dir of prepared.cacheDirs) this.usedCacheMounts.add(dir);
       const settings = { ...runSettings(runtime, command, [...args, ...proxyEnv], network), mounts: prepared.mounts };
       settings.env.push(...prepared.env);
       let container: StepContainer;
@@ -517,14 +633,17 @@ class Builder {
       namedContext: (ref) => this.namedContext(ref),
     });
     try {
+      // --chown reads the stage's /etc/passwd: its files are needed at once.
+      if (inst.chown !== undefined) state = await this.settle(state);
       // Relative to WORKDIR; a destination ending in `/` or `/.` (or `.` alone) names a directory.
       const isDir = /(^|\/)\.?$/.test(inst.dest);
       const dest = `${joinWorkdir(runtime.WorkingDir, inst.dest)}${isDir ? '/' : ''}`.replace(/^\/\/$/, '/');
-      const view = this.viewOf(state.image);
+      const stageView = () => this.viewOf(state.image);
+      const view = inst.chown !== undefined ? stageView() : undefined;
       // --chown names are looked up in the stage's own /etc/passwd and /etc/group, with --link too.
-      const owner = inst.chown !== undefined ? chownIds(inst.chown, view.readFile('/etc/passwd') ?? '', view.readFile('/etc/group') ?? '') : undefined;
+      const owner = inst.chown !== undefined && view ? chownIds(inst.chown, view.readFile('/etc/passwd') ?? '', view.readFile('/etc/group') ?? '') : undefined;
       const args = JSON.stringify([inst.sources, inst.contents, inst.dest, runtime.WorkingDir ?? '', inst.chown ?? '', inst.chmod ?? '', fromImage ?? '', ...(inst.exclude.length > 0 ? [inst.exclude] : []), ...(inst.kind === 'COPY' && inst.parents ? ['--parents'] : [])]);
-      const step = cacheKey(state.image?.id ?? 'scratch', inst.kind, args, ...(inst.link ? ['--link'] : []));
+      const step = cacheKey(idOf(state), inst.kind, args, ...(inst.link ? ['--link'] : []));
       // --link writes the layer on an empty base: the same sources make the same layer on any base, and `linked`
       // (no parent in it) finds that layer again when the base changed.
       const linked = inst.link ? cacheKey('link', inst.kind, args, JSON.stringify(owner ?? null)) : undefined;
@@ -535,14 +654,14 @@ class Builder {
         return rel.startsWith('..') ? hashFile(file.file) : this.context.digest({ rel, stat: file.stat });
       };
       const record = (image: ImageRecord, checksum: string): StageState => {
-        this.backend.cache.recordStep(cacheKey(step, checksum), step, image.id);
-        if (linked) this.backend.cache.recordStep(cacheKey(linked, checksum), linked, image.id);
+        this.remember(cacheKey(step, checksum), step, image.id);
+        if (linked) this.remember(cacheKey(linked, checksum), linked, image.id);
         return this.stateOf(image, state.cmdSet);
       };
-      if (!this.options.noCache && (this.backend.cache.hasStep(step) || (linked !== undefined && this.backend.cache.hasStep(linked)))) {
+      if (this.hasStep(step) || (linked !== undefined && this.hasStep(linked))) {
         const checksum = sourcesChecksum(sources, digestOf);
-        const cached = this.lookup(cacheKey(step, checksum));
-        if (cached) return this.stateOf(cached, state.cmdSet);
+        const cached = await this.lookup(cacheKey(step, checksum), step, state.cmdSet);
+        if (cached) return cached;
         const earlier = linked === undefined ? undefined : this.cachedImage(cacheKey(linked, checksum));
         if (earlier) {
           // The layer an earlier build made on another base, placed on this one without copying.
@@ -551,6 +670,7 @@ class Builder {
           return record(await this.commit(state, { config: runtime, createdBy: copyCreatedBy(runtime, inst.kind, checksum, inst.dest), layer }), checksum);
         }
       }
+      state = await this.settle(state);
       const learnt = new Map<string, Digest>();
       // The tar code loads only when a COPY really runs: a cached build never needs it.
       const { writeCopyLayer } = await import('./copy.js');
@@ -564,7 +684,7 @@ class Builder {
       };
       const started = Date.now();
       const layer = await this.backend.images.makeLayer(state.config.rootfs.diff_ids, inst.kind, (sink) =>
-        writeCopyLayer(plan, inst.link ? new UnionView([]) : view, sink, (source, file, digest) => {
+        writeCopyLayer(plan, inst.link ? new UnionView([]) : (view ?? stageView()), sink, (source, file, digest) => {
           if (source.keepOwner) return;
           learnt.set(file.file, digest);
           this.context.remember(file.file, file.stat, digest, started);
@@ -582,8 +702,10 @@ class Builder {
     const stage = fromReference(this.parsed.stages, ref);
     if (stage) {
       const result = this.stageResults.get(stage.index);
-      if (!result?.image) throw invalidArgument(`COPY --from=${ref}: the stage has no filesystem`);
-      return result.image;
+      if (!result || idOf(result) === 'scratch') throw invalidArgument(`COPY --from=${ref}: the stage has no filesystem`);
+      const settled = await this.settle(result);
+      this.stageResults.set(stage.index, settled);
+      return settled.image!;
     }
     return this.baseImage(ref, this.options.platform);
   }

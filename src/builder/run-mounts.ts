@@ -129,6 +129,8 @@ export interface MountEnvironment extends MountInputs {
 export interface PreparedMounts {
   mounts: ContainerSettings['mounts'];
   env: string[];
+  /** The cache mounts' directories (their names under the cache dir), for a cache export to carry. */
+  cacheDirs: string[];
   release(): Promise<void>;
 }
 
@@ -139,6 +141,7 @@ const inUse = new Map<string, { users: number; waiting: (() => void)[] }>();
 export async function prepareMounts(plans: readonly MountPlan[], environment: MountEnvironment): Promise<PreparedMounts> {
   const mounts: ContainerSettings['mounts'] = [];
   const env: string[] = [];
+  const cacheDirs: string[] = [];
   const releases: (() => Promise<void> | void)[] = [];
   const release = async () => {
     for (const step of releases.reverse()) await step();
@@ -186,6 +189,7 @@ export async function prepareMounts(plans: readonly MountPlan[], environment: Mo
             }
           });
           mounts.push({ type: 'bind', source: dir, destination: plan.target, readonly: plan.readonly, inInit: true });
+          cacheDirs.push(path.basename(dir));
           break;
         }
         case 'tmpfs':
@@ -223,7 +227,7 @@ export async function prepareMounts(plans: readonly MountPlan[], environment: Mo
     await release();
     throw error;
   }
-  return { mounts, env, release };
+  return { mounts, env, cacheDirs, release };
 }
 
 /** A path under `base` as the step names it, never outside it (`..` and absolute names stay inside). */

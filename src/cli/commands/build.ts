@@ -7,6 +7,7 @@ import { type BuildReporter, type NamedContext, parseBuildContext } from '../../
 import type { CheckResult } from '../../builder/checks.js';
 import { classicTranscript } from '../../builder/transcript.js';
 import type { MountInputs } from '../../builder/run-mounts.js';
+import { parseCacheFrom, parseCacheTo } from '../../builder/cache-record.js';
 import { parsePlatform } from '../../images/platform.js';
 import { shortId } from '../../util/digest.js';
 import { humanSize } from '../format.js';
@@ -31,6 +32,8 @@ export interface BuildFlags {
   output?: string;
   buildContext?: string[];
   platform?: string;
+  cacheFrom?: string[];
+  cacheTo?: string[];
 }
 
 /** `--build-context NAME=docker-image://REF` or `NAME=DIR`, as buildx takes them. */
@@ -184,6 +187,8 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
       ssh: parseSshFlags(flags.ssh),
       ...(epoch !== undefined && { sourceDateEpoch: Number(epoch) }),
       ...(flags.platform && { platform: parsePlatform(flags.platform) }),
+      cacheFrom: (flags.cacheFrom ?? []).map(parseCacheFrom),
+      cacheTo: (flags.cacheTo ?? []).map(parseCacheTo),
       pull: async (name, platform) => {
         const { progressFor } = await import('../progress.js');
         await engine.pull(name, quiet ? { update: () => undefined, line: () => undefined } : progressFor(out), platform && { platform });

@@ -1,4 +1,4 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BlobWriter, Descriptor } from '../../content/store.js';
 import { dataCorrupt, isDataCorrupt, isNotFound, isUnsupported, notFound, unsupported } from '../../errors.js';
@@ -33,7 +33,7 @@ export interface PullResult {
  * Fetches a manifest or index and checks it against its digest (the reference's, or the one the registry sent):
  * at most 4 MiB of it, or exactly the size an index's entry declares.
  */
-async function fetchManifest(client: RegistryClient, reference: string, expected?: { digest: Digest; size?: number }): Promise<{ bytes: Buffer; digest: Digest; mediaType: string }> {
+export async function fetchManifest(client: RegistryClient, reference: string, expected?: { digest: Digest; size?: number }): Promise<{ bytes: Buffer; digest: Digest; mediaType: string }> {
   // Named as Docker names it in errors: `manifest for host:5000/app:v1`, `manifest for busybox@sha256:...`.
   const shown = familiarString({ domain: client.domain, path: client.repository, ...(isDigest(reference) ? { digest: reference } : { tag: reference }) });
   const what = `manifest for ${shown}`;
@@ -64,9 +64,16 @@ async function platformManifest(client: RegistryClient, index: Buffer, platform:
  * (diffID checked). A failure leaves nothing: the blob writer's ingest file and the unpacked temp dir go.
  */
 async function downloadLayer(images: ImageStore, client: RegistryClient, layer: Descriptor, diffId: Digest, progress: Progress): Promise<NewLayer> {
+  return receiveLayer(images, await client.blob(`/${client.repository}/blobs/${layer.digest}`, layer, `layer ${layer.digest}`), layer, diffId, progress);
+}
+
+/**
+ * A layer blob arriving on `raw` (a registry's response, a file), verified and unpacked in one pass: its bytes
+ * go to a blob writer (digest and size checked) and, decompressed, to the layer unpacker (diffID checked).
+ */
+export async function receiveLayer(images: ImageStore, raw: Readable, layer: Descriptor, diffId: Digest, progress: Progress): Promise<NewLayer> {
   const id = shortId(layer.digest);
   const what = `layer ${layer.digest}`;
-  const raw = await client.blob(`/${client.repository}/blobs/${layer.digest}`, layer, what);
   const writer: BlobWriter = images.content.writer();
   const tee = new PassThrough({ highWaterMark: 1 << 20 });
   let received = 0;

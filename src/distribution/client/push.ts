@@ -28,7 +28,7 @@ function uploadUrl(client: RegistryClient, location: string, params: Record<stri
  * Uploads a blob the registry lacks; with `from`, first asks the registry to mount it from that repository (a
  * registry that cannot answers with an ordinary upload session, which is then used).
  */
-async function uploadBlob(images: ImageStore, client: RegistryClient, blob: Descriptor, options: PushOptions, from: string | undefined, onBytes: (sent: number) => void): Promise<'exists' | 'mounted' | 'pushed'> {
+export async function uploadBlob(file: string, client: RegistryClient, blob: Descriptor, options: PushOptions, from: string | undefined, onBytes: (sent: number) => void): Promise<'exists' | 'mounted' | 'pushed'> {
   const scope = `repository:${client.repository}:pull,push${from ? ` repository:${from}:pull` : ''}`;
   const what = `blob ${blob.digest}`;
   const head = await client.request('HEAD', `/${client.repository}/blobs/${blob.digest}`, { scope, what, ok: [200, 404] });
@@ -38,7 +38,6 @@ async function uploadBlob(images: ImageStore, client: RegistryClient, blob: Desc
   if (start.status === 201) return 'mounted';
   let location = start.header('location');
   if (!location) throw invalidArgument(`${what}: the registry gave no upload location`);
-  const file = images.content.path(blob.digest);
   const chunkSize = options.chunkSize ?? defaultChunkSize;
   if (blob.size <= chunkSize) {
     await client.request('PUT', uploadUrl(client, location, { digest: blob.digest }), {
@@ -90,12 +89,12 @@ export async function pushImage(images: ImageStore, name: string, progress: Prog
     for (let layer = queue.shift(); layer; layer = queue.shift()) {
       const id = shortId(layer.digest);
       const from = mountSource(layer.digest);
-      const outcome = await uploadBlob(images, client, layer, options, from, (sent) => progress.update(id, 'Pushing', { current: sent, total: layer!.size }));
+      const outcome = await uploadBlob(images.content.path(layer.digest), client, layer, options, from, (sent) => progress.update(id, 'Pushing', { current: sent, total: layer!.size }));
       progress.update(id, outcome === 'exists' ? 'Layer already exists' : outcome === 'mounted' ? `Mounted from ${from}` : 'Pushed');
     }
   };
   await Promise.all(Array.from({ length: Math.min(5, queue.length) }, push));
-  await uploadBlob(images, client, manifest.config, options, mountSource(manifest.config.digest), () => undefined);
+  await uploadBlob(images.content.path(manifest.config.digest), client, manifest.config, options, mountSource(manifest.config.digest), () => undefined);
   const tagOrDigest = reference.tag ?? record.manifest;
   const response = await client.request('PUT', `/${client.repository}/manifests/${tagOrDigest}`, {
     scope: `repository:${client.repository}:pull,push`,
