@@ -1,4 +1,4 @@
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -52,6 +52,22 @@ export function strata(root: string, args: string[], options: { input?: Buffer |
     maxBuffer: 1 << 30,
   });
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * The CLI run asynchronously: for tests whose registry or HTTP server lives in this process, which a
+ * synchronous spawn would block while the CLI waits for its answers.
+ */
+export function strataAsync(root: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, '--root', root, ...args], { env: { ...process.env, ...options.env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdin.end(options.input ?? '');
+    child.on('close', (status) => resolve({ status: status ?? -1, stdout, stderr }));
+  });
 }
 
 /** Like `strata`, but throws with the CLI's stderr when it fails. */

@@ -623,7 +623,28 @@ class Builder {
       if (inst.checksum !== undefined && local !== undefined) throw invalidArgument(`${this.where(inst)}: ADD --checksum applies to http(s) sources only, not "${local}"`);
     }
     const runtime = state.config.config ?? {};
-    const { sources, fromImage, cleanup } = await gatherSources(inst, {
+    // --chown reads the stage's /etc/passwd: its files are needed at once.
+    if (inst.chown !== undefined) state = await this.settle(state);
+    // Relative to WORKDIR; a destination ending in `/` or `/.` (or `.` alone) names a directory.
+    const isDir = /(^|\/)\.?$/.test(inst.dest);
+    const dest = `${joinWorkdir(runtime.WorkingDir, inst.dest)}${isDir ? '/' : ''}`.replace(/^\/\/$/, '/');
+    const stageView = () => this.viewOf(state.image);
+    const view = inst.chown !== undefined ? stageView() : undefined;
+    // --chown names are looked up in the stage's own /etc/passwd and /etc/group, with --link too.
+    const owner = inst.chown !== undefined && view ? chownIds(inst.chown, view.readFile('/etc/passwd') ?? '', view.readFile('/etc/group') ?? '') : undefined;
+    // COPY --from a stage or an image: that image's ID stands for the sources' content, so the step is found
+    // without listing them, and a stage that came from an imported cache need not be made in the store.
+    const fromId = inst.kind === 'COPY' && inst.from !== undefined && !this.namedContext(inst.from) ? await this.fromImageId(inst.from) : undefined;
+    const args = JSON.stringify([inst.sources, inst.contents, inst.dest, runtime.WorkingDir ?? '', inst.chown ?? '', inst.chmod ?? '', fromId ?? '', ...(inst.exclude.length > 0 ? [inst.exclude] : []), ...(inst.kind === 'COPY' && inst.parents ? ['--parents'] : [])]);
+    const step = cacheKey(idOf(state), inst.kind, args, ...(inst.link ? ['--link'] : []));
+    // --link writes the layer on an empty base: the same sources make the same layer on any base, and `linked`
+    // (no parent in it) finds that layer again when the base changed.
+    const linked = inst.link ? cacheKey('link', inst.kind, args, JSON.stringify(owner ?? null)) : undefined;
+    if (fromId !== undefined && !inst.link) {
+      const cached = await this.lookup(cacheKey(step, 'from'), step, state.cmdSet);
+      if (cached) return cached;
+    }
+    const { sources, cleanup } = await gatherSources(inst, {
       context: this.context,
       where: this.where(inst),
       fromImage: async (ref) => {
@@ -633,20 +654,6 @@ class Builder {
       namedContext: (ref) => this.namedContext(ref),
     });
     try {
-      // --chown reads the stage's /etc/passwd: its files are needed at once.
-      if (inst.chown !== undefined) state = await this.settle(state);
-      // Relative to WORKDIR; a destination ending in `/` or `/.` (or `.` alone) names a directory.
-      const isDir = /(^|\/)\.?$/.test(inst.dest);
-      const dest = `${joinWorkdir(runtime.WorkingDir, inst.dest)}${isDir ? '/' : ''}`.replace(/^\/\/$/, '/');
-      const stageView = () => this.viewOf(state.image);
-      const view = inst.chown !== undefined ? stageView() : undefined;
-      // --chown names are looked up in the stage's own /etc/passwd and /etc/group, with --link too.
-      const owner = inst.chown !== undefined && view ? chownIds(inst.chown, view.readFile('/etc/passwd') ?? '', view.readFile('/etc/group') ?? '') : undefined;
-      const args = JSON.stringify([inst.sources, inst.contents, inst.dest, runtime.WorkingDir ?? '', inst.chown ?? '', inst.chmod ?? '', fromImage ?? '', ...(inst.exclude.length > 0 ? [inst.exclude] : []), ...(inst.kind === 'COPY' && inst.parents ? ['--parents'] : [])]);
-      const step = cacheKey(idOf(state), inst.kind, args, ...(inst.link ? ['--link'] : []));
-      // --link writes the layer on an empty base: the same sources make the same layer on any base, and `linked`
-      // (no parent in it) finds that layer again when the base changed.
-      const linked = inst.link ? cacheKey('link', inst.kind, args, JSON.stringify(owner ?? null)) : undefined;
       const digestOf = (source: CopySource, file: { rel: string; file: string; stat: fs.BigIntStats }): Digest => {
         if (source.keepOwner) return `sha256:${'0'.repeat(64)}`; // --from: the source image's ID stands for its content
         const rel = path.relative(this.context.dir, file.file);
@@ -654,11 +661,11 @@ class Builder {
         return rel.startsWith('..') ? hashFile(file.file) : this.context.digest({ rel, stat: file.stat });
       };
       const record = (image: ImageRecord, checksum: string): StageState => {
-        this.remember(cacheKey(step, checksum), step, image.id);
+        this.remember(cacheKey(step, fromId !== undefined && !inst.link ? 'from' : checksum), step, image.id);
         if (linked) this.remember(cacheKey(linked, checksum), linked, image.id);
         return this.stateOf(image, state.cmdSet);
       };
-      if (this.hasStep(step) || (linked !== undefined && this.hasStep(linked))) {
+      if (linked !== undefined ? this.hasStep(step) || this.hasStep(linked) : fromId === undefined && this.hasStep(step)) {
         const checksum = sourcesChecksum(sources, digestOf);
         const cached = await this.lookup(cacheKey(step, checksum), step, state.cmdSet);
         if (cached) return cached;
@@ -695,6 +702,15 @@ class Builder {
     } finally {
       cleanup();
     }
+  }
+
+  /** `--from`'s image ID, without making a stage that came from an imported cache in the store. */
+  private async fromImageId(ref: string): Promise<Digest> {
+    const stage = fromReference(this.parsed.stages, ref);
+    if (!stage) return (await this.baseImage(ref, this.options.platform)).id;
+    const result = this.stageResults.get(stage.index);
+    if (!result || idOf(result) === 'scratch') throw invalidArgument(`COPY --from=${ref}: the stage has no filesystem`);
+    return idOf(result) as Digest;
   }
 
   /** `--from`: an earlier stage's result, by name or index, or an image (pulled if need be). */

@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { busyboxRootfs, busyboxTar, cliPath, hasCommand, sh, strata, strataOk, tempDir } from '../helpers.js';
+import { busyboxRootfs, busyboxTar, cliPath, hasCommand, sh, strata, strataAsync, strataOk, tempDir } from '../helpers.js';
 
 const canRun = process.getuid?.() === 0 && hasCommand('runc');
 const skip = { skip: canRun ? false : 'needs root and runc' };
@@ -335,18 +335,6 @@ test('ADD of an http URL downloads the file; --unpack decides whether archives a
     server.close();
   }
 });
-
-/** The CLI in a child process that does not block this one (an HTTP server runs here). */
-function strataAsync(root: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, '--root', root, ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
-  });
-}
 
 test('contexts from stdin: a tarball, or a lone Dockerfile; -q and --iidfile print the ID', skip, () => {
   const root = storeWithBusybox();

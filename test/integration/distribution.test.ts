@@ -3,7 +3,7 @@
  * hostile registry on loopback that lies about digests, truncates or drops blobs, or demands credentials.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -13,8 +13,8 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { writeDockerArchive, layerTar } from '../fixtures.js';
-import { busyboxTar, cliPath, hasCommand, strataOk, tempDir } from '../helpers.js';
-import { startRegistry as startEmbeddedRegistry } from '../registry-fixture.js';
+import { busyboxTar, cliPath, hasCommand, strataAsync, strataOk, tempDir } from '../helpers.js';
+import { startDockerRegistry, startRegistry as startEmbeddedRegistry } from '../registry-fixture.js';
 
 const sha256 = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const haveRegistry = hasCommand('docker-registry');
@@ -29,31 +29,10 @@ function tmp(prefix: string): string {
   return dir;
 }
 
-let registry: { host: string; process: ChildProcess } | undefined;
-
-async function startRegistry(): Promise<string> {
-  const dir = tmp('strata-registry-');
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    fs.writeFileSync(path.join(dir, 'config.yml'), `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`);
-    const child = spawn('docker-registry', ['serve', path.join(dir, 'config.yml')], { stdio: 'ignore' });
-    for (let i = 0; i < 50; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const ok = await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.ok).catch(() => false);
-      if (ok) {
-        registry = { host: `127.0.0.1:${port}`, process: child };
-        cleanups.push(() => child.kill());
-        return registry.host;
-      }
-      if (child.exitCode !== null) break;
-    }
-    child.kill();
-  }
-  throw new Error('docker-registry did not start');
-}
+let registry: { host: string } | undefined;
 
 before(async () => {
-  if (haveRegistry) await startRegistry();
+  if (haveRegistry) registry = { host: await startDockerRegistry(tmp('strata-registry-'), cleanups) };
 });
 
 /** A two-layer image (busybox + an app layer) in a fresh store, tagged for the registry. */
@@ -64,22 +43,6 @@ async function storeWithApp(name: string): Promise<string> {
   ]);
   strataOk(root, ['load', '-i', archive]);
   return root;
-}
-
-/**
- * The CLI run asynchronously: the hostile registry lives in this process, so a synchronous spawn would block
- * the very event loop that has to answer the CLI's requests.
- */
-function strataAsync(root: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, '--root', root, ...args], { env: { ...process.env, ...options.env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stdin.end(options.input ?? '');
-    child.on('close', (status) => resolve({ status: status ?? -1, stdout, stderr }));
-  });
 }
 
 const inspect = (root: string, name: string) => JSON.parse(strataOk(root, ['inspect', name]))[0];

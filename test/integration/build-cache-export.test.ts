@@ -1,0 +1,181 @@
+/**
+ * The build cache that travels: `--cache-to` from one store, `--cache-from` into a fresh one, through Strata's
+ * own registry, Debian's docker-registry and an OCI layout directory. Every unchanged step is `Using cache`
+ * without running, the image ID is the original's, only the layers the image needs are downloaded; mode=max
+ * carries the other stages and the cache mounts; a cache that cannot be read is a warning, never a poisoned store.
+ * Needs root and runc.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { busyboxTar, hasCommand, strataAsync, strataOk, tempDir } from '../helpers.js';
+import { startDockerRegistry, startRegistry } from '../registry-fixture.js';
+
+const canRun = process.getuid?.() === 0 && hasCommand('runc');
+const skip = { skip: canRun ? false : 'needs root and runc' };
+const cleanups: (() => void)[] = [];
+after(() => {
+  for (const cleanup of cleanups.reverse()) cleanup();
+});
+
+/** One busybox image (one image ID) for every store of this file: a cache matches only the same base. */
+let busyboxArchive: string | undefined;
+function store(): string {
+  if (!busyboxArchive) {
+    const origin = tempDir('strata-cache-origin-');
+    strataOk(origin, ['import', '-c', 'CMD ["sh"]', busyboxTar(), 'busybox']);
+    busyboxArchive = path.join(tempDir('strata-cache-bb-'), 'busybox.tar');
+    strataOk(origin, ['save', '-o', busyboxArchive, 'busybox']);
+  }
+  const root = tempDir('strata-cache-');
+  strataOk(root, ['load', '-i', busyboxArchive]);
+  return root;
+}
+
+const twoStores = (): [string, string] => [store(), store()];
+
+function context(files: Record<string, string>): string {
+  const dir = tempDir('strata-cache-ctx-');
+  for (const [name, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    fs.writeFileSync(path.join(dir, name), content);
+  }
+  return dir;
+}
+
+const steps = (out: string) => out.split('\n').filter((line) => line.startsWith('Step ')).length;
+const cached = (out: string) => out.split('\n').filter((line) => line === ' ---> Using cache').length;
+const ran = (out: string) => out.split('\n').filter((line) => line.startsWith(' ---> Running in')).length;
+const imageId = (root: string, name: string) => strataOk(root, ['images', '-q', '--no-trunc', name]).trim();
+const layerDirs = (root: string) => fs.readdirSync(path.join(root, 'layers')).filter((name) => !name.startsWith('.'));
+
+/** A multi-stage build: a builder stage whose own layers the final image does not carry, and the final image. */
+const twoStage = {
+  Dockerfile: ['FROM busybox AS builder', 'RUN echo compiled > /artifact && dd if=/dev/zero of=/scratch bs=1k count=64 2>/dev/null', 'FROM busybox', 'COPY app.txt /app/', 'RUN cat /app/app.txt > /app/ran.txt', 'COPY --from=builder /artifact /app/artifact', 'CMD ["cat", "/app/artifact"]', ''].join('\n'),
+  'app.txt': 'the app\n',
+};
+
+async function roundTrip(cacheRef: string, t: { diagnostic(text: string): void }) {
+  const [first, second] = twoStores();
+  const dir = context(twoStage);
+  const built = await strataAsync(first, ['build', '-t', 'app', '--cache-to', `type=registry,ref=${cacheRef},mode=max`, dir]);
+  assert.equal(built.status, 0, built.stderr);
+  assert.equal(ran(built.stdout), 2);
+
+  const layersBefore = layerDirs(second).length;
+  const imported = await strataAsync(second, ['build', '-t', 'app', '--cache-from', `type=registry,ref=${cacheRef}`, dir]);
+  assert.equal(imported.status, 0, imported.stderr);
+  t.diagnostic(imported.stdout);
+  // Every step but the two FROMs from the cache, nothing run, the same image.
+  assert.equal(ran(imported.stdout), 0, imported.stdout);
+  assert.equal(cached(imported.stdout), steps(imported.stdout) - 2, imported.stdout);
+  assert.equal(imageId(second, 'app'), imageId(first, 'app'));
+  // Only the final image's three step layers came down: not the builder stage's.
+  assert.equal(layerDirs(second).length - layersBefore, 3, layerDirs(second).join(' '));
+  assert.equal(strataOk(second, ['run', '--rm', 'app']), 'compiled\n');
+  return { first, second, dir };
+}
+
+test('--cache-to/--cache-from through the embedded registry: a fresh store takes every step from the cache, same image ID', skip, async (t) => {
+  const registry = new URL((await startRegistry(t)).url).host;
+  const { second, dir } = await roundTrip(`${registry}/cache/app:buildcache`, t);
+  // The imported steps the image needed are the store's own now; the builder stage's, never made here, are not.
+  const again = await strataAsync(second, ['build', dir]);
+  assert.deepEqual([ran(again.stdout), cached(again.stdout)], [1, 2], again.stdout);
+
+  // A changed file: the steps before it from the cache, the rest built.
+  fs.writeFileSync(path.join(dir, 'app.txt'), 'changed\n');
+  const third = store();
+  const partial = await strataAsync(third, ['build', '-t', 'app', '--cache-from', `type=registry,ref=${registry}/cache/app:buildcache`, dir]);
+  assert.equal(partial.status, 0, partial.stderr);
+  assert.equal(ran(partial.stdout), 1, partial.stdout); // the builder stage's RUN came from the cache (mode=max)
+  assert.equal(strataOk(third, ['run', '--rm', 'app', 'cat', '/app/ran.txt']), 'changed\n');
+});
+
+test('--cache-to/--cache-from through docker-registry (the CNCF distribution registry)', { skip: !canRun ? 'needs root and runc' : !hasCommand('docker-registry') ? 'docker-registry is not installed' : false }, async (t) => {
+  const registryDir = tempDir('strata-cache-registry-');
+  const host = await startDockerRegistry(registryDir, cleanups);
+  await roundTrip(`${host}/cache/app:buildcache`, t);
+});
+
+test('type=local: an OCI layout directory; mode=min carries only the target chain; mode=max the cache mounts too', skip, async () => {
+  const [first, second] = twoStores();
+  const dir = context({
+    ...twoStage,
+    Dockerfile: `${twoStage.Dockerfile}FROM busybox AS other\nRUN --mount=type=cache,target=/cache sh -c 'echo warm >> /cache/log; cat /cache/log'\n`,
+  });
+  const layout = tempDir('strata-cache-layout-');
+  const built = await strataAsync(first, ['build', '--target', 'other', '--cache-to', `type=local,dest=${layout},mode=max`, dir]);
+  assert.equal(built.status, 0, built.stderr);
+  assert.ok(fs.existsSync(path.join(layout, 'oci-layout')) && fs.existsSync(path.join(layout, 'index.json')));
+  const index = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8'));
+  assert.equal(index.manifests[0].annotations['org.opencontainers.image.ref.name'], 'latest');
+
+  // The cache mount's contents came along: a step that misses runs with it warm.
+  fs.writeFileSync(path.join(dir, 'Dockerfile'), `${twoStage.Dockerfile}FROM busybox AS other\nRUN --mount=type=cache,target=/cache sh -c 'echo warm >> /cache/log; echo changed; cat /cache/log'\n`);
+  const warm = await strataAsync(second, ['build', '--target', 'other', '--cache-from', `type=local,src=${layout}`, dir]);
+  assert.equal(warm.status, 0, warm.stderr);
+  assert.match(warm.stdout, /^changed\nwarm\nwarm$/m);
+
+  // mode=min: the target's chain only. The final stage's steps, not the builder's.
+  const minimal = tempDir('strata-cache-layout-');
+  assert.equal((await strataAsync(first, ['build', '--cache-to', `type=local,dest=${minimal}`, dir])).status, 0);
+  const third = store();
+  const fromMin = await strataAsync(third, ['build', '--cache-from', `type=local,src=${minimal}`, dir]);
+  assert.equal(fromMin.status, 0, fromMin.stderr);
+  assert.equal(ran(fromMin.stdout), 0, 'the final stage is all from the cache; the builder stage is never needed');
+});
+
+test('a cache that cannot be read is a warning and the build goes on without it; a foreign artifact is refused; the store stays clean', skip, async (t) => {
+  const registry = new URL((await startRegistry(t)).url).host;
+  const [first, second] = twoStores();
+  const dir = context(twoStage);
+
+  // Nothing listens there: one warning, a full build.
+  const unreachable = await strataAsync(second, ['build', '--cache-from', 'type=registry,ref=127.0.0.1:9/none/cache:x', dir]);
+  assert.equal(unreachable.status, 0, unreachable.stderr);
+  assert.match(unreachable.stdout, /^\[Warning\] cache from 127\.0\.0\.1:9\/none\/cache:x not used: .+$/m);
+  assert.equal(ran(unreachable.stdout), 2);
+
+  // An image is no cache: refused, the build goes on.
+  strataOk(first, ['tag', 'busybox', `${registry}/team/busybox:latest`]);
+  assert.equal((await strataAsync(first, ['push', `${registry}/team/busybox:latest`])).status, 0);
+  const foreign = await strataAsync(second, ['build', '--cache-from', `type=registry,ref=${registry}/team/busybox:latest`, dir]);
+  assert.equal(foreign.status, 0, foreign.stderr);
+  assert.match(foreign.stdout, /not used: cache .*busybox:latest is not a Strata build cache/);
+
+  // A local layout whose record was tampered with: refused before anything is used.
+  const layout = tempDir('strata-cache-layout-');
+  assert.equal((await strataAsync(first, ['build', '--cache-to', `type=local,dest=${layout}`, dir])).status, 0);
+  const index = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8'));
+  const manifest = JSON.parse(fs.readFileSync(path.join(layout, 'blobs', 'sha256', index.manifests[0].digest.slice(7)), 'utf8'));
+  const recordFile = path.join(layout, 'blobs', 'sha256', manifest.config.digest.slice(7));
+  fs.writeFileSync(recordFile, fs.readFileSync(recordFile, 'utf8').replace(/"schemaVersion":1/, '"schemaVersion":7'));
+  const third = store();
+  const tampered = await strataAsync(third, ['build', '--cache-from', `type=local,src=${layout}`, '-t', 'fine', dir]);
+  assert.equal(tampered.status, 0, tampered.stderr);
+  assert.match(tampered.stdout, /not used: .*does not match its digest/);
+  assert.equal(ran(tampered.stdout), 2);
+
+  // Bad specs: one line each, before any work.
+  for (const [flag, spec, message] of [
+    ['--cache-to', 'type=s3,ref=x', /unsupported cache type "s3" in --cache-to/],
+    ['--cache-to', 'type=local', /type=local needs dest=/],
+    ['--cache-to', 'type=registry,ref=x,mode=all', /mode must be min or max/],
+    ['--cache-from', 'type=registry', /type=registry needs ref=/],
+    ['--cache-from', 'type=local,src=/x,bogus=1', /unknown key 'bogus'/],
+  ] as const) {
+    const refused = await strataAsync(second, ['build', flag, spec, dir]);
+    assert.equal(refused.status, 1, spec);
+    assert.match(refused.stderr, message);
+    assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+  }
+  // An export that fails fails the build, unless ignore-error=true.
+  const failedExport = await strataAsync(second, ['build', '--cache-to', 'type=registry,ref=127.0.0.1:9/none/cache:x', dir]);
+  assert.equal(failedExport.status, 1);
+  assert.match(failedExport.stderr, /^Error: exporting the build cache to 127\.0\.0\.1:9\/none\/cache:x: /);
+  const ignored = await strataAsync(second, ['build', '--cache-to', 'type=registry,ref=127.0.0.1:9/none/cache:x,ignore-error=true', dir]);
+  assert.equal(ignored.status, 0, ignored.stderr);
+  assert.match(ignored.stdout, /^\[Warning\] exporting the build cache to 127\.0\.0\.1:9\/none\/cache:x: /m);
+});
