@@ -27,7 +27,8 @@ import type { BuildBackend, StepContainer } from './backend.js';
 import { type MountInputs, type MountPlan, mountsKey, type PreparedMounts, planMounts, prepareMounts } from './run-mounts.js';
 import { BuildContext, type ContextSource, hashFile } from './context.js';
 import type { CopyPlan } from './copy.js';
-import { type CopySource, gatherSources, listedTree, selectSources, sourcesChecksum } from './sources.js';
+import { type CopySource, gatherSources, listedTree, selectSources, sourceFiles, sourcesChecksum } from './sources.js';
+import { explainMiss, type StepInputs } from './explain.js';
 import { isGitSource } from './git-source.js';
 import {
   type AddInstruction,
@@ -56,6 +57,8 @@ export interface BuildReporter {
   removingContainer(containerId: string): void;
   stepResult(imageId: Digest | undefined): void;
   warning(text: string): void;
+  /** `--explain`: why the step just announced missed the cache. */
+  cacheMiss?(reason: string): void;
   /** Where RUN's output goes. */
   output: Writable;
 }
@@ -79,6 +82,8 @@ export interface BuildOptions extends MountInputs {
   cacheFrom?: CacheFromSpec[];
   /** `--cache-to`: where this build's step cache goes once it is built; max also carries its cache mounts. */
   cacheTo?: CacheToSpec[];
+  /** `--explain`: say why each step that misses the cache missed. */
+  explain?: boolean;
   /** Pulls a base image the store lacks (or has for another platform only); without it a missing base is an error. */
   pull?: (name: string, platform?: Platform) => Promise<void>;
 }
@@ -123,6 +128,7 @@ export async function build(backend: BuildBackend, options: BuildOptions, report
       await builder.exportCaches(id);
       return { id, tags: tags.map(familiarString) };
     } finally {
+      builder.saveSteps();
       builder.closeNamedContexts();
     }
   } finally {
@@ -154,6 +160,11 @@ class Builder {
   private imports: ImportedCache[] = [];
   /** Every step this build took or built, in order: what `--cache-to` exports and the store's cache records. */
   private readonly usedSteps: CacheStep[] = [];
+  /** What the last build of this context, Dockerfile and target saw at each step (`--explain`'s baseline), and this one. */
+  private readonly lastSteps: Map<string, StepInputs>;
+  private readonly thisBuild = new Map<string, StepInputs>();
+  /** Images this build made on a cache miss, with the step that missed first in their chain. */
+  private readonly missedAt = new Map<string, string>();
   /** Directory names of the cache mounts RUN steps used (mode=max carries them). */
   private readonly usedCacheMounts = new Set<string>();
 
@@ -164,6 +175,7 @@ class Builder {
     private readonly context: BuildContext,
     private readonly parsed: ParsedDockerfile,
   ) {
+    this.lastSteps = backend.cache.lastSteps(this.scope);
     const epoch = options.sourceDateEpoch;
     this.created = (epoch === undefined ? new Date() : new Date(epoch * 1000)).toISOString();
     // Reproducible by default: COPY/ADD entries get SOURCE_DATE_EPOCH, or the epoch itself.
@@ -250,10 +262,13 @@ class Builder {
     this.report.stepResult(state.image?.id);
     const triggers = stage.steps.filter((s) => this.triggerNodes.has(s.instruction.node)).length;
     if (triggers > 0) this.report.triggers(triggers);
+    let trigger = 0;
     for (const step of stage.steps) {
       const isTrigger = this.triggerNodes.has(step.instruction.node);
       if (!isTrigger) this.report.step(++index, total, step.instruction.node.original);
-      state = await this.execute(state, step.instruction, step.args, step.proxyEnv);
+      // A step's number in the transcript (a trigger's, its FROM's and its own): `--explain` compares by it.
+      const position = isTrigger ? `${index}.${++trigger}` : String(index);
+      state = await this.execute(state, step.instruction, step.args, step.proxyEnv, position);
       if (!isTrigger) this.report.stepResult(idOf(state) === 'scratch' ? undefined : (idOf(state) as Digest));
     }
     this.stageResults.set(stage.index, state);
@@ -383,13 +398,13 @@ class Builder {
     return { image, config: withDefaultPath(this.backend.images.config(image.id)), cmdSet: false };
   }
 
-  private async execute(state: StageState, inst: Instruction, args: [string, string][], proxyEnv: [string, string][]): Promise<StageState> {
+  private async execute(state: StageState, inst: Instruction, args: [string, string][], proxyEnv: [string, string][], position: string): Promise<StageState> {
     switch (inst.kind) {
       case 'RUN':
-        return this.runStep(state, inst, args, proxyEnv);
+        return this.runStep(state, inst, args, proxyEnv, position);
       case 'COPY':
       case 'ADD':
-        return this.copy(state, inst);
+        return this.copy(state, inst, position);
       default: {
         const runtime = state.config.config ?? {};
         const { config, text, author } = applyMetadata(runtime, inst, state.cmdSet);
@@ -397,18 +412,48 @@ class Builder {
         const createdBy = nopCreatedBy(config, text);
         const key = cacheKey(idOf(state), createdBy, JSON.stringify(config), author ?? '');
         const cmdSet = state.cmdSet || inst.kind === 'CMD';
-        return this.cachedOr(key, cmdSet, async () => this.commit(state, { config, createdBy, author }));
+        const inputs = { parent: idOf(state), text: createdBy, env: config.Env ?? [] };
+        return this.cachedOr(key, cmdSet, { position, inputs }, async () => this.commit(state, { config, createdBy, author }));
       }
     }
   }
 
   /** Reuses the step cached under `key`, or builds it and remembers it (the key is the whole step: no sources). */
-  private async cachedOr(key: string, cmdSet: boolean, make: () => Promise<ImageRecord>): Promise<StageState> {
+  private async cachedOr(key: string, cmdSet: boolean, seen: { position: string; inputs: StepInputs }, make: () => Promise<ImageRecord>): Promise<StageState> {
     const cached = await this.lookup(key, key, cmdSet);
-    if (cached) return cached;
+    if (cached) {
+      this.thisBuild.set(seen.position, seen.inputs);
+      return cached;
+    }
+    this.missed(seen.position, seen.inputs);
     const image = await make();
     this.remember(key, key, image.id);
+    this.madeOnMiss(image.id, seen);
     return this.stateOf(image, cmdSet);
+  }
+
+  /** The build's identity for `--explain`: its context as given, its Dockerfile and its target. */
+  private get scope(): string {
+    const { context, target } = this.options;
+    return cacheKey('steps', context.spec === '-' ? '-' : path.resolve(context.spec), context.dockerfile ?? 'Dockerfile', target ?? '');
+  }
+
+  /** A step missed the cache: with `--explain`, why, in the transcript before it runs. */
+  private missed(position: string, inputs: StepInputs): void {
+    this.thisBuild.set(position, inputs);
+    if (!this.options.explain) return;
+    const parentMissedAt = this.missedAt.get(inputs.parent);
+    this.report.cacheMiss?.(explainMiss(this.lastSteps.get(position), inputs, { noCache: this.options.noCache === true, ...(parentMissedAt !== undefined && { parentMissedAt }) }));
+  }
+
+  /** An image a missed step made: every step built on it misses because of the first miss of its chain. */
+  private madeOnMiss(image: Digest, seen: { position: string; inputs: StepInputs }): void {
+    this.missedAt.set(image, this.missedAt.get(seen.inputs.parent) ?? seen.position);
+  }
+
+  /** This build's steps become the baseline of the next `--explain` (steps it did not reach keep theirs). */
+  saveSteps(): void {
+    this.backend.cache.saveSteps(this.scope, new Map([...this.lastSteps, ...this.thisBuild]));
   }
 
   /**
@@ -539,7 +584,7 @@ class Builder {
     return this.backend.images.records.get(id)!;
   }
 
-  private async runStep(state: StageState, inst: Extract<Instruction, { kind: 'RUN' }>, args: [string, string][], proxyEnv: [string, string][]): Promise<StageState> {
+  private async runStep(state: StageState, inst: Extract<Instruction, { kind: 'RUN' }>, args: [string, string][], proxyEnv: [string, string][], position: string): Promise<StageState> {
     const runtime = state.config.config ?? {};
     if (inst.network !== undefined && !['default', 'none', 'host'].includes(inst.network)) {
       throw invalidArgument(`${this.where(inst)}: unsupported network mode "${inst.network}": use default, none or host`);
@@ -554,7 +599,8 @@ class Builder {
     const createdBy = runCreatedBy(command, args);
     const mountPart = plans.length === 0 ? [] : [mountsKey(plans, (plan) => this.bindContent(plan))];
     const key = cacheKey(idOf(state), 'RUN', createdBy, inst.network === 'default' ? '' : (inst.network ?? ''), ...mountPart);
-    return this.cachedOr(key, state.cmdSet, async () => {
+    const inputs = { parent: idOf(state), text: [createdBy, inst.network ?? '', ...mountPart].join(' '), args: Object.fromEntries(args) };
+    return this.cachedOr(key, state.cmdSet, { position, inputs }, async () => {
       state = await this.settle(state);
       if (!state.image) throw invalidArgument(`${this.where(inst)}: RUN needs a filesystem, but the stage has none yet (FROM scratch)`);
       const network = inst.network === 'none' ? 'none' : (this.options.network ?? 'host');
@@ -616,7 +662,7 @@ class Builder {
     return this.backend.images.makeLayer(state.config.rootfs.diff_ids, 'RUN', (sink) => writeLayerTar(upper, sink, epoch === undefined ? {} : { mtime: new Date(epoch * 1000) }));
   }
 
-  private async copy(state: StageState, inst: CopyInstruction | AddInstruction): Promise<StageState> {
+  private async copy(state: StageState, inst: CopyInstruction | AddInstruction, position: string): Promise<StageState> {
     if (inst.kind === 'ADD') {
       if (inst.keepGitDir !== undefined && !inst.sources.some(isGitSource)) throw invalidArgument(`${this.where(inst)}: ADD --keep-git-dir applies to git sources only`);
       const local = inst.sources.find((source) => !/^https?:\/\//i.test(source) && !isGitSource(source));
@@ -640,9 +686,13 @@ class Builder {
     // --link writes the layer on an empty base: the same sources make the same layer on any base, and `linked`
     // (no parent in it) finds that layer again when the base changed.
     const linked = inst.link ? cacheKey('link', inst.kind, args, JSON.stringify(owner ?? null)) : undefined;
+    const seen = { position, inputs: { parent: idOf(state), text: args } as StepInputs };
     if (fromId !== undefined && !inst.link) {
       const cached = await this.lookup(cacheKey(step, 'from'), step, state.cmdSet);
-      if (cached) return cached;
+      if (cached) {
+        this.thisBuild.set(position, seen.inputs);
+        return cached;
+      }
     }
     const { sources, cleanup } = await gatherSources(inst, {
       context: this.context,
@@ -665,8 +715,14 @@ class Builder {
         if (linked) this.remember(cacheKey(linked, checksum), linked, image.id);
         return this.stateOf(image, state.cmdSet);
       };
+      // What the sources were, file by file, for `--explain` (an image's files stand by its ID).
+      const withFiles = (digest: typeof digestOf) => {
+        if (fromId === undefined) seen.inputs.files = sourceFiles(sources, digest);
+        this.thisBuild.set(position, seen.inputs);
+      };
       if (linked !== undefined ? this.hasStep(step) || this.hasStep(linked) : fromId === undefined && this.hasStep(step)) {
         const checksum = sourcesChecksum(sources, digestOf);
+        withFiles(digestOf);
         const cached = await this.lookup(cacheKey(step, checksum), step, state.cmdSet);
         if (cached) return cached;
         const earlier = linked === undefined ? undefined : this.cachedImage(cacheKey(linked, checksum));
@@ -677,6 +733,9 @@ class Builder {
           return record(await this.commit(state, { config: runtime, createdBy: copyCreatedBy(runtime, inst.kind, checksum, inst.dest), layer }), checksum);
         }
       }
+      // Without --explain the files are listed after the layer is written, from the digests taken then.
+      if (this.options.explain && !seen.inputs.files) withFiles(digestOf);
+      this.missed(position, seen.inputs);
       state = await this.settle(state);
       const learnt = new Map<string, Digest>();
       // The tar code loads only when a COPY really runs: a cached build never needs it.
@@ -698,7 +757,10 @@ class Builder {
         }),
       );
       const checksum = sourcesChecksum(sources, (source, file) => learnt.get(file.file) ?? digestOf(source, file));
-      return record(await this.commit(state, { config: runtime, createdBy: copyCreatedBy(runtime, inst.kind, checksum, inst.dest), layer }), checksum);
+      withFiles((source, file) => learnt.get(file.file) ?? digestOf(source, file));
+      const image = await this.commit(state, { config: runtime, createdBy: copyCreatedBy(runtime, inst.kind, checksum, inst.dest), layer });
+      this.madeOnMiss(image.id, seen);
+      return record(image, checksum);
     } finally {
       cleanup();
     }
@@ -809,5 +871,8 @@ class StageTranscript implements BuildReporter {
   }
   warning(text: string): void {
     this.emit((r) => r.warning(text));
+  }
+  cacheMiss(reason: string): void {
+    this.emit((r) => r.cacheMiss?.(reason));
   }
 }

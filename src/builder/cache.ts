@@ -1,6 +1,7 @@
 import type { ImageStore } from '../images/store.js';
 import type { MetadataDb } from '../metadata/database.js';
 import type { Digest } from '../util/digest.js';
+import type { StepInputs } from './explain.js';
 
 export interface BuildCachePruneResult {
   deleted: Digest[];
@@ -35,6 +36,21 @@ export class BuildCache {
   /** Images the build cache holds (each step's result). */
   images(): Set<Digest> {
     return new Set((this.db.sql('SELECT DISTINCT image_id FROM build_cache').all() as { image_id: Digest }[]).map((row) => row.image_id));
+  }
+
+  /** What each step of the last build of `scope` (a context, Dockerfile and target) saw, by step number: `--explain`'s baseline. */
+  lastSteps(scope: string): Map<string, StepInputs> {
+    const rows = this.db.sql('SELECT position, inputs FROM build_steps WHERE scope = ?').all(scope) as { position: string; inputs: string }[];
+    return new Map(rows.map((row) => [row.position, JSON.parse(row.inputs) as StepInputs]));
+  }
+
+  /** Replaces the record of `scope`'s steps with this build's. */
+  saveSteps(scope: string, steps: ReadonlyMap<string, StepInputs>): void {
+    this.db.transaction(() => {
+      this.db.sql('DELETE FROM build_steps WHERE scope = ?').run(scope);
+      const insert = this.db.sql('INSERT INTO build_steps (scope, position, inputs) VALUES (?, ?, ?)');
+      for (const [position, inputs] of steps) insert.run(scope, position, JSON.stringify(inputs));
+    });
   }
 
   /** Content digests of files under the directory `dir`, with the stat key (dev, ino, size, mtime, ctime) each was hashed at. */

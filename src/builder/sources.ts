@@ -197,6 +197,25 @@ export function sourcesChecksum(sources: readonly CopySource[], digest: (source:
 }
 
 
+/**
+ * Each source file by its path under its source: its type and permission bits and its content digest (a link's
+ * target), as `mode rest`: what `build --explain` compares with the last build's.
+ */
+export function sourceFiles(sources: readonly CopySource[], digest: (source: CopySource, file: SourceFile) => Digest): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const source of sources) {
+    if (source.content) {
+      files[source.name] = `content ${createHash('sha256').update(source.content).digest('hex')}`;
+      continue;
+    }
+    for (const file of source.root.stat.isDirectory() ? [source.root, ...source.files] : source.files) {
+      const { stat } = file;
+      const rest = stat.isFile() ? digest(source, file) : stat.isSymbolicLink() ? fs.readlinkSync(file.file) : '';
+      files[file.rel === '' ? source.name : `${source.name}/${file.rel}`] = `${(Number(stat.mode) & 0o177777).toString(8)} ${rest}`;
+    }
+  }
+  return files;
+}
 /** Where a COPY/ADD takes its sources from, besides the context: `--from` stages and images. */
 export interface SourceOrigins {
   context: BuildContext;

@@ -13,6 +13,7 @@ export function classicTranscript(line: (text: string) => void, output: Writable
     step: (index, total, text) => line(`Step ${index}/${total} : ${text}`),
     triggers: (count) => line(`# Executing ${count} build trigger${count === 1 ? '' : 's'}`),
     usingCache: () => line(' ---> Using cache'),
+    cacheMiss: (reason) => line(` ---> Cache miss: ${reason}`),
     runningIn: (id) => line(` ---> Running in ${shortId(id)}`),
     removingContainer: (id) => line(`Removing intermediate container ${shortId(id)}`),
     warning: (text) => line(text),

@@ -264,6 +264,7 @@ const defineBuild: Definer = (c) =>
     .option('--build-context <name=value>', 'additional build context: NAME=DIR or NAME=docker-image://REF, for FROM, COPY --from and RUN --mount from=', collect)
     .option('--cache-from <spec>', 'a build cache to use: type=registry,ref=REF, type=local,src=DIR, or an IMAGE whose history the steps are matched against', collect)
     .option('--cache-to <spec>', "where to export this build's cache: type=registry,ref=REF or type=local,dest=DIR, with mode=min|max (max: every stage's steps and the cache mounts) and ignore-error=true", collect)
+    .option('--explain', 'say, after each step that misses the cache, why it missed')
     .option('--platform <platform>', 'set the target platform (os/arch[/variant]): TARGETPLATFORM and the platform of the base images')
     .option('-o, --output <spec>', "write the target's filesystem: type=local,dest=DIR or type=tar,dest=FILE|- (also DIR, or - for a tar on stdout)")
     .option('--ssh <spec>', 'SSH agent socket for RUN --mount=type=ssh: default ($SSH_AUTH_SOCK) or ID=SOCKET', collect)

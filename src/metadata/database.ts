@@ -95,6 +95,12 @@ const migrations: string[] = [
      chain_id TEXT NOT NULL,
      PRIMARY KEY (lease_id, chain_id)
    );`,
+  `CREATE TABLE build_steps (
+     scope    TEXT NOT NULL,
+     position TEXT NOT NULL,
+     inputs   TEXT NOT NULL,
+     PRIMARY KEY (scope, position)
+   );`,
 ];
 
 /** SQLite's "database or disk is full": no room for the journal or the pages a write needs. */

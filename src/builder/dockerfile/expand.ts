@@ -162,14 +162,14 @@ export function expandStage(parsed: ParsedDockerfile, stage: Stage, scope: Stage
       case 'ARG':
         out = {
           ...inst,
+          // The instruction keeps the Dockerfile's own default (its history entry and cache key, as Docker's
+          // builder commits `ARG K=default` whatever --build-arg says); the value in effect goes to `args`.
           args: inst.args.map((arg) => {
-            let value: string | undefined;
-            if (Object.hasOwn(buildArgs, arg.key)) value = buildArgs[arg.key];
-            else if (arg.value !== undefined) value = word(arg.value);
-            else value = scope.globalArgs.get(arg.key);
+            const own = arg.value === undefined ? undefined : word(arg.value);
+            const value = Object.hasOwn(buildArgs, arg.key) ? buildArgs[arg.key] : (own ?? scope.globalArgs.get(arg.key));
             declared.add(arg.key);
             if (value !== undefined) args.set(arg.key, value);
-            return { key: arg.key, value };
+            return { key: arg.key, ...(own !== undefined && { value: own }) };
           }),
         };
         break;

@@ -34,6 +34,7 @@ export interface BuildFlags {
   platform?: string;
   cacheFrom?: string[];
   cacheTo?: string[];
+  explain?: boolean;
 }
 
 /** `--build-context NAME=docker-image://REF` or `NAME=DIR`, as buildx takes them. */
@@ -189,6 +190,7 @@ export async function buildCommand(engine: ImageEngine, contextPath: string, fla
       ...(flags.platform && { platform: parsePlatform(flags.platform) }),
       cacheFrom: (flags.cacheFrom ?? []).map(parseCacheFrom),
       cacheTo: (flags.cacheTo ?? []).map(parseCacheTo),
+      ...(flags.explain && { explain: true }),
       pull: async (name, platform) => {
         const { progressFor } = await import('../progress.js');
         await engine.pull(name, quiet ? { update: () => undefined, line: () => undefined } : progressFor(out), platform && { platform });
