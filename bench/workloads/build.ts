@@ -10,6 +10,7 @@ import { detectBuildah, mountsUnder, type Peer, type PeerSlot, type PeerStore, p
 import { atMost, fasterThan, summarize, type Target, type WorkloadResult } from '../report.js';
 import { nodeStartFloor, strata, tarHashFloor } from '../tools.js';
 import { floorOf, quietly, requireContainerTools, runcFloor, runPeer, runWorkloads } from './containers.js';
+import { type Registry, startStrataRegistry } from './registry.js';
 
 /** The COPY-heavy build's context: the full run's matches the import workload's rootfs, the quick one is a tenth. */
 const copySizes = (quick: boolean) => (quick ? { totalBytes: 20e6, files: 500, symlinks: 5, seed: 5 } : { totalBytes: 200e6, files: 5000, symlinks: 20, seed: 5 });
@@ -21,6 +22,10 @@ const images = {
   cached: 'strata-bench/build-tutorial:cached',
   changed: 'strata-bench/build-tutorial:changed',
   copy: 'strata-bench/build-copy:latest',
+  /** Strata's alone, each in a store of its own: the travelling-cache rows' images. */
+  exporter: 'strata-bench/build-tutorial:exporter',
+  fromCache: 'strata-bench/build-tutorial:from-cache',
+  fresh: 'strata-bench/build-tutorial:fresh',
 };
 /** In an order `rmi` can follow: the base image last, as Docker keeps an image that others are built on. */
 const allImages = [images.cold, images.cached, images.changed, images.copy, images.base];
@@ -85,7 +90,9 @@ interface PeerSetup {
  * (and the step images under it) is removed after it, untimed, in every tool; Strata's cold runs also forget
  * its build cache and remembered file digests (`builder prune`), which no peer keeps across `--no-cache` builds.
  * Strata's first `COPY .` image of each cold workload is checked to hold the whole context: a run that made a
- * wrong image fails, with the reason, rather than count as fast.
+ * wrong image fails, with the reason, rather than count as fast. Two rows are Strata's alone (no peer's
+ * classic builder exports a build cache): a brand-new store building the tutorial from a registry cache, and
+ * what `--cache-to` adds to a cold build, both against Strata's embedded registry, started once for them.
  */
 export async function buildWorkloads(ctx: BenchContext): Promise<WorkloadResult[]> {
   requireContainerTools('builds');
@@ -98,6 +105,8 @@ export async function buildWorkloads(ctx: BenchContext): Promise<WorkloadResult[
       [labels.copy, () => bench.copyBuild()],
       [labels.mounts, () => bench.cachedWithMounts()],
       [labels.stages, () => bench.twoStages()],
+      [labels.fromCache, () => bench.freshStoreFromCache()],
+      [labels.exportCost, () => bench.exportCost()],
     ];
   });
 }
@@ -109,6 +118,11 @@ class BuildBench {
   readonly copyContext: string;
   readonly peers: PeerSetup[] = [];
   private readonly busyboxDir: string;
+  /** The busybox image as `strata save` wrote it: every fresh store loads it, so its image ID is the same in all. */
+  private readonly savedBase: string;
+  /** Strata's embedded registry for the cache rows: started by the first that needs it, stopped by cleanup. */
+  private cacheRegistry?: Registry;
+  private stores = 0;
   private copyLabel = '';
   /** Makes config.txt's content new for every run: a content seen before could hit a cache. */
   private changes = 0;
@@ -122,6 +136,7 @@ class BuildBench {
     this.tutorial = path.join(this.dir, 'tutorial');
     this.copyContext = path.join(this.dir, 'copy');
     this.busyboxDir = path.join(this.dir, 'busybox');
+    this.savedBase = path.join(this.dir, 'busybox-saved.tar');
   }
 
   labels() {
@@ -132,6 +147,8 @@ class BuildBench {
       copy: `build COPY ${this.copyLabel || 'tree'}`,
       mounts: 'cached build with RUN --mount',
       stages: 'two independent stages (1s RUN each)',
+      fromCache: 'fresh store from registry cache',
+      exportCost: 'export cost (--cache-to mode=max)',
     };
   }
 
@@ -151,7 +168,8 @@ class BuildBench {
     fs.writeFileSync(path.join(this.copyContext, 'Dockerfile'), `FROM ${images.base}\nCOPY . /data/\n`);
     this.copyLabel = `${Math.round(written.bytes / 1e6)}MB/${written.files} files`;
 
-    const saved = path.join(this.dir, 'busybox-saved.tar');
+    // Kept for the stores of the cache rows, which load it (an import of their own would have another image ID).
+    const saved = this.savedBase;
     this.strata('save', '-o', saved, images.base);
     for (const peer of usable(this.slots)) {
       progress(`build: loading the busybox image into ${peer.name}...`);
@@ -159,7 +177,6 @@ class BuildBench {
       const load = peer.name === 'buildah' ? store.command('pull', '-q', `docker-archive:${saved}`) : store.command('load', '-i', saved);
       this.peers.push({ peer, store, setupError: attempt(() => runPeer(load)) });
     }
-    fs.rmSync(saved);
     progress('');
   }
 
@@ -334,9 +351,99 @@ class BuildBench {
     return summarize(this.labels().copy, samples, [{ tool: 'floor', target: atMost(3) }, ...this.peerComparisons(atMost(0.5))], { rssLimitMB: 200 });
   }
 
-  /** Unmounts what an interrupted build left, removes the peers' images (or stores) and the work dir. */
+  /** The embedded registry the cache rows export to and import from: loopback, so plain HTTP without a flag. */
+  private registry(): Registry {
+    this.cacheRegistry ??= startStrataRegistry(path.join(this.dir, 'cache-registry'));
+    return this.cacheRegistry;
+  }
+
+  /** A brand-new store in the work dir holding the busybox image and nothing else (no cache, no file digests). */
+  private freshStore(): string {
+    const root = path.join(this.dir, 'stores', String(++this.stores));
+    run(strata(root, 'load', '-q', '-i', this.savedBase));
+    return root;
+  }
+
+  /** Removes a store of the cache rows, unmounting first whatever a failed build left mounted in it. */
+  private disposeStore(root: string): void {
+    for (const mount of mountsUnder(root).reverse()) spawnSync('umount', ['-l', mount], { stdio: 'ignore' });
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+
+  /**
+   * The tutorial built (with `flags()`, called once per run) in a store of its own, made before the run and
+   * removed after it, both untimed; `check` looks at the warm-up's store before it goes.
+   */
+  private freshStoreBuild(name: string, tag: string, flags: () => string[], check?: (root: string) => void): Contender {
+    let root: string | undefined;
+    let unchecked = check;
+    return {
+      name,
+      before: () => {
+        root = this.freshStore();
+      },
+      command: () => strata(root!, 'build', '--network', 'host', ...flags(), '-t', tag, this.tutorial),
+      after: () => {
+        const [store, pending] = [root, unchecked];
+        root = unchecked = undefined;
+        if (!store) return;
+        try {
+          pending?.(store);
+        } finally {
+          this.disposeStore(store);
+        }
+      },
+    };
+  }
+
+  /**
+   * 5. The tutorial in a brand-new store (busybox loaded, nothing else) with `--cache-from` the registry cache
+   * another store exported once (`--cache-to`, mode=min), against the same cold build in a brand-new store
+   * without it: at most 0.3 times as long; the floor is Node's start-up. Every step comes from the cache and
+   * only the layers the image needs are downloaded: the warm-up's image must have the exporting build's ID (a
+   * rebuilt RUN step would make another), else the row fails rather than pass a cache miss off as a time.
+   */
+  freshStoreFromCache(): WorkloadResult {
+    const ref = `${this.registry().address}/bench/tutorial:cache`;
+    progress("build: exporting the tutorial's cache...");
+    const exporter = this.freshStore();
+    let exported: string;
+    try {
+      exported = run(strata(exporter, 'build', '--network', 'host', '-q', '--cache-to', `type=registry,ref=${ref}`, '-t', images.exporter, this.tutorial)).trim();
+    } finally {
+      this.disposeStore(exporter);
+    }
+    const sameImage = (root: string) => {
+      const id = run(strata(root, 'image', 'inspect', '--format', '{{.Id}}', images.fromCache)).trim();
+      if (id !== exported) throw new Error(`wrong image: ${id}, where the build that exported the cache made ${exported} (a step not taken from the cache?)`);
+    };
+    const contenders: Contender[] = [
+      this.freshStoreBuild('strata', images.fromCache, () => ['--cache-from', `type=registry,ref=${ref}`], sameImage),
+      { name: 'floor', command: () => nodeStartFloor },
+      this.freshStoreBuild('cold build', images.fresh, () => []),
+    ];
+    const samples = measureAlternating('build from a registry cache', contenders, this.ctx.config.runs);
+    return summarize(this.labels().fromCache, samples, [{ tool: 'floor' }, { tool: 'cold build', target: atMost(0.3) }]);
+  }
+
+  /**
+   * 6. What exporting costs: the cold tutorial build in a brand-new store with `--cache-to` mode=max to the
+   * embedded registry, against the same build without it: at most 1.3 times as long. Each run exports to a
+   * repository of its own, so that no run finds blobs an earlier one uploaded (a first export, the dearest).
+   */
+  exportCost(): WorkloadResult {
+    const address = this.registry().address;
+    let exports = 0;
+    const cacheTo = () => ['--cache-to', `type=registry,ref=${address}/bench/export-${++exports}:cache,mode=max`];
+    const samples = measureAlternating('build --cache-to', [this.freshStoreBuild('strata', images.exporter, cacheTo), this.freshStoreBuild('without --cache-to', images.fresh, () => [])], this.ctx.config.runs);
+    return summarize(this.labels().exportCost, samples, [{ tool: 'without --cache-to', target: atMost(1.3) }]);
+  }
+
+  /** Stops the cache rows' registry, unmounts what an interrupted build left, removes the peers' images (or stores) and the work dir. */
   cleanup(): void {
     progress('build: cleaning up...');
+    this.cacheRegistry?.stop();
+    this.cacheRegistry = undefined;
     const ids = quietly(strata(this.root, 'ps', '-a', '-q', '--no-trunc')).split('\n').filter(Boolean);
     if (ids.length > 0) quietly(strata(this.root, 'rm', '-f', ...ids));
     for (const mount of mountsUnder(this.dir).reverse()) spawnSync('umount', ['-l', mount], { stdio: 'ignore' });

@@ -107,7 +107,7 @@ function waitForRegistry(address: string, child: ChildProcess, log: string): voi
 }
 
 /** A registry process on a loopback port, killed by `stop` (and on exit, should the bench die first). */
-class Registry {
+export class Registry {
   readonly address: string;
   private readonly child: ChildProcess;
   private readonly onExit = () => this.child.kill('SIGKILL');
@@ -169,7 +169,7 @@ function startDockerRegistry(dir: string): Registry {
   }, path.join(dir, 'registry.log'));
 }
 
-function startStrataRegistry(dir: string): Registry {
+export function startStrataRegistry(dir: string): Registry {
   fs.mkdirSync(dir, { recursive: true });
   return new Registry((address) => strata(path.join(dir, 'client-root'), 'registry', 'serve', '--addr', address, '--root', path.join(dir, 'storage')), path.join(dir, 'registry.log'));
 }
