@@ -20,6 +20,7 @@ import type { NewLayer } from '../images/store.js';
 import { parseConfig } from '../images/validate.js';
 import type { CacheFromSpec, CacheStep, CacheToSpec } from './cache-record.js';
 import type { ImportedCache } from './cache-transport.js';
+import { matchingStep, restoredConfig } from './classic-cache.js';
 import type { ImageRecord } from '../images/records.js';
 import type { Digest } from '../util/digest.js';
 import { UnionView } from '../layers/union.js';
@@ -105,6 +106,13 @@ interface StageState {
 /** mode=max carries a cache mount up to this size (BuildKit carries none; a warm npm or pip cache is well under). */
 const cacheMountExportLimit = 1 << 30;
 
+/** What `--cache-from IMAGE` matches a step by: its parent, its history entry's text, the config it makes. */
+interface ClassicStep {
+  state: StageState;
+  createdBy: string;
+  config: ContainerConfig;
+}
+
 /** The image a stage has reached, by ID: in the store or in an imported cache; 'scratch' before any. */
 const idOf = (state: StageState): string => state.image?.id ?? state.imported?.id ?? 'scratch';
 
@@ -158,6 +166,8 @@ class Builder {
   private readonly triggerNodes = new Set<Instruction['node']>();
   /** `--cache-from` caches that opened. */
   private imports: ImportedCache[] = [];
+  /** `--cache-from IMAGE`s (the classic builder's): once one matches a step, only it is asked after. */
+  private cacheImages: ImageRecord[] = [];
   /** Every step this build took or built, in order: what `--cache-to` exports and the store's cache records. */
   private readonly usedSteps: CacheStep[] = [];
   /** What the last build of this context, Dockerfile and target saw at each step (`--explain`'s baseline), and this one. */
@@ -413,14 +423,14 @@ class Builder {
         const key = cacheKey(idOf(state), createdBy, JSON.stringify(config), author ?? '');
         const cmdSet = state.cmdSet || inst.kind === 'CMD';
         const inputs = { parent: idOf(state), text: createdBy, env: config.Env ?? [] };
-        return this.cachedOr(key, cmdSet, { position, inputs }, async () => this.commit(state, { config, createdBy, author }));
+        return this.cachedOr(key, cmdSet, { position, inputs }, async () => this.commit(state, { config, createdBy, author }), { state, createdBy, config });
       }
     }
   }
 
   /** Reuses the step cached under `key`, or builds it and remembers it (the key is the whole step: no sources). */
-  private async cachedOr(key: string, cmdSet: boolean, seen: { position: string; inputs: StepInputs }, make: () => Promise<ImageRecord>): Promise<StageState> {
-    const cached = await this.lookup(key, key, cmdSet);
+  private async cachedOr(key: string, cmdSet: boolean, seen: { position: string; inputs: StepInputs }, make: () => Promise<ImageRecord>, classic?: ClassicStep): Promise<StageState> {
+    const cached = await this.lookup(key, key, cmdSet, classic);
     if (cached) {
       this.thisBuild.set(seen.position, seen.inputs);
       return cached;
@@ -460,7 +470,7 @@ class Builder {
    * The step cached under `key` (`step`: its key without the sources' checksum), with "Using cache" in the
    * transcript: from the store, held for this build, else from an imported cache, its image made only when needed.
    */
-  private async lookup(key: string, step: string, cmdSet: boolean): Promise<StageState | undefined> {
+  private async lookup(key: string, step: string, cmdSet: boolean, classic?: ClassicStep): Promise<StageState | undefined> {
     const local = this.cachedImage(key);
     if (local) {
       this.report.usingCache();
@@ -483,6 +493,36 @@ class Builder {
       const inStore = this.backend.images.records.get(id);
       if (inStore && (this.backend.lease?.hold(id) ?? true)) return this.stateOf(inStore, cmdSet);
       return { imported: { id, from }, config, cmdSet };
+    }
+    const restored = classic && (await this.fromCacheImages(classic));
+    if (!restored) return undefined;
+    this.report.usingCache();
+    this.remember(key, step, restored.id);
+    return this.stateOf(restored, cmdSet);
+  }
+
+  /**
+   * `--cache-from IMAGE`: the step's image from an image whose history goes through the step's parent and then
+   * this instruction (moby's image cache): the image itself at its last entry, else one restored from it.
+   */
+  private async fromCacheImages({ state, createdBy, config }: ClassicStep): Promise<ImageRecord | undefined> {
+    const parent = state.image || state.imported ? state.config : undefined;
+    for (const candidate of this.cacheImages) {
+      const candidateConfig = this.backend.images.config(candidate.id);
+      const match = matchingStep(candidateConfig, parent, createdBy);
+      if (!match) continue;
+      this.cacheImages = [candidate];
+      if (match.last && (this.backend.lease?.hold(candidate.id) ?? true)) return candidate;
+      const settled = await this.settle(state);
+      const layers = settled.image ? this.backend.images.parentLayers(settled.image) : [];
+      const candidateLayers = this.backend.images.parentLayers(candidate);
+      const { id } = this.backend.images.add({
+        config: canonicalJson(restoredConfig(candidateConfig, parent, config, match.layer)),
+        layers: [...layers, ...(match.layer !== undefined ? [candidateLayers[match.layer]!] : [])],
+        ...(settled.image && { parent: settled.image.id }),
+        ...(this.backend.lease && { lease: this.backend.lease.id }),
+      });
+      return this.backend.images.records.get(id);
     }
     return undefined;
   }
@@ -512,7 +552,11 @@ class Builder {
   private async openImports(): Promise<void> {
     if (this.options.noCache) return;
     for (const spec of this.options.cacheFrom ?? []) {
-      if (spec.type === 'image') continue;
+      if (spec.type === 'image') {
+        const image = await this.cacheImage(spec.ref);
+        if (image) this.cacheImages.push(image);
+        continue;
+      }
       const name = spec.type === 'registry' ? spec.ref : spec.dir;
       try {
         const { ImportedCache, openLocation } = await import('./cache-transport.js');
@@ -522,6 +566,21 @@ class Builder {
       } catch (error) {
         this.reporter.warning(`[Warning] cache from ${name} not used: ${(error as Error).message}`);
       }
+    }
+  }
+
+  /** A `--cache-from IMAGE`: from the store, else pulled; one that cannot be had is a warning, as the build goes on. */
+  private async cacheImage(ref: string): Promise<ImageRecord | undefined> {
+    try {
+      const found = this.backend.images.find(ref);
+      if (found && (this.backend.lease?.hold(found.id) ?? true)) return found;
+      if (!this.options.pull) throw invalidArgument('the image is not in the store');
+      await this.options.pull(ref, this.options.platform);
+      const pulled = this.backend.images.resolve(ref);
+      return this.backend.lease?.hold(pulled.id) === false ? undefined : pulled;
+    } catch (error) {
+      this.reporter.warning(`[Warning] cache from ${ref} not used: ${(error as Error).message}`);
+      return undefined;
     }
   }
 
@@ -638,7 +697,7 @@ class Builder {
         await container.remove();
         await prepared.release();
       }
-    });
+    }, { state, createdBy, config: runtime });
   }
 
   /** What a bind mount shows, for the cache key: a stage's or image's ID, or the context's files under the source. */
@@ -720,10 +779,12 @@ class Builder {
         if (fromId === undefined) seen.inputs.files = sourceFiles(sources, digest);
         this.thisBuild.set(position, seen.inputs);
       };
-      if (linked !== undefined ? this.hasStep(step) || this.hasStep(linked) : fromId === undefined && this.hasStep(step)) {
+      const classicAsked = this.cacheImages.length > 0 && !this.options.noCache;
+      if (linked !== undefined ? this.hasStep(step) || this.hasStep(linked) : (fromId === undefined && this.hasStep(step)) || classicAsked) {
         const checksum = sourcesChecksum(sources, digestOf);
         withFiles(digestOf);
-        const cached = await this.lookup(cacheKey(step, checksum), step, state.cmdSet);
+        const classic = { state, createdBy: copyCreatedBy(runtime, inst.kind, checksum, inst.dest), config: runtime };
+        const cached = await this.lookup(cacheKey(step, fromId !== undefined && !inst.link ? 'from' : checksum), step, state.cmdSet, classic);
         if (cached) return cached;
         const earlier = linked === undefined ? undefined : this.cachedImage(cacheKey(linked, checksum));
         if (earlier) {

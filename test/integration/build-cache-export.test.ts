@@ -179,3 +179,31 @@ test('a cache that cannot be read is a warning and the build goes on without it;
   assert.equal(ignored.status, 0, ignored.stderr);
   assert.match(ignored.stdout, /^\[Warning\] exporting the build cache to 127\.0\.0\.1:9\/none\/cache:x: /m);
 });
+
+test('--cache-from IMAGE, as the classic builder: a pulled image\'s history matched step by step, its ID kept at its end', skip, async (t) => {
+  const registry = new URL((await startRegistry(t)).url).host;
+  const [first, second] = twoStores();
+  const dir = context({ Dockerfile: 'FROM busybox\nENV MODE=prod\nCOPY app.txt /app/\nRUN cat /app/app.txt > /app/ran.txt\nCMD ["cat", "/app/ran.txt"]\n', 'app.txt': 'v1\n' });
+  const name = `${registry}/team/app:latest`;
+  strataOk(first, ['build', '-t', name, dir]);
+  assert.equal((await strataAsync(first, ['push', name])).status, 0);
+
+  // A fresh store pulls the image named by --cache-from: every step matches, the very image comes out.
+  const whole = await strataAsync(second, ['build', '--cache-from', name, '-t', 'app', dir]);
+  assert.equal(whole.status, 0, whole.stderr);
+  assert.deepEqual([ran(whole.stdout), cached(whole.stdout)], [0, 4], whole.stdout);
+  assert.equal(imageId(second, 'app'), imageId(first, name));
+
+  // A changed file: the steps before it restored from the image, the rest built.
+  fs.writeFileSync(path.join(dir, 'app.txt'), 'v2\n');
+  const third = store();
+  assert.equal((await strataAsync(third, ['pull', '-q', name])).status, 0); // not strataOk: the registry lives in this process
+  const partial = await strataAsync(third, ['build', '--cache-from', name, '-t', 'app', dir]);
+  assert.equal(partial.status, 0, partial.stderr);
+  assert.deepEqual([ran(partial.stdout), cached(partial.stdout)], [1, 1], partial.stdout);
+  assert.equal(strataOk(third, ['run', '--rm', 'app']), 'v2\n');
+  // An image that is nowhere: a warning, a full build.
+  const missing = await strataAsync(third, ['build', '--cache-from', `${registry}/team/none:latest`, dir]);
+  assert.equal(missing.status, 0, missing.stderr);
+  assert.match(missing.stdout, /^\[Warning\] cache from .*\/team\/none:latest not used: /m);
+});
