@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { SaveFormat } from './archive/save.js';
 import type { BuildOptions, BuildReporter, BuildResult } from './builder/builder.js';
-import { BuildCache, type BuildCachePruneResult } from './builder/cache.js';
+import { BuildCache, type BuildCacheEntry, type BuildCachePruneResult, selectPrunable } from './builder/cache.js';
 import { cacheMountsSize } from './builder/run-mounts.js';
 import { buildStepLabel, ContainerRecords } from './containers/records.js';
 import { ContentStore } from './content/store.js';
@@ -237,16 +237,50 @@ export class ImageEngine {
     }
   }
 
-  /** `builder prune`: killed builds' RUN containers and every cached step forgotten, the step images only the cache kept removed. */
-  /** `builder prune`: the cached steps and their step images, and the contents of RUN --mount=type=cache mounts. */
-  async pruneBuildCache(): Promise<BuildCachePruneResult> {
+  /**
+   * `builder prune`: killed builds' RUN containers, then the cached steps (their step images, where only the cache
+   * kept them) and the cache mounts' contents: all of them, or those `--filter until=` and `--keep-storage` pick.
+   */
+  async pruneBuildCache(options: { olderThan?: number; keepStorage?: number } = {}): Promise<BuildCachePruneResult> {
     await this.abandonedBuildSteps({ remove: true });
     this.images.dropDeadLeases();
-    const result = this.buildCache.prune(this.images, (id) => this.containerRecords.usesImage(id), (id) => this.images.isHeld(id));
-    const cacheMounts = this.cacheMountsDir;
-    const mountBytes = cacheMountsSize(cacheMounts);
-    fs.rmSync(cacheMounts, { recursive: true, force: true });
+    const filtered = options.olderThan !== undefined || options.keepStorage !== undefined;
+    const chosen = filtered ? selectPrunable(this.buildCacheEntries(), options) : undefined;
+    const steps = chosen && new Set(chosen.filter((entry) => entry.kind === 'step').map((entry) => entry.id as Digest));
+    const result = this.buildCache.prune(this.images, (id) => this.containerRecords.usesImage(id), (id) => this.images.isHeld(id), steps);
+    let mountBytes = 0;
+    for (const dir of chosen ? chosen.filter((entry) => entry.kind === 'mount').map((entry) => entry.id) : this.cacheMountDirs()) {
+      mountBytes += cacheMountsSize(path.join(this.cacheMountsDir, dir));
+      fs.rmSync(path.join(this.cacheMountsDir, dir), { recursive: true, force: true });
+    }
     return { ...result, reclaimed: result.reclaimed + mountBytes };
+  }
+
+  /**
+   * What the build cache holds (`system df`): each cached step's image (the bytes of the layer it added; in use
+   * when a tagged image or a container stands on it) and each cache mount.
+   */
+  buildCacheEntries(): BuildCacheEntry[] {
+    const protectedImages = new Set<Digest>();
+    const standOn = (id: Digest | null) => {
+      for (let at = id; at !== null && !protectedImages.has(at); at = this.images.records.get(at)?.parent ?? null) protectedImages.add(at);
+    };
+    for (const image of this.images.records.all()) if (this.images.records.tagsOf(image.id).length > 0 || this.containerRecords.usesImage(image.id)) standOn(image.id);
+    const steps: BuildCacheEntry[] = this.buildCache.steps().flatMap(({ image, lastUsed }) => {
+      const record = this.images.records.get(image);
+      if (!record) return [];
+      const parentSize = record.parent === null ? 0 : (this.images.records.get(record.parent)?.size ?? 0);
+      return [{ kind: 'step' as const, id: image, size: Math.max(0, record.size - parentSize), lastUsed, inUse: protectedImages.has(image) }];
+    });
+    const mounts = this.cacheMountDirs().map((dir) => {
+      const file = path.join(this.cacheMountsDir, dir);
+      return { kind: 'mount' as const, id: dir, size: cacheMountsSize(file), lastUsed: fs.statSync(file).mtimeMs, inUse: false };
+    });
+    return [...steps, ...mounts];
+  }
+
+  private cacheMountDirs(): string[] {
+    return fs.existsSync(this.cacheMountsDir) ? fs.readdirSync(this.cacheMountsDir).filter((name) => !name.includes('.tmp-')) : [];
   }
 
   /** Where RUN --mount=type=cache keeps its directories, across builds. */
@@ -254,10 +288,6 @@ export class ImageEngine {
     return path.join(this.root, 'cache-mounts');
   }
 
-  /** Bytes the cache mounts hold (`system df`'s build cache). */
-  cacheMountsSize(): number {
-    return cacheMountsSize(this.cacheMountsDir);
-  }
 
   /** `system df` for images: shared layers counted once; an image is active while a container uses it. */
   diskUsage(): DiskUsage {

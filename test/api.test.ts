@@ -111,6 +111,8 @@ describe('negotiation and errors', () => {
     { method: 'GET', path: '/containers/json?filters=%7B%22nosuch%22%3A%5B%22x%22%5D%7D', status: 400, check: (a) => assert.equal(a.json().message, "invalid filter 'nosuch'") },
     { method: 'POST', path: '/build?version=2', status: 400, check: (a) => assert.match(a.json().message, /DOCKER_BUILDKIT=0/) },
     { method: 'POST', path: '/build?platform=linux%2F%2F', status: 400, check: (a) => assert.match(a.json().message, /invalid platform "linux\/\/"/) },
+    { method: 'POST', path: '/build?cachefrom=%7B%7D', status: 400, check: (a) => assert.match(a.json().message, /invalid cachefrom: expected a JSON list/) },
+    { method: 'POST', path: '/build/prune?filters=%7B%22label%22%3A%5B%22x%22%5D%7D', status: 400, check: (a) => assert.equal(a.json().message, "invalid filter 'label'") },
     { method: 'POST', path: '/networks/create', status: 501 },
   ];
   for (const row of rows) {

@@ -3,6 +3,37 @@ import type { MetadataDb } from '../metadata/database.js';
 import type { Digest } from '../util/digest.js';
 import type { StepInputs } from './explain.js';
 
+/** One thing the build cache holds, for `system df` and `builder prune`: a cached step's image or a cache mount. */
+export interface BuildCacheEntry {
+  kind: 'step' | 'mount';
+  /** The step's image ID, or the mount's directory name. */
+  id: string;
+  /** Bytes it alone holds: the layer the step added, the mount's files. */
+  size: number;
+  /** When a build last used it (ms since the epoch). */
+  lastUsed: number;
+  /** A tagged image or a container stands on it: pruning would not free it. */
+  inUse: boolean;
+}
+
+/**
+ * What `builder prune` removes (Docker's filters): entries last used before `olderThan` (`--filter until=`),
+ * then, with `keepStorage`, the least recently used of the rest until the cache holds at most that many bytes.
+ */
+export function selectPrunable(entries: readonly BuildCacheEntry[], options: { olderThan?: number; keepStorage?: number }): BuildCacheEntry[] {
+  const removable = entries.filter((entry) => !entry.inUse);
+  const old = removable.filter((entry) => options.olderThan === undefined || entry.lastUsed < options.olderThan);
+  if (options.keepStorage === undefined) return old;
+  let total = entries.reduce((sum, entry) => sum + entry.size, 0);
+  const chosen: BuildCacheEntry[] = [];
+  for (const entry of [...old].sort((a, b) => a.lastUsed - b.lastUsed)) {
+    if (total <= options.keepStorage) break;
+    chosen.push(entry);
+    total -= entry.size;
+  }
+  return chosen;
+}
+
 export interface BuildCachePruneResult {
   deleted: Digest[];
   /** Bytes of layers no image uses any more. */
@@ -31,6 +62,11 @@ export class BuildCache {
 
   hasStep(step: string): boolean {
     return this.db.sql('SELECT 1 FROM build_cache WHERE step = ? LIMIT 1').get(step) !== undefined;
+  }
+
+  /** Each cached step's image, with when a build last used it. */
+  steps(): { image: Digest; lastUsed: number }[] {
+    return (this.db.sql('SELECT image_id, MAX(created) AS last FROM build_cache GROUP BY image_id').all() as { image_id: Digest; last: number }[]).map((row) => ({ image: row.image_id, lastUsed: row.last }));
   }
 
   /** Images the build cache holds (each step's result). */
@@ -73,9 +109,14 @@ export class BuildCache {
    * cache kept (untagged, childless, no container made from them: `inUse`, none a running build holds: `keep`),
    * through the image store's removal.
    */
-  prune(images: ImageStore, inUse: (id: Digest) => boolean, keep: (id: Digest) => boolean = () => false): BuildCachePruneResult {
-    const cached = this.images();
+  prune(images: ImageStore, inUse: (id: Digest) => boolean, keep: (id: Digest) => boolean = () => false, only?: ReadonlySet<Digest>): BuildCachePruneResult {
+    const cached = only ? new Set(only) : this.images();
     this.db.transaction(() => {
+      if (only) {
+        const forget = this.db.sql('DELETE FROM build_cache WHERE image_id = ?');
+        for (const id of only) forget.run(id);
+        return;
+      }
       this.db.sql('DELETE FROM build_cache').run();
       this.db.sql('DELETE FROM file_hashes').run();
     });

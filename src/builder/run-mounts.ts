@@ -273,6 +273,9 @@ async function acquireCache(cacheDir: string, plan: Extract<MountPlan, { type: '
       throw error;
     }
   }
+  // Its time is when a build last used it: `builder prune --filter until=` goes by it.
+  const now = new Date();
+  fs.utimesSync(dir, now, now);
   return dir;
 }
 

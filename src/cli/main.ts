@@ -279,6 +279,8 @@ builderGroup
   .command('prune')
   .description('Remove build cache')
   .option('-a, --all', 'remove all build cache (the same here: every cached step)')
+  .option('--filter <filter>', 'provide filter values (until=DURATION: only what no build used for that long)', collect)
+  .option('--keep-storage <size>', 'amount of disk space to keep for cache (the least recently used goes first)')
   .option('-f, --force', 'do not prompt for confirmation')
   .action(runImages(async (engine, opts) => (await build()).builderPruneCommand(engine, opts)));
 

@@ -207,3 +207,33 @@ test('--cache-from IMAGE, as the classic builder: a pulled image\'s history matc
   assert.equal(missing.status, 0, missing.stderr);
   assert.match(missing.stdout, /^\[Warning\] cache from .*\/team\/none:latest not used: /m);
 });
+
+test('system df counts the build cache; builder prune --filter until= and --keep-storage take only what they pick', skip, async () => {
+  const root = store();
+  const dir = context({ ...twoStage, Dockerfile: `${twoStage.Dockerfile.replace('RUN echo compiled', 'RUN --mount=type=cache,target=/c echo x > /c/x && echo compiled')}` });
+  strataOk(root, ['build', '-t', 'app', dir]);
+  const df = strataOk(root, ['system', 'df', '--format', '{{.Type}} {{.TotalCount}} {{.Active}}']);
+  // Six step images (the builder's RUN, the final stage's four, ...) and one cache mount; the tagged chain is active.
+  const [, total, active] = /^Build Cache (\d+) (\d+)$/m.exec(df)!.map(Number);
+  assert.ok(total! >= 6 && active! >= 4 && active! < total!, df);
+
+  assert.match(strataOk(root, ['builder', 'prune', '-f', '--filter', 'until=1h']), /^Total reclaimed space: 0B$/m);
+  assert.match(strataOk(root, ['builder', 'prune', '-f', '--keep-storage', '1g']), /^Total reclaimed space: 0B$/m);
+  assert.equal(ran((await strataAsync(root, ['build', dir])).stdout), 0, 'nothing was taken');
+  // Nothing may stay: the builder stage's step and the mount go, the tagged chain stays.
+  assert.match(strataOk(root, ['builder', 'prune', '-f', '--keep-storage', '0']), /^Total reclaimed space: [1-9]/m);
+  const after = /^Build Cache (\d+) (\d+)$/m.exec(strataOk(root, ['system', 'df', '--format', '{{.Type}} {{.TotalCount}} {{.Active}}']))!.map(Number);
+  assert.equal(after[1], after[2], 'only what is in use is left');
+  const rebuilt = await strataAsync(root, ['build', dir]);
+  assert.equal(ran(rebuilt.stdout), 1, rebuilt.stdout);
+
+  for (const [args, message] of [
+    [['--filter', 'label=x'], /invalid filter 'label=x': builder prune takes until=DURATION/],
+    [['--keep-storage', 'lots'], /invalid argument "lots" for "--keep-storage" flag/],
+    [['--filter', 'until=soon'], /failed to parse value as time or duration: "soon"/],
+  ] as const) {
+    const refused = await strataAsync(root, ['builder', 'prune', '-f', ...args]);
+    assert.equal(refused.status, 1, args.join(' '));
+    assert.match(refused.stderr, message);
+  }
+});

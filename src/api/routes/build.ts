@@ -20,6 +20,19 @@ function jsonMap(raw: string | null, name: string): Record<string, string> {
   return Object.fromEntries(Object.entries(parsed).filter(([, value]) => value !== null).map(([key, value]) => [key, String(value)]));
 }
 
+/** A JSON-list query parameter (`cachefrom`): absent, empty or `null` is none. */
+function jsonList(raw: string | null, name: string): string[] {
+  if (raw === null || raw === '' || raw === 'null') return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw invalidArgument(`invalid ${name}: expected a JSON list`);
+  }
+  if (!Array.isArray(parsed) || !parsed.every((item) => typeof item === 'string')) throw invalidArgument(`invalid ${name}: expected a JSON list of strings`);
+  return parsed;
+}
+
 /**
  * `POST /build`, the classic builder: the request body is the context as a tar (compression sniffed), unpacked
  * with the rules of every tar Strata reads; the transcript streams as `{"stream"}` lines, then the `aux` ID.
@@ -34,6 +47,8 @@ export async function buildRoute({ req, res, query }: Call, engine: ImageEngine)
   const dockerfile = query.get('dockerfile') || 'Dockerfile';
   const network = query.get('networkmode');
   const platform = query.get('platform') ? parsePlatform(query.get('platform')!) : undefined;
+  // The classic builder's cachefrom: a JSON list of images whose history the steps are matched against.
+  const cacheFrom = jsonList(query.get('cachefrom'), 'cachefrom').map((ref) => ({ type: 'image' as const, ref }));
   const stream = new JsonStream(res);
   try {
     const result = await engine.build(
@@ -46,6 +61,7 @@ export async function buildRoute({ req, res, query }: Call, engine: ImageEngine)
         labels: jsonMap(query.get('labels'), 'labels'),
         ...(network === 'none' && { network: 'none' as const }),
         ...(platform && { platform }),
+        cacheFrom,
         pull: async (name, platform) => {
           await engine.pull(name, { update: () => undefined, line: (text) => stream.write({ status: text }) }, platform && { platform });
         },

@@ -176,6 +176,20 @@ export function imageRoutes(router: Router, { engine }: ApiContext): void {
     await buildRoute(call, engine);
   });
 
+  // `docker builder prune`: the filters and keep-storage of BuildKit's prune (until=DURATION), all=true the same here.
+  router.add('POST', '/build/prune', async ({ res, query }) => {
+    const filters = parseFilters(query.get('filters'));
+    checkFilters(filters, ['until']);
+    const keep = query.get('keep-storage') ?? query.get('reserved-space');
+    const { parseTimestamp } = await import('../../util/time.js');
+    const until = filters.get('until')?.[0];
+    const result = await engine.pruneBuildCache({
+      ...(until !== undefined && { olderThan: parseTimestamp(until) }),
+      ...(keep !== null && keep !== '' && keep !== '0' && { keepStorage: Number(keep) }),
+    });
+    sendJson(res, 200, { CachesDeleted: result.deleted.map((id) => id.replace(/^sha256:/, '')), SpaceReclaimed: result.reclaimed });
+  });
+
   router.add('GET', '/images/{name*}/json', ({ res, params }) => {
     sendJson(res, 200, dockerInspect(engine.inspectImage(noSuchImage(params.name!))));
   });

@@ -126,7 +126,7 @@ export function systemRoutes(router: Router, { engine }: ApiContext): void {
   router.add('GET', '/system/df', ({ res }) => {
     const containers = engine.containers.list();
     const usage = engine.diskUsage();
-    const cacheBytes = engine.cacheMountsSize();
+    const buildCache = engine.buildCacheEntries();
     sendJson(res, 200, {
       LayersSize: usage.layersSize,
       Images: usage.images.map((image) => ({
@@ -143,7 +143,19 @@ export function systemRoutes(router: Router, { engine }: ApiContext): void {
       })),
       Containers: containers.map((record) => listEntry(engine, record, true)),
       Volumes: [],
-      BuildCache: cacheBytes > 0 ? [{ ID: 'cache-mounts', Type: 'exec.cachemount', Description: 'RUN --mount=type=cache contents', InUse: false, Shared: false, Size: cacheBytes, CreatedAt: new Date().toISOString(), LastUsedAt: null, UsageCount: 0 }] : [],
+      BuildCache: buildCache.map((entry) => ({
+        ID: entry.id.replace(/^sha256:/, ''),
+        Parent: '',
+        Type: entry.kind === 'mount' ? 'exec.cachemount' : 'regular',
+        Description: entry.kind === 'mount' ? 'RUN --mount=type=cache contents' : 'a cached build step',
+        InUse: entry.inUse,
+        Shared: false,
+        Size: entry.size,
+        CreatedAt: new Date(entry.lastUsed).toISOString(),
+        LastUsedAt: new Date(entry.lastUsed).toISOString(),
+        UsageCount: 1,
+      })),
+      BuilderSize: buildCache.reduce((sum, entry) => sum + entry.size, 0),
     });
   });
 

@@ -9,6 +9,8 @@ import { classicTranscript } from '../../builder/transcript.js';
 import type { MountInputs } from '../../builder/run-mounts.js';
 import { parseCacheFrom, parseCacheTo } from '../../builder/cache-record.js';
 import { parsePlatform } from '../../images/platform.js';
+import { parseByteSize } from '../../containers/run-flags.js';
+import { parseTimestamp } from '../../util/time.js';
 import { shortId } from '../../util/digest.js';
 import { humanSize } from '../format.js';
 import { print } from '../run.js';
@@ -221,13 +223,27 @@ export function parseOutputFlag(spec: string): BuildOutput {
   return { type, dest: path.resolve(dest) };
 }
 
-export async function builderPruneCommand(engine: ImageEngine, flags: { force?: boolean; all?: boolean }) {
+export async function builderPruneCommand(engine: ImageEngine, flags: { force?: boolean; all?: boolean; filter?: string[]; keepStorage?: string }) {
+  const options = buildCachePruneOptions(flags.filter ?? [], flags.keepStorage);
   if (!flags.force && !(await (await import('../prompt.js')).confirm('WARNING! This will remove all dangling build cache.\nAre you sure you want to continue?'))) return;
-  const { deleted, reclaimed } = await engine.pruneBuildCache();
+  const { deleted, reclaimed } = await engine.pruneBuildCache(options);
   if (deleted.length > 0) {
     print('Deleted build cache objects:');
     for (const id of deleted) print(shortId(id));
     process.stdout.write('\n');
   }
   print(`Total reclaimed space: ${humanSize(reclaimed)}`);
+}
+
+/** `builder prune --filter until=DURATION --keep-storage SIZE`, as Docker takes them; other filters are refused. */
+export function buildCachePruneOptions(filters: readonly string[], keepStorage: string | undefined): { olderThan?: number; keepStorage?: number } {
+  const options: { olderThan?: number; keepStorage?: number } = {};
+  for (const filter of filters) {
+    const eq = filter.indexOf('=');
+    const key = eq < 0 ? filter : filter.slice(0, eq);
+    if (key !== 'until' || eq < 0) throw invalidArgument(`invalid filter '${filter}': builder prune takes until=DURATION`);
+    options.olderThan = parseTimestamp(filter.slice(eq + 1));
+  }
+  if (keepStorage !== undefined) options.keepStorage = parseByteSize(keepStorage, '--keep-storage');
+  return options;
 }

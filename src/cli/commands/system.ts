@@ -37,11 +37,15 @@ export function dfCommand(engine: Engine, opts: { verbose?: boolean; format?: st
       Size: humanSize(containersSize),
       Reclaimable: `${humanSize(idleSize)} (${percent(idleSize, containersSize)})`,
     },
-    // Named volumes are not accounted yet; the build cache is what RUN's cache mounts hold.
+    // Named volumes are not accounted yet.
     { Type: 'Local Volumes', TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' },
     (() => {
-      const size = engine.cacheMountsSize();
-      return { Type: 'Build Cache', TotalCount: String(size > 0 ? 1 : 0), Active: '0', Size: humanSize(size), Reclaimable: humanSize(size) };
+      // The cached steps (the layers they added) and the cache mounts; those a tagged image or container stands on are active.
+      const entries = engine.buildCacheEntries();
+      const size = entries.reduce((sum, entry) => sum + entry.size, 0);
+      const active = entries.filter((entry) => entry.inUse);
+      const reclaimable = size - active.reduce((sum, entry) => sum + entry.size, 0);
+      return { Type: 'Build Cache', TotalCount: String(entries.length), Active: String(active.length), Size: humanSize(size), Reclaimable: humanSize(reclaimable) };
     })(),
   ];
   const columns = [
