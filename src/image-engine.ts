@@ -73,7 +73,9 @@ export class ImageEngine {
   /** The containers table only: which images containers use (rmi, prune, df), without the container service. */
   protected readonly containerRecords: ContainerRecords;
 
-  constructor(root: string, options: EngineOptions = {}) {
+  constructor(givenRoot: string, options: EngineOptions = {}) {
+    // Absolute, as every path made from it must be: mounts, runc's bundle and conmon run elsewhere than here.
+    const root = path.resolve(givenRoot);
     const { storageDriver } = options;
     if (storageDriver !== undefined && storageDriver !== 'overlay' && storageDriver !== 'native') {
       throw invalidArgument(`unknown storage driver "${storageDriver}": use overlay or native`);

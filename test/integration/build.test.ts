@@ -336,6 +336,17 @@ test('ADD of an http URL downloads the file; --unpack decides whether archives a
   }
 });
 
+test('a relative --root works for builds and runs (the store is found from the directory the CLI started in)', skip, () => {
+  const cwd = tempDir('strata-relroot-');
+  const run = (args: string[]) => spawnSync(process.execPath, [cliPath, '--root', 'store', ...args], { cwd, encoding: 'utf8' });
+  assert.equal(run(['import', '-c', 'CMD ["sh"]', busyboxTar(), 'busybox']).status, 0);
+  fs.mkdirSync(path.join(cwd, 'ctx'));
+  fs.writeFileSync(path.join(cwd, 'ctx', 'Dockerfile'), 'FROM busybox\nRUN echo built > /built\n');
+  const built = run(['build', '-q', '-t', 'rel', 'ctx']);
+  assert.equal(built.status, 0, built.stderr);
+  assert.equal(run(['run', '--rm', 'rel', 'cat', '/built']).stdout, 'built\n');
+});
+
 test('contexts from stdin: a tarball, or a lone Dockerfile; -q and --iidfile print the ID', skip, () => {
   const root = storeWithBusybox();
   const ctx = context({ Dockerfile: 'FROM busybox\nCOPY hello.txt /\n', 'hello.txt': 'hi\n' });
