@@ -561,6 +561,7 @@ class Builder {
       try {
         const { ImportedCache, openLocation } = await import('./cache-transport.js');
         const from = await ImportedCache.open(openLocation(spec));
+        from.prefetchConfigs();
         await from.restoreMounts(this.backend.cacheMountsDir);
         this.imports.push(from);
       } catch (error) {

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseByteSize } from '../containers/run-flags.js';
 import type { ContainerSettings } from '../containers/settings.js';
-import { invalidArgument, notFound } from '../errors.js';
+import { invalidArgument, isNodeError, notFound } from '../errors.js';
 import type { RunMount } from './dockerfile/index.js';
 
 export type MountPlan =
@@ -135,7 +135,7 @@ export interface PreparedMounts {
 }
 
 /** In this process, the cache mounts in use: `locked` ones wait, `private` ones get an instance of their own. */
-const inUse = new Map<string, { users: number; waiting: (() => void)[] }>();
+const inUse = new Map<string, { users: number; waiting: (() => void)[]; made?: Promise<void> }>();
 
 /** Makes a step's mounts: directories and files on the host for the container to bind, released after the step. */
 export async function prepareMounts(plans: readonly MountPlan[], environment: MountEnvironment): Promise<PreparedMounts> {
@@ -259,24 +259,31 @@ async function acquireCache(cacheDir: string, plan: Extract<MountPlan, { type: '
     state!.waiting.shift()?.();
   });
   const dir = path.join(cacheDir, instance);
+  // The first step to use a new cache makes it; one that comes meanwhile (a concurrent stage) waits for that.
   if (!fs.existsSync(dir)) {
-    fs.mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
-    const temp = `${dir}.tmp-${process.pid}`;
-    fs.mkdirSync(temp, { mode: plan.mode });
-    try {
-      await seed(temp);
-      fs.chmodSync(temp, plan.mode);
-      fs.chownSync(temp, plan.uid, plan.gid);
-      fs.renameSync(temp, dir);
-    } catch (error) {
-      fs.rmSync(temp, { recursive: true, force: true });
-      throw error;
-    }
+    state.made ??= makeCache(cacheDir, dir, plan, seed).finally(() => (state!.made = undefined));
+    await state.made;
   }
   // Its time is when a build last used it: `builder prune --filter until=` goes by it.
   const now = new Date();
   fs.utimesSync(dir, now, now);
   return dir;
+}
+
+async function makeCache(cacheDir: string, dir: string, plan: Extract<MountPlan, { type: 'cache' }>, seed: (dir: string) => Promise<void>): Promise<void> {
+  fs.mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+  const temp = `${dir}.tmp-${process.pid}`;
+  fs.mkdirSync(temp, { mode: plan.mode });
+  try {
+    await seed(temp);
+    fs.chmodSync(temp, plan.mode);
+    fs.chownSync(temp, plan.uid, plan.gid);
+    fs.renameSync(temp, dir);
+  } catch (error) {
+    fs.rmSync(temp, { recursive: true, force: true });
+    // Another build (another process) made it first: theirs is the cache.
+    if (!isNodeError(error, 'ENOTEMPTY') && !isNodeError(error, 'EEXIST')) throw error;
+  }
 }
 
 /** Bytes of every cache mount the store keeps (`system df`). */
