@@ -43,6 +43,18 @@ export interface CliResult {
   stderr: string;
 }
 
+/** A directory holding `files` (path -> content; a path ending in `/` is an empty directory): a build context. */
+export function contextDir(files: Record<string, string>, prefix = 'strata-ctx-'): string {
+  const dir = tempDir(prefix);
+  for (const [name, content] of Object.entries(files)) {
+    const file = path.join(dir, name);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    if (name.endsWith('/')) fs.mkdirSync(file, { recursive: true });
+    else fs.writeFileSync(file, content);
+  }
+  return dir;
+}
+
 /** Runs the real `strata` CLI against a storage root. */
 export function strata(root: string, args: string[], options: { input?: Buffer | string; env?: NodeJS.ProcessEnv } = {}): CliResult {
   const result: SpawnSyncReturns<string> = spawnSync(process.execPath, [cliPath, '--root', root, ...args], {

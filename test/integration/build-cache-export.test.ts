@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { busyboxTar, hasCommand, strataAsync, strataOk, tempDir } from '../helpers.js';
+import { busyboxTar, contextDir, hasCommand, strataAsync, strataOk, tempDir } from '../helpers.js';
 import { startDockerRegistry, startRegistry } from '../registry-fixture.js';
 
 const canRun = process.getuid?.() === 0 && hasCommand('runc');
@@ -35,14 +35,7 @@ function store(): string {
 
 const twoStores = (): [string, string] => [store(), store()];
 
-function context(files: Record<string, string>): string {
-  const dir = tempDir('strata-cache-ctx-');
-  for (const [name, content] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    fs.writeFileSync(path.join(dir, name), content);
-  }
-  return dir;
-}
+const context = (files: Record<string, string>) => contextDir(files, 'strata-cache-ctx-');
 
 const steps = (out: string) => out.split('\n').filter((line) => line.startsWith('Step ')).length;
 const cached = (out: string) => out.split('\n').filter((line) => line === ' ---> Using cache').length;

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { busyboxTar, hasCommand, strata, strataOk, tempDir } from '../helpers.js';
+import { busyboxTar, contextDir, hasCommand, strata, strataOk, tempDir } from '../helpers.js';
 
 const canRun = process.getuid?.() === 0 && hasCommand('runc');
 const skip = { skip: canRun ? false : 'needs root and runc' };
@@ -22,14 +22,7 @@ function store(): string {
   return root;
 }
 
-function context(files: Record<string, string>): string {
-  const dir = tempDir('strata-link-ctx-');
-  for (const [name, content] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    fs.writeFileSync(path.join(dir, name), content);
-  }
-  return dir;
-}
+const context = (files: Record<string, string>) => contextDir(files, 'strata-link-ctx-');
 
 const layers = (root: string, image: string): string[] => JSON.parse(strataOk(root, ['inspect', '--format', '{{json .RootFS.Layers}}', image])) as string[];
 const cacheUse = (out: string) => out.split('\n').filter((line) => line.startsWith(' ---> Using cache')).length;

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
-import { busyboxTar, cliPath, hasCommand, strata, strataOk, tempDir } from '../helpers.js';
+import { busyboxTar, cliPath, contextDir, hasCommand, strata, strataOk, tempDir } from '../helpers.js';
 
 const canRun = process.getuid?.() === 0 && hasCommand('runc');
 const skip = { skip: canRun ? false : 'needs root and runc' };
@@ -20,14 +20,7 @@ function store(): string {
   return root;
 }
 
-function context(files: Record<string, string>): string {
-  const dir = tempDir('strata-mounts-ctx-');
-  for (const [name, content] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    fs.writeFileSync(path.join(dir, name), content);
-  }
-  return dir;
-}
+const context = (files: Record<string, string>) => contextDir(files, 'strata-mounts-ctx-');
 
 /** Every byte of every layer of an image, as `save` writes them: what a secret must never be part of. */
 function savedBytes(root: string, image: string): Buffer {

@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { busyboxRootfs, busyboxTar, cliPath, hasCommand, sh, strata, strataAsync, strataOk, tempDir } from '../helpers.js';
+import { busyboxRootfs, busyboxTar, cliPath, contextDir, hasCommand, sh, strata, strataAsync, strataOk, tempDir } from '../helpers.js';
 
 const canRun = process.getuid?.() === 0 && hasCommand('runc');
 const skip = { skip: canRun ? false : 'needs root and runc' };
@@ -29,14 +29,8 @@ function storeWithBusybox(): string {
 
 /** A context directory with the given files (a trailing `/` makes a directory). */
 function context(files: Record<string, string>): string {
-  const dir = tempDir('strata-ctx-');
+  const dir = contextDir(files);
   roots.push(dir);
-  for (const [name, content] of Object.entries(files)) {
-    const file = path.join(dir, name);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    if (name.endsWith('/')) fs.mkdirSync(file, { recursive: true });
-    else fs.writeFileSync(file, content);
-  }
   return dir;
 }
 
