@@ -596,6 +596,11 @@ class Builder {
       const steps = stepsToExport(this.usedSteps.map((step) => ({ ...step, inTarget: chain.has(step.image) })), spec.mode);
       const mounts = spec.mode === 'max' ? await tarMounts(this.backend.cacheMountsDir, this.usedCacheMounts, this.backend.images.content.ingestDir, cacheMountExportLimit, (text) => this.reporter.warning(text)) : [];
       try {
+        // A step taken from an imported cache whose image this build never needed is made now: the export carries it.
+        for (const step of steps) {
+          const from = this.imports.find((imported) => imported.imageFor(step.key) === step.image);
+          if (from && !this.backend.images.records.get(step.image)) await from.materialize(this.backend.images, step.image, this.backend.lease);
+        }
         await exportCache(this.backend.images, openLocation(spec), steps, mounts);
       } catch (error) {
         const name = spec.type === 'registry' ? spec.ref : spec.dir;

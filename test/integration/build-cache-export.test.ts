@@ -86,6 +86,24 @@ test('--cache-to/--cache-from through the embedded registry: a fresh store takes
   assert.equal(strataOk(third, ['run', '--rm', 'app', 'cat', '/app/ran.txt']), 'changed\n');
 });
 
+test('CI\'s pattern, --cache-from and --cache-to the same ref with mode=max, keeps every stage in the cache run after run', skip, async (t) => {
+  const registry = new URL((await startRegistry(t)).url).host;
+  const ref = `${registry}/cache/ci:buildcache`;
+  const dir = context(twoStage);
+  const runner = async () => {
+    const root = store();
+    const result = await strataAsync(root, ['build', '--cache-from', `type=registry,ref=${ref}`, '--cache-to', `type=registry,ref=${ref},mode=max`, '-t', 'app', dir]);
+    assert.equal(result.status, 0, result.stderr);
+    return result.stdout;
+  };
+  assert.match(await runner(), /cache from .* not used/); // nothing there yet: a warning, a full build
+  // The second runner takes all from the cache, and its export (its builder stage never made in its store until
+  // then) still carries the builder stage: a third runner after a change of app.txt runs only the final stage's RUN.
+  assert.equal(ran(await runner()), 0);
+  fs.writeFileSync(path.join(dir, 'app.txt'), 'changed\n');
+  assert.equal(ran(await runner()), 1);
+});
+
 test('--cache-to/--cache-from through docker-registry (the CNCF distribution registry)', { skip: !canRun ? 'needs root and runc' : !hasCommand('docker-registry') ? 'docker-registry is not installed' : false }, async (t) => {
   const registryDir = tempDir('strata-cache-registry-');
   const host = await startDockerRegistry(registryDir, cleanups);
