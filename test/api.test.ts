@@ -107,6 +107,8 @@ describe('negotiation and errors', () => {
     { method: 'GET', path: '/v1.41/nothing/here', status: 404, check: (a) => assert.match(a.json().message, /page not found/) },
     { method: 'GET', path: '/images/nosuch/json', status: 404, check: (a) => assert.equal(a.json().message, 'No such image: nosuch:latest') },
     { method: 'GET', path: '/containers/nosuch/json', status: 404, check: (a) => assert.equal(a.json().message, 'No such container: nosuch') },
+    { method: 'POST', path: '/containers/nosuch/rename?name=other', status: 404, check: (a) => assert.equal(a.json().message, 'No such container: nosuch') },
+    { method: 'POST', path: '/containers/nosuch/rename', status: 400, check: (a) => assert.match(a.json().message, /name cannot be empty/) },
     { method: 'GET', path: '/containers/json?filters=%7Bbad', status: 400, check: (a) => assert.match(a.json().message, /invalid filter/) },
     { method: 'GET', path: '/containers/json?filters=%7B%22nosuch%22%3A%5B%22x%22%5D%7D', status: 400, check: (a) => assert.equal(a.json().message, "invalid filter 'nosuch'") },
     { method: 'POST', path: '/build?version=2', status: 400, check: (a) => assert.match(a.json().message, /DOCKER_BUILDKIT=0/) },

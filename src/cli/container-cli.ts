@@ -81,6 +81,14 @@ const defineContainerCommands = (parent: Command, top: boolean, run: RunAction) 
   names(parent.command('kill').description('Kill one or more running containers'))
     .option('-s, --signal <signal>', 'signal to send to the container', 'KILL')
     .action(run(async (engine, ids: string[], opts) => (await container()).killCommand(engine, ids, opts)));
+  names(parent.command('pause').description('Pause all processes within one or more containers')).action(run(async (engine, ids: string[]) => (await container()).pauseCommand(engine, ids, true)));
+  names(parent.command('unpause').description('Unpause all processes within one or more containers')).action(run(async (engine, ids: string[]) => (await container()).pauseCommand(engine, ids, false)));
+  parent
+    .command('rename')
+    .description('Rename a container')
+    .argument('<container>')
+    .argument('<new-name>')
+    .action(run(async (engine, id: string, newName: string) => (await container()).renameCommand(engine, id, newName)));
   names(parent.command('wait').description('Block until one or more containers stop, then print their exit codes')).action(run(async (engine, ids: string[]) => (await container()).waitCommand(engine, ids)));
   names(parent.command('rm').description('Remove one or more containers'))
     .option('-f, --force', 'force the removal of a running container (uses SIGKILL)')

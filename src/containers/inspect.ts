@@ -3,7 +3,7 @@ import type { ContainerRecord } from './records.js';
 import { parseSettings } from './settings.js';
 
 /** Docker's container inspect JSON, as far as Strata keeps the fields it is made of. */
-export function inspectContainer(record: ContainerRecord, logPath: string, extra: { health?: HealthState; restartCount: number }) {
+export function inspectContainer(record: ContainerRecord, logPath: string, extra: { health?: HealthState; restartCount: number; paused: boolean }) {
   const settings = parseSettings(record.settings);
   return {
     Id: record.id,
@@ -11,8 +11,9 @@ export function inspectContainer(record: ContainerRecord, logPath: string, extra
     Path: settings.args[0] ?? '',
     Args: settings.args.slice(1),
     State: {
-      Status: record.state,
+      Status: extra.paused ? 'paused' : record.state,
       Running: record.state === 'running',
+      Paused: extra.paused,
       Pid: record.pid ?? 0,
       ExitCode: record.exitCode ?? 0,
       Error: record.error ?? '',

@@ -57,8 +57,9 @@ const toContainer = (row: ContainerRow): ContainerRecord => ({
 });
 
 /** The container fields that change over its life; column names follow from them. */
-export type ContainerUpdate = Partial<Pick<ContainerRecord, 'state' | 'pid' | 'monitorPid' | 'exitCode' | 'startedAt' | 'finishedAt' | 'error'>>;
+export type ContainerUpdate = Partial<Pick<ContainerRecord, 'name' | 'state' | 'pid' | 'monitorPid' | 'exitCode' | 'startedAt' | 'finishedAt' | 'error'>>;
 const containerColumns: Record<keyof ContainerUpdate, string> = {
+  name: 'name',
   state: 'state',
   pid: 'pid',
   monitorPid: 'monitor_pid',

@@ -272,6 +272,24 @@ export class Containers {
     return record;
   }
 
+  /** `rename`: a new name, free and valid, for a container in any state (its ID, bundle and processes stay). */
+  rename(nameOrId: string, newName: string): ContainerRecord {
+    const record = this.resolve(nameOrId);
+    const name = newName.replace(/^\//, '');
+    if (!validName.test(name)) throw invalidArgument(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    if (name === record.name) throw invalidArgument('Renaming a container with the same name as its current name');
+    this.records.transaction(() => {
+      const existing = this.records.byName(name);
+      if (existing) {
+        throw conflict(`Error when allocating new name: Conflict. The container name "/${name}" is already in use by container "${existing.id}". You have to remove (or rename) that container to be able to reuse that name.`);
+      }
+      this.records.update(record.id, { name });
+    });
+    const renamed = { ...record, name };
+    this.event(renamed, 'rename', { oldName: `/${record.name}` });
+    return renamed;
+  }
+
   isPaused(record: ContainerRecord): boolean {
     return record.state === 'running' && fs.existsSync(this.pausedMarker(record.id));
   }
@@ -457,7 +475,7 @@ export class Containers {
 
   inspect(nameOrId: string): ContainerInspect {
     const record = this.resolve(nameOrId);
-    return inspectContainer(record, this.logPath(record.id), { ...(this.health(record) && { health: this.health(record)! }), restartCount: this.restartCount(record.id) });
+    return inspectContainer(record, this.logPath(record.id), { ...(this.health(record) && { health: this.health(record)! }), restartCount: this.restartCount(record.id), paused: this.isPaused(record) });
   }
 
   /** The ports the monitor published for a running container (network.json in its bundle). */

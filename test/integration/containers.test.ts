@@ -275,3 +275,29 @@ test('run -dit keeps a shell running on a terminal, logged; run -dt gives the pr
   assert.equal(strataOk(root, ['logs', 'tty']), 'on a terminal\r\n');
   strataOk(root, ['rm', 'shell', 'tty']);
 });
+
+test('rename gives a container a new name in any state; pause and unpause freeze and thaw it', skip, () => {
+  const root = storeWithBusybox();
+  strataOk(root, ['run', '-d', '--name', 'first', 'busybox', 'sleep', '60']);
+  strataOk(root, ['create', '--name', 'taken', 'busybox', 'true']);
+  assert.equal(strataOk(root, ['rename', 'first', 'second']), '');
+  assert.equal(strataOk(root, ['inspect', '--format', '{{.Name}} {{.State.Status}}', 'second']), '/second running\n');
+  assert.equal(strata(root, ['inspect', 'first']).status, 1);
+  for (const [args, message] of [
+    [['rename', 'second', 'taken'], /^Error: Error when allocating new name: Conflict\. The container name "\/taken" is already in use by container "[0-9a-f]{64}"/],
+    [['rename', 'second', 'second'], /^Error: Renaming a container with the same name as its current name$/m],
+    [['rename', 'second', 'no good'], /Invalid container name \(no good\)/],
+    [['rename', 'nosuch', 'x1'], /No such container: nosuch/],
+  ] as const) {
+    const refused = strata(root, [...args]);
+    assert.equal(refused.status, 1, args.join(' '));
+    assert.match(refused.stderr, message);
+  }
+  assert.equal(strataOk(root, ['pause', 'second']), 'second\n');
+  assert.equal(strataOk(root, ['inspect', '--format', '{{.State.Status}} {{.State.Paused}}', 'second']), 'paused true\n');
+  assert.match(strataOk(root, ['ps', '--format', '{{.Names}} {{.State}} {{.Status}}']), /^second paused Up .* \(Paused\)$/m);
+  assert.match(strata(root, ['pause', 'second']).stderr, /is already paused/);
+  assert.equal(strataOk(root, ['unpause', 'second']), 'second\n');
+  assert.equal(strataOk(root, ['exec', 'second', 'echo', 'thawed']), 'thawed\n');
+  strataOk(root, ['rm', '-f', 'second', 'taken']);
+});

@@ -6,7 +6,7 @@ import { parseSettings } from '../../containers/settings.js';
 import { containerStatus } from '../../containers/status.js';
 import type { PublishedPort } from '../../containers/ports.js';
 import type { Engine } from '../../engine.js';
-import { invalidArgument, notFound, unsupported } from '../../errors.js';
+import { invalidArgument, notFound } from '../../errors.js';
 import { boolParam, checkFilters, intParam, matchesLabels, parseFilters, readJson, sendJson, sendStatus, timeParam } from '../http.js';
 import { hijack, relayAttach, replayLogs, frame, send } from '../hijack.js';
 import type { Router } from '../router.js';
@@ -129,14 +129,11 @@ function inspectView(engine: Engine, record: ContainerRecord) {
   }
   const exposed = Object.keys({ ...(imageConfig.ExposedPorts ?? {}), ...((requested.config.ExposedPorts as Record<string, unknown> | undefined) ?? {}) });
   const published = engine.containers.publishedPorts(record);
-  const state = stateOf(engine, record);
   const networkName = settings.network;
   return {
     ...base,
     State: {
       ...base.State,
-      Status: state,
-      Paused: state === 'paused',
       Restarting: false,
       OOMKilled: false,
       Dead: false,
@@ -334,8 +331,11 @@ export function containerRoutes(router: Router, { engine, hijacks }: ApiContext)
     sendStatus(res, 204);
   });
 
-  router.add('POST', '/containers/{id}/rename', () => {
-    throw unsupported('rename is not supported by Strata');
+  router.add('POST', '/containers/{id}/rename', ({ res, params, query }) => {
+    const name = query.get('name');
+    if (!name) throw invalidArgument('Error when allocating new name: name cannot be empty');
+    containers().rename(params.id!, name);
+    sendStatus(res, 204);
   });
 
   router.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {

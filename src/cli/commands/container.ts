@@ -130,6 +130,17 @@ export async function killCommand(engine: Engine, names: string[], flags: { sign
   });
 }
 
+export async function pauseCommand(engine: Engine, names: string[], paused: boolean) {
+  await forEach(names, async (name) => {
+    engine.containers.pause(name, paused);
+    print(name);
+  });
+}
+
+export function renameCommand(engine: Engine, name: string, newName: string) {
+  engine.containers.rename(name, newName);
+}
+
 export async function waitCommand(engine: Engine, names: string[]) {
   await forEach(names, async (name) => print(String(await engine.containers.wait(name))));
 }
@@ -188,8 +199,8 @@ export function psCommand(engine: Engine, flags: { all?: boolean; quiet?: boolea
       Command: JSON.stringify(noTrunc ? command : ellipsis(command, 20)),
       CreatedAt: goTime(new Date(record.created).toISOString()),
       RunningFor: timeAgo(new Date(record.created).toISOString()),
-      Status: containerStatus(record, engine.containers.health(record)),
-      State: record.state,
+      Status: engine.containers.isPaused(record) ? `${containerStatus(record)} (Paused)` : containerStatus(record, engine.containers.health(record)),
+      State: engine.containers.isPaused(record) ? 'paused' : record.state,
       Ports: engine.containers.publishedPorts(record).map(formatPort).join(', '),
       Names: record.name,
     };
