@@ -9,6 +9,8 @@ import type { Containers } from './service.js';
 
 export interface CommitOptions {
   reference?: string;
+  /** The Engine API's commit body: fields that replace the container's (moby's merge fills in the rest). */
+  config?: ContainerConfig;
   message?: string;
   author?: string;
   changes?: string[];
@@ -40,7 +42,10 @@ async function commitLayer(containers: Containers, record: ContainerRecord, opti
   const settings = parseSettings(record.settings);
   const image = containers.images.resolve(record.imageId);
   const base = containers.images.config(image.id);
-  const runtimeConfig = (options.changes ?? []).reduce<ContainerConfig>(applyChange, base.config ?? {});
+  // Docker's commit: the container's config (the image's one for containers made before it was kept), the
+  // request's config over it (the Engine API's body), then the changes.
+  const containerConfig = settings.config ?? base.config ?? {};
+  const runtimeConfig = (options.changes ?? []).reduce<ContainerConfig>(applyChange, options.config ? mergeCommitConfig(options.config, containerConfig) : containerConfig);
 
   // The cost follows the change: only the upper dir is read, hashed, stored and unpacked, in one pass.
   const upper = containers.snapshotterFor(record).upperDir(record.id);
@@ -69,4 +74,31 @@ async function commitLayer(containers: Containers, record: ContainerRecord, opti
     parent: image.id,
   });
   return id;
+}
+
+/**
+ * moby's commit merge: the given config, with what it leaves unset taken from the container's (User, WorkingDir,
+ * StopSignal, Cmd and Entrypoint when it sets neither), and Env, Labels, ExposedPorts and Volumes added to.
+ */
+export function mergeCommitConfig(given: ContainerConfig, container: ContainerConfig): ContainerConfig {
+  const key = (entry: string) => entry.split('=', 1)[0];
+  const env = given.Env && given.Env.length > 0 ? [...given.Env, ...(container.Env ?? []).filter((entry) => !given.Env!.some((own) => key(own) === key(entry)))] : container.Env;
+  const noCommand = (given.Entrypoint ?? []).length === 0;
+  const merged: ContainerConfig = {
+    ...container,
+    ...given,
+    ...(env && { Env: env }),
+    ...((given.Labels || container.Labels) && { Labels: { ...container.Labels, ...given.Labels } }),
+    ...((given.ExposedPorts || container.ExposedPorts) && { ExposedPorts: { ...container.ExposedPorts, ...given.ExposedPorts } }),
+    ...((given.Volumes || container.Volumes) && { Volumes: { ...given.Volumes, ...container.Volumes } }),
+    ...(!given.User && container.User !== undefined && { User: container.User }),
+    ...(!given.WorkingDir && container.WorkingDir !== undefined && { WorkingDir: container.WorkingDir }),
+    ...(!given.StopSignal && container.StopSignal !== undefined && { StopSignal: container.StopSignal }),
+  };
+  if (noCommand) {
+    if ((given.Cmd ?? []).length === 0) merged.Cmd = container.Cmd;
+    if (given.Entrypoint == null) merged.Entrypoint = container.Entrypoint;
+  } else merged.Cmd = given.Cmd; // an Entrypoint given comes with its own Cmd, or none
+  for (const field of ['Cmd', 'Entrypoint'] as const) if (merged[field] === undefined) delete merged[field];
+  return merged;
 }

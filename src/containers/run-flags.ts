@@ -21,6 +21,12 @@ import { cleanPath, type Propagation } from './runtime-spec.js';
  * `--entrypoint ''` clears the Entrypoint the same way.
  */
 export function resolveCommand(image: ContainerConfig, overrides: { entrypoint?: string | string[]; cmd?: string[] }): string[] {
+  const { entrypoint, cmd } = resolveEntrypoint(image, overrides);
+  return [...entrypoint, ...cmd];
+}
+
+/** `resolveCommand`'s two halves, as the container's config keeps them (what `commit` gives the new image). */
+export function resolveEntrypoint(image: ContainerConfig, overrides: { entrypoint?: string | string[]; cmd?: string[] }): { entrypoint: string[]; cmd: string[] } {
   // The CLI sends `--entrypoint ''` as [""], which keeps the image's Entrypoint out of the merge and is then reset;
   // the API's `"Entrypoint": []` keeps it out too (moby's merge takes the image's only for a null one).
   let entrypoint = typeof overrides.entrypoint === 'string' ? [overrides.entrypoint] : overrides.entrypoint;
@@ -31,7 +37,7 @@ export function resolveCommand(image: ContainerConfig, overrides: { entrypoint?:
   }
   if (entrypoint.length === 1 && entrypoint[0] === '') entrypoint = [];
   if (entrypoint.length === 0 && cmd.length === 0) throw invalidArgument('no command specified');
-  return [...entrypoint, ...cmd];
+  return { entrypoint, cmd };
 }
 
 // -------------------------------------------------------------------------------------------- environment
@@ -58,13 +64,7 @@ export interface EnvDefaults {
  * (runc applies the list with setenv).
  */
 export function mergeEnv(imageEnv: string[] | undefined, cliEnv: string[], hostEnv: NodeJS.ProcessEnv = process.env, defaults: EnvDefaults = {}): string[] {
-  const user = cliEnv.map((entry) => {
-    if (envKey(entry) === '') throw invalidArgument(`invalid environment variable: ${entry}`);
-    const value = entry.includes('=') ? undefined : hostEnv[entry];
-    return value === undefined ? entry : `${entry}=${value}`;
-  });
-  const userKeys = new Set(user.map(envKey));
-  const config = [...user, ...(imageEnv ?? []).filter((entry) => !userKeys.has(envKey(entry)))];
+  const config = configEnv(imageEnv, cliEnv, hostEnv);
 
   // daemon/container/env.go ReplaceOrAppendEnvValues: replace a default in place, append the rest; a bare
   // name removes a default.
@@ -82,6 +82,17 @@ export function mergeEnv(imageEnv: string[] | undefined, cliEnv: string[], hostE
   for (const entry of env) if (entry !== '') byKey.set(envKey(entry), entry);
   if (defaults.home !== undefined && !byKey.has('HOME')) byKey.set('HOME', `HOME=${defaults.home}`);
   return [...byKey.values()];
+}
+
+/** The container config's Env (Docker's container.Config.Env): the user's entries, then the image's it does not override; no defaults. */
+export function configEnv(imageEnv: string[] | undefined, cliEnv: string[], hostEnv: NodeJS.ProcessEnv = process.env): string[] {
+  const user = cliEnv.map((entry) => {
+    if (envKey(entry) === '') throw invalidArgument(`invalid environment variable: ${entry}`);
+    const value = entry.includes('=') ? undefined : hostEnv[entry];
+    return value === undefined ? entry : `${entry}=${value}`;
+  });
+  const userKeys = new Set(user.map(envKey));
+  return [...user, ...(imageEnv ?? []).filter((entry) => !userKeys.has(envKey(entry)))];
 }
 
 /** Unicode white space as Go's unicode.IsSpace sees it (a BOM is not space). */

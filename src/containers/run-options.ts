@@ -7,7 +7,7 @@ import type { CreateOptions } from './service.js';
 import type { RequestedConfig } from './settings.js';
 import { type HealthConfig, type HealthFlags, healthConfigFromFlags, resolveHealth } from './health.js';
 import { parseRestartPolicy } from './restart.js';
-import { mergeEnv, parseCpus, parseEnvFile, parseMemory, parseVolume, resolveCommand } from './run-flags.js';
+import { configEnv, mergeEnv, parseCpus, parseEnvFile, parseMemory, parseVolume, resolveEntrypoint } from './run-flags.js';
 
 /** A container's options as `docker run` and `docker create` take them: strings, with Docker's syntax. */
 export interface RunOptions extends HealthFlags {
@@ -69,11 +69,27 @@ export function settingsFromRunOptions(root: string, config: ContainerConfig, co
   const restart = options.restart !== undefined ? parseRestartPolicy(options.restart) : undefined;
   if (restart && restart.name !== 'no' && options.rm) throw invalidArgument('Conflicting options: --restart and --rm');
   const health = resolveHealth(config.Healthcheck as HealthConfig | undefined, options.healthConfig ?? healthConfigFromFlags(options));
+  const { entrypoint, cmd } = resolveEntrypoint(config, { ...(options.entrypoint !== undefined && { entrypoint: options.entrypoint }), ...(command.length > 0 && { cmd: command }) });
+  const cliEnv = [...fileEnv, ...(options.env ?? [])];
+  const labels = Object.fromEntries((options.label ?? []).map((label) => [label.split('=')[0]!, label.slice(label.indexOf('=') + 1)]));
+  const { Entrypoint: _entrypoint, Cmd: _cmd, ...imageRest } = config;
   return {
+    // Docker's container.Config: the image's, with what the run changed (commit makes it the new image's).
+    config: {
+      ...imageRest,
+      Env: configEnv(config.Env, cliEnv),
+      ...(cmd.length > 0 && { Cmd: cmd }),
+      ...(entrypoint.length > 0 && { Entrypoint: entrypoint }),
+      ...((options.workdir ?? config.WorkingDir) !== undefined && { WorkingDir: options.workdir ?? config.WorkingDir }),
+      ...((options.user ?? config.User) !== undefined && { User: options.user ?? config.User }),
+      ...(Object.keys({ ...config.Labels, ...labels }).length > 0 && { Labels: { ...config.Labels, ...labels } }),
+      // A published port is an exposed one too, as Docker's create adds it.
+      ...(ports.length > 0 && { ExposedPorts: { ...config.ExposedPorts, ...Object.fromEntries(ports.map((port) => [`${port.containerPort}/${port.protocol}`, {}])) } }),
+    },
     ...(health && { health }),
     ...(restart && restart.name !== 'no' && { restart }),
-    args: resolveCommand(config, { ...(options.entrypoint !== undefined && { entrypoint: options.entrypoint }), ...(command.length > 0 && { cmd: command }) }),
-    env: mergeEnv(config.Env, [...fileEnv, ...(options.env ?? [])], process.env, { tty: options.tty ?? false }),
+    args: [...entrypoint, ...cmd],
+    env: mergeEnv(config.Env, cliEnv, process.env, { tty: options.tty ?? false }),
     cwd: options.workdir ?? config.WorkingDir ?? '/',
     user: options.user ?? config.User ?? '',
     ...(options.hostname !== undefined && { hostname: options.hostname }),
@@ -91,6 +107,6 @@ export function settingsFromRunOptions(root: string, config: ContainerConfig, co
     stopTimeout: options.stopTimeout !== undefined ? Number(options.stopTimeout) : 10,
     runtime: options.runtime ?? 'runc',
     ...(options.requested && { requested: options.requested }),
-    labels: Object.fromEntries((options.label ?? []).map((label) => [label.split('=')[0]!, label.slice(label.indexOf('=') + 1)])),
+    labels,
   };
 }

@@ -1,3 +1,4 @@
+import type { ContainerConfig } from '../images/model.js';
 import type { HealthSettings } from './health.js';
 import type { PortMapping } from './ports.js';
 import type { RestartPolicy } from './restart.js';
@@ -32,6 +33,8 @@ export interface ContainerSettings {
   /** The healthcheck the container runs (while the Engine API service runs). */
   health?: HealthSettings;
   restart?: RestartPolicy;
+  /** The container's own config (Docker's container.Config: the image's with the run's command, env, workdir, user and labels): what `commit` gives the new image. Older containers lack it. */
+  config?: ContainerConfig;
   /** What an Engine API client asked for, as it sent it: inspect returns these fields (ExposedPorts, PortBindings, RestartPolicy, ...). */
   requested?: RequestedConfig;
 }

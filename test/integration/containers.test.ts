@@ -301,3 +301,17 @@ test('rename gives a container a new name in any state; pause and unpause freeze
   assert.equal(strataOk(root, ['exec', 'second', 'echo', 'thawed']), 'thawed\n');
   strataOk(root, ['rm', '-f', 'second', 'taken']);
 });
+
+test('commit takes the container\'s config as Docker does: its command, env, workdir, user, labels and published ports', skip, () => {
+  const root = storeWithBusybox();
+  strataOk(root, ['run', '--name', 'made', '-e', 'FOO=bar', '-w', '/tmp', '--label', 'lab=1', '-u', '0', 'busybox', 'sh', '-c', 'echo hi > /f']);
+  strataOk(root, ['commit', 'made', 'committed']);
+  const config = JSON.parse(strataOk(root, ['inspect', '--format', '{{json .Config}}', 'committed']));
+  assert.deepEqual(config.Cmd, ['sh', '-c', 'echo hi > /f']);
+  assert.ok(config.Env.includes('FOO=bar'), config.Env);
+  assert.deepEqual([config.WorkingDir, config.User, config.Labels], ['/tmp', '0', { lab: '1' }]);
+  // -c still has the last word.
+  strataOk(root, ['commit', '-c', 'CMD ["cat", "/f"]', 'made', 'changed']);
+  assert.equal(strataOk(root, ['run', '--rm', 'changed']), 'hi\n');
+  strataOk(root, ['rm', 'made']);
+});

@@ -1,7 +1,8 @@
 import { PassThrough } from 'node:stream';
 import type { PathStat } from '../../containers/files.js';
 import { invalidArgument, isDataCorrupt } from '../../errors.js';
-import { boolParam, sendJson, sendStatus } from '../http.js';
+import { boolParam, readJson, sendJson, sendStatus } from '../http.js';
+import type { ContainerConfig } from '../../images/model.js';
 import type { Router } from '../router.js';
 import type { ApiContext } from '../server.js';
 import { statsRoutes } from './stats.js';
@@ -80,10 +81,13 @@ export function fileRoutes(router: Router, context: ApiContext): void {
     sendJson(res, 200, changes.length > 0 ? changes.map((change) => ({ Path: change.path, Kind: changeKinds[change.kind] })) : null);
   });
 
-  router.add('POST', '/commit', async ({ res, query }) => {
+  router.add('POST', '/commit', async ({ req, res, query }) => {
     const repo = query.get('repo');
     const tag = query.get('tag');
+    // The body is a container config whose set fields replace the container's (docker-py's conf=).
+    const config = await readJson<ContainerConfig>({ req });
     const id = await engine.commit(query.get('container') ?? '', {
+      ...(Object.keys(config).length > 0 && { config }),
       // Docker takes the tag only with a repository (httputils.RepoTagReference).
       ...(repo && { reference: tag ? `${repo}:${tag}` : repo }),
       ...(query.get('comment') && { message: query.get('comment')! }),
