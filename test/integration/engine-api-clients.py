@@ -100,8 +100,9 @@ def case_commit():
     container = detached('commit', 'echo committed > /c.txt; sleep 1000')
     try:
         time.sleep(0.5)
-        image = container.commit(repository=f'{prefix}-committed', tag='1', message='from docker-py')
-        out = client.containers.run(image.id, ['cat', '/c.txt'], remove=True)
+        # conf= is the request body: its Cmd replaces the container's (echo ...; sleep 1000).
+        image = container.commit(repository=f'{prefix}-committed', tag='1', message='from docker-py', conf={'Cmd': ['cat', '/c.txt']})
+        out = client.containers.run(image.id, remove=True)
         client.images.remove(f'{prefix}-committed:1')
         return {'out': None if out is None else out.decode(), 'id': image.id}
     finally:
