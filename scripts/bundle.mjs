@@ -6,6 +6,8 @@
  * from it (the fsx addon, conmon's exit command) are those of the unbundled files.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
@@ -45,6 +47,14 @@ await esbuild.build({
   logLevel: 'warning',
 });
 
-// The cache holds what V8 compiles before running: the bundle's top level, so no command parses all of it.
+// The cache holds what V8 has compiled when it is made: made after `images -q` on an empty store has run, it
+// also holds what every command runs (the command line's parsing, opening the store), not only the top level.
 const source = fs.readFileSync(bundle, 'utf8');
-fs.writeFileSync(`${bundle}.cache`, new vm.Script(source, { filename: bundle }).createCachedData());
+const script = new vm.Script(source, { filename: bundle });
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bundle-'));
+process.argv = [process.argv[0], bundle, '--root', root, 'images', '-q'];
+process.once('beforeExit', () => {
+  fs.writeFileSync(`${bundle}.cache`, script.createCachedData());
+  fs.rmSync(root, { recursive: true, force: true });
+});
+script.runInThisContext()(createRequire(bundle), { exports: {} }, bundle, src);
