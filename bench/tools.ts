@@ -1,8 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { type Command, shell } from './measure.js';
 
-/** The compiled CLI (this file runs from dist/bench). */
-const strataCli = fileURLToPath(new URL('../src/strata.js', import.meta.url));
+/** The CLI as installed, package.json's bin (this file runs from dist/bench): `npm run bench` bundles it first. */
+const strataCli = fileURLToPath(new URL('../src/strata-bin.cjs', import.meta.url));
 
 export const strataCommand = (...args: string[]): Command => ({ file: process.execPath, args: [strataCli, ...args] });
 

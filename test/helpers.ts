@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Path of the compiled CLI (tests run from dist/test). */
-export const cliPath = fileURLToPath(new URL('../src/strata.js', import.meta.url));
+/** Path of the CLI as installed, package.json's bin (tests run from dist/test): the bundle once `npm run build` made it. */
+export const cliPath = fileURLToPath(new URL('../src/strata-bin.cjs', import.meta.url));
 
 const madeDirs: string[] = [];
 

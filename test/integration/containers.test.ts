@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { processAlive } from '../../src/util/process.js';
-import { busyboxTar, hasCommand, strata, strataOk, tempDir } from '../helpers.js';
+import { busyboxTar, cliPath, hasCommand, strata, strataOk, tempDir } from '../helpers.js';
 
 const canRun = process.getuid?.() === 0 && hasCommand('runc');
 const roots: string[] = [];
@@ -16,7 +16,7 @@ const roots: string[] = [];
 after(() => {
   for (const root of roots) {
     // Stop whatever a failed test left running, then drop the store.
-    spawnSync(process.execPath, [path.join(import.meta.dirname, '../../src/strata.js'), '--root', root, 'rm', '-f', ...listAll(root)], { stdio: 'ignore' });
+    spawnSync(process.execPath, [cliPath, '--root', root, 'rm', '-f', ...listAll(root)], { stdio: 'ignore' });
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
@@ -220,7 +220,7 @@ test('diff and commit on the native driver find the same changes as on overlay',
 test('a foreground run whose CLI is killed is reconciled: the container is stopped, unmounted and shown as exited', skip, async () => {
   const root = storeWithBusybox();
   const { spawn } = await import('node:child_process');
-  const cli = spawn(process.execPath, [path.join(import.meta.dirname, '../../src/strata.js'), '--root', root, 'run', '--name', 'fg', 'busybox', 'sleep', '1000'], { stdio: 'ignore' });
+  const cli = spawn(process.execPath, [cliPath, '--root', root, 'run', '--name', 'fg', 'busybox', 'sleep', '1000'], { stdio: 'ignore' });
   for (let i = 0; i < 100 && !/Up/.test(strata(root, ['ps', '--format', '{{.Status}}']).stdout); i++) await new Promise((resolve) => setTimeout(resolve, 50));
   const pid = JSON.parse(strataOk(root, ['inspect', 'fg']))[0].State.Pid;
   cli.kill('SIGKILL');

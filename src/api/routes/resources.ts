@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -116,7 +117,7 @@ export function volumeAndNetworkRoutes(router: Router, { engine }: ApiContext): 
   router.add('POST', '/volumes/create', async ({ req, res }) => {
     const body = await readJson<{ Name?: string; Driver?: string; Labels?: Record<string, string> | null }>({ req });
     if (body.Driver && body.Driver !== 'local') throw notFound(`plugin "${body.Driver}" not found`);
-    const name = body.Name || (await import('node:crypto')).randomBytes(32).toString('hex');
+    const name = body.Name || randomBytes(32).toString('hex');
     if (!validVolumeName.test(name)) throw invalidArgument(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`);
     fs.mkdirSync(path.join(volumeDir(name), '_data'), { recursive: true });
     if (body.Labels && Object.keys(body.Labels).length > 0 && !fs.existsSync(labelsFile(name))) fs.writeFileSync(labelsFile(name), JSON.stringify(body.Labels));
