@@ -6,7 +6,7 @@
 # command, disk usage, and a save/load round trip. Needs root (overlayfs and runc).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
-strata() { node "$here/dist/src/strata.js" "$@"; }
+strata() { node "$here/dist/src/strata-bin.cjs" "$@"; }
 work="$(mktemp -d)"
 export STRATA_ROOT="${STRATA_ROOT:-$work/store}"
 trap 'strata rm -f app-container >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
